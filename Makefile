@@ -1,0 +1,43 @@
+# Two entry points: `make demo` (main job on the embedded default) and `make test` (lint, types, tests).
+# Both create/refresh .venv themselves. Every pip install goes through constraints.txt so that pip keeps
+# the local CPU torch wheel ($PIP_FIND_LINKS) instead of pulling the registry's CUDA build.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+PIP_FLAGS := -q -c constraints.txt
+ifneq ($(PIP_FIND_LINKS),)
+PIP_FLAGS += --find-links $(PIP_FIND_LINKS)
+endif
+
+.PHONY: venv demo test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install $(PIP_FLAGS) -e ".[all,dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/worldclass demo --out demo-out
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy src
+
+unit: $(STAMP)
+	$(PY) -m pytest -n 2 -q
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(PY) benchmarks/loading.py
+	$(PY) benchmarks/encode.py
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache

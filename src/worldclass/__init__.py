@@ -1,0 +1,3 @@
+"""worldclass."""
+
+__version__ = "0.1.0"

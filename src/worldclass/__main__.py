@@ -1,0 +1,5 @@
+"""``python -m worldclass`` = the ``worldclass`` command."""
+
+from worldclass.cli import main
+
+main()

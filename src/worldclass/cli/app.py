@@ -1,0 +1,132 @@
+"""Typer application and the data commands (encode, stats, splits, synth, demo)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from worldclass.cli.progress import progress_bar
+
+app = typer.Typer(
+    name="worldclass",
+    help="Deep learning on Earth-observation archives: BigEarthNet v1/v2 data, stores, splits, statistics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+synth_app = typer.Typer(help="Write synthetic archives in official layouts.", no_args_is_help=True)
+app.add_typer(synth_app, name="synth")
+
+
+@app.command(epilog="Example: worldclass encode /data/reBEN /data/reben.store --workers 8")
+def encode(
+    source: Annotated[Path, typer.Argument(help="Official BigEarthNet v1 or v2 root folder.")],
+    out: Annotated[Path, typer.Argument(help="Store folder to create or resume.")],
+    workers: Annotated[int, typer.Option(help="Reader processes (0 = in this process).")] = 2,
+    allow_missing: Annotated[
+        bool, typer.Option(help="Complete the store without unreadable patches.")
+    ] = False,
+) -> None:
+    """Convert an official archive into a worldclass store (resumable, verified)."""
+    from worldclass.data.encode import encode as run
+
+    with progress_bar("encoding") as update:
+        result = run(source, out, workers=workers, allow_missing=allow_missing, progress=update)
+    typer.echo(
+        json.dumps(
+            {
+                "store": str(result.store),
+                "patches": result.total,
+                "encoded": result.encoded,
+                "skipped_existing": result.skipped,
+                "missing": sorted(result.problems),
+                "complete": result.complete,
+            }
+        )
+    )
+
+
+@app.command(epilog="Example: worldclass stats /data/reben.store --split train --json")
+def stats(
+    source: Annotated[Path, typer.Argument(help="Archive root or store.")],
+    split: Annotated[
+        str | None, typer.Option(help="One split (train/validation/test); default all three.")
+    ] = None,
+    num_classes: Annotated[int, typer.Option(help="19 or 43.")] = 19,
+    include_snow_cloud: Annotated[bool, typer.Option(help="Count snow/cloud patches too.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Per-class counts and imbalance statistics (IRLbl, MeanIR, MaxIR, CVIR, SCUMBLE, cardinality)."""
+    from worldclass.data.summary import split_statistics
+
+    result = split_statistics(
+        source,
+        splits=[split] if split else None,
+        num_classes=num_classes,
+        include_snow_cloud=include_snow_cloud,
+    )
+    if as_json:
+        typer.echo(json.dumps(result, indent=1))
+        return
+    from worldclass.cli.tables import print_stats
+
+    print_stats(result)
+
+
+@app.command(epilog="Example: worldclass splits /data/v1.store --method geographic --out splits.parquet")
+def splits(
+    source: Annotated[Path, typer.Argument(help="Archive root or store.")],
+    method: Annotated[str, typer.Option(help="official, geographic, random or country.")] = "geographic",
+    out: Annotated[Path | None, typer.Option(help="Write patch_id,split (parquet or .csv).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for random splits.")] = 0,
+    validation: Annotated[list[str] | None, typer.Option(help="Country codes for validation.")] = None,
+    test: Annotated[list[str] | None, typer.Option(help="Country codes for test.")] = None,
+    leak_distance: Annotated[float, typer.Option(help="Leak report distance in m.")] = 1200.0,
+) -> None:
+    """Assign splits and report spatial leakage between test and train patches."""
+    from worldclass.data.summary import make_splits
+
+    report = make_splits(
+        source,
+        method,
+        out=out,
+        seed=seed,
+        validation=validation or [],
+        test=test or [],
+        leak_distance=leak_distance,
+    )
+    typer.echo(json.dumps(report))
+
+
+@synth_app.command(
+    "bigearthnet", epilog="Example: worldclass synth bigearthnet /tmp/ben2 --version 2 --patches 500"
+)
+def synth_bigearthnet(
+    out: Annotated[Path, typer.Argument(help="Folder to write the archive into.")],
+    version: Annotated[int, typer.Option(help="1 (BigEarthNet v1.0) or 2 (reBEN).")] = 2,
+    patches: Annotated[int, typer.Option(help="Number of S1/S2 pairs.")] = 100,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    workers: Annotated[int, typer.Option(help="Writer processes.")] = 0,
+) -> None:
+    """Write a synthetic BigEarthNet archive in the official layout (learnable, reBEN-like imbalance)."""
+    from worldclass.data.synth.bigearthnet import synth_bigearthnet as run
+
+    with progress_bar("writing patches") as update:
+        run(out, version=version, patches=patches, seed=seed, workers=workers, progress=update)
+    typer.echo(str(out))
+
+
+@app.command(epilog="Example: worldclass demo --out demo-out")
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder (archives, stores, report).")] = Path("demo-out"),
+    patches: Annotated[int, typer.Option(help="Synthetic v2 patches.")] = 400,
+    workers: Annotated[int, typer.Option(help="Processes for synth/encode.")] = 2,
+) -> None:
+    """The main job on the embedded default: synth + real patches -> stores -> stats -> HTML report."""
+    from worldclass.demo import run_demo
+
+    report = run_demo(out, patches=patches, workers=workers, log=typer.echo)
+    typer.echo(f"report: {report}")

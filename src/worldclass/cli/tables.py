@@ -1,0 +1,38 @@
+"""Rich tables for command output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def print_stats(result: dict[str, Any]) -> None:
+    """Counts per class and split, then the imbalance summary per split."""
+    console = Console()
+    splits = list(result["splits"])
+    table = Table(title=f"{result['source']} ({result['num_classes']} classes)")
+    table.add_column("class", max_width=48, no_wrap=True, overflow="ellipsis")
+    for s in splits:
+        table.add_column(f"{s} n (IRLbl)", justify="right", no_wrap=True)
+    for name in result["classes"]:
+        row = [name]
+        for s in splits:
+            st = result["splits"][s]
+            ir = st["irlbl"][name]
+            row.append(f"{st['counts'][name]} ({'-' if ir is None else f'{ir:.1f}'})")
+        table.add_row(*row)
+    console.print(table)
+    summary = Table(title="imbalance")
+    summary.add_column("split")
+    for key in ("n_samples", "mean_ir", "max_ir", "cvir", "scumble", "cardinality"):
+        summary.add_column(key, justify="right")
+    for s in splits:
+        st = result["splits"][s]
+        summary.add_row(
+            s,
+            str(st["n_samples"]),
+            *(f"{st[k]:.3f}" for k in ("mean_ir", "max_ir", "cvir", "scumble", "cardinality")),
+        )
+    console.print(summary)

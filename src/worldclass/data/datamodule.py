@@ -1,0 +1,74 @@
+"""Lightning DataModule over :class:`worldclass.data.BigEarthNet` (train / validation / test of one source)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from worldclass.data.collate import collate
+from worldclass.data.dataset import BigEarthNet
+
+
+class BigEarthNetDataModule(L.LightningDataModule):
+    """Builds the three split datasets lazily in :meth:`setup` and serves DataLoaders with worker
+    processes, pinned memory (default: when CUDA is available) and persistent workers. ``dataset_kwargs`` go to every BigEarthNet
+    (sensors, num_classes, bands, resampling, normalize, ...). ``train_sampler``: optional sampler
+    factory ``f(dataset) -> Sampler`` (e.g. MROS); shuffling is used otherwise."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        batch_size: int = 64,
+        num_workers: int = 2,
+        pin_memory: bool | None = None,
+        persistent_workers: bool = True,
+        splits: Sequence[str] = ("train", "validation", "test"),
+        train_sampler: Any = None,
+        **dataset_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+        self.persistent_workers = persistent_workers and num_workers > 0
+        self.split_names = tuple(splits)
+        self.train_sampler = train_sampler
+        self.dataset_kwargs = dataset_kwargs
+        self.datasets: dict[str, BigEarthNet] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in self.split_names:
+            if split not in self.datasets:
+                self.datasets[split] = BigEarthNet(self.root, split=split, **self.dataset_kwargs)
+
+    def _loader(self, split: str, *, train: bool) -> DataLoader[Any]:
+        self.setup()
+        ds = self.datasets[split]
+        sampler: Sampler[int] | None = self.train_sampler(ds) if (train and self.train_sampler) else None
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size,
+            shuffle=train and sampler is None,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            collate_fn=collate,
+            drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        return self._loader("validation", train=False)
+
+    def test_dataloader(self) -> DataLoader[Any]:
+        return self._loader("test", train=False)

@@ -1,0 +1,258 @@
+"""``worldclass encode``: official BigEarthNet tree (v1 or v2) -> worldclass store (see :mod:`.store`).
+
+Parallel (worker processes read and serialise patches, the parent writes), bounded memory (a sliding
+window of chunks in flight), resumable (patches already in the store are skipped), verified (every patch
+of the metadata table must be present and decodable before the store is marked complete).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import lmdb
+import numpy as np
+import pyarrow as pa
+
+from worldclass.data.bigearthnet.geotiff import read_band
+from worldclass.data.bigearthnet.sources import MAP_KEY, Source, available_bands, lmdb_forget
+from worldclass.data.nomenclature import codes_to_names43, names43_to_19
+from worldclass.data.open import open_source
+from worldclass.data.sensors import BANDS
+from worldclass.data.store import (
+    FORMAT,
+    FORMAT_VERSION,
+    INFO_KEY,
+    TABLE_KEY,
+    patch_key,
+    table_to_bytes,
+)
+from worldclass.errors import ConfigError, DataError, IncompleteStoreError
+
+CHUNK = 32
+DEFAULT_MAP_SIZE = 1 << 40  # 1 TiB of address space; the file grows only as needed
+
+
+@dataclass
+class EncodeResult:
+    """Outcome of one encode run: counts and the names of patches that could not be encoded."""
+
+    store: Path
+    total: int
+    encoded: int
+    skipped: int
+    problems: dict[str, str] = field(default_factory=dict)
+    complete: bool = False
+
+
+def _geo(source: Source, patch_id: str, s1_name: str | None) -> dict[str, Any]:
+    from worldclass.data.bigearthnet import naming
+
+    root = source.root
+    if "s2" in source.sensors:
+        path = (naming.v2_band_path if source.version == 2 else naming.v1_band_path)(root, patch_id, "B02")
+    else:
+        name = s1_name or patch_id
+        path = (naming.v2_s1_band_path if source.version == 2 else naming.v1_s1_band_path)(root, name, "VV")
+    spec = BANDS[path.stem.rsplit("_", 1)[1]]
+    _, geo = read_band(path, spec.size, spec.dtype, georef=True)
+    return geo or {}
+
+
+def encode_patch(source: Source, patch_id: str, s1_name: str | None) -> bytes:
+    """Serialise one patch (all bands of the source + reference map) as safetensors bytes.
+
+    Per-patch metadata (labels43, patch centre x/y in m, crs) goes into the safetensors header.
+    """
+    from safetensors.numpy import save
+
+    bands = available_bands(source)
+    arrays = source.read(patch_id, s1_name, bands, source.has_mask)
+    meta: dict[str, str] = {"patch_id": patch_id}
+    if source.version == 1:
+        labels43 = source.read_labels43(patch_id) or []
+    else:
+        labels43 = codes_to_names43(np.flatnonzero(np.bincount(arrays[MAP_KEY].ravel(), minlength=1000)))
+    meta["labels43"] = json.dumps(labels43)
+    tile = source.read_tile(patch_id)
+    if tile:
+        meta["tile"] = tile
+    geo = _geo(source, patch_id, s1_name)
+    meta.update({k: str(v) for k, v in geo.items() if v is not None})
+    return save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=meta)
+
+
+def _encode_chunk(
+    root: str, rows: list[tuple[str, str | None]]
+) -> list[tuple[str, bytes | None, str | None]]:
+    source = open_source(Path(root))
+    out: list[tuple[str, bytes | None, str | None]] = []
+    for patch_id, s1_name in rows:
+        try:
+            out.append((patch_id, encode_patch(source, patch_id, s1_name), None))
+        except DataError as exc:
+            out.append((patch_id, None, str(exc)))
+    return out
+
+
+def header(value: bytes | memoryview) -> dict[str, Any]:
+    """Parse the JSON header of a safetensors buffer (tensor specs and ``__metadata__``)."""
+    (n,) = struct.unpack("<Q", bytes(value[:8]))
+    result: dict[str, Any] = json.loads(bytes(value[8 : 8 + n]))
+    return result
+
+
+def _chunks(rows: list[tuple[str, str | None]], size: int) -> Iterator[list[tuple[str, str | None]]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def encode(
+    source_root: Path | str,
+    out: Path | str,
+    *,
+    workers: int = 0,
+    allow_missing: bool = False,
+    map_size: int = DEFAULT_MAP_SIZE,
+    progress: Callable[[int, int], None] | None = None,
+) -> EncodeResult:
+    """Encode an official v1/v2 root into a store at ``out``; resumes an interrupted store.
+
+    ``workers`` = 0 runs in this process. ``progress(done, total)`` is called after each chunk.
+    Raises :class:`IncompleteStoreError` listing problem patches unless ``allow_missing``.
+    """
+    out = Path(out)
+    source = open_source(Path(source_root))
+    if source.kind not in ("v1", "v2"):
+        raise ConfigError(f"{source_root}: encode reads official v1/v2 roots; this is a {source.kind} source")
+    table = source.table()
+    ids: list[str] = table.column("patch_id").to_pylist()
+    s1s: list[str | None] = table.column("s1_name").to_pylist()
+    if len(set(ids)) != len(ids):
+        raise DataError(f"{source_root}: duplicate patch ids in the metadata; fix the split/metadata files")
+    bands = available_bands(source)
+    info = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "source_version": source.version,
+        "source_kind": source.kind,
+        "source": str(Path(source_root).resolve()),
+        "bands": list(bands),
+        "has_mask": source.has_mask,
+        "complete": False,
+        "n_patches": len(ids),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    lmdb_forget(out)
+    env = lmdb.open(str(out), map_size=map_size, subdir=True, max_dbs=0)
+    try:
+        with env.begin(write=True) as txn:
+            old = txn.get(INFO_KEY)
+            if old is not None:
+                prev = json.loads(old)
+                if prev.get("bands") != info["bands"] or prev.get("source_version") != info["source_version"]:
+                    raise ConfigError(
+                        f"{out}: holds a store of another source (v{prev.get('source_version')}, "
+                        f"bands {prev.get('bands')}); choose an empty folder"
+                    )
+            txn.put(INFO_KEY, json.dumps(info).encode())
+            done = {i for i in ids if txn.get(patch_key(i)) is not None}
+        todo = [(i, s) for i, s in zip(ids, s1s, strict=True) if i not in done]
+        result = EncodeResult(store=out, total=len(ids), encoded=0, skipped=len(done))
+        if progress:
+            progress(len(done), len(ids))
+
+        def write(batch: list[tuple[str, bytes | None, str | None]]) -> None:
+            with env.begin(write=True) as txn:
+                for pid, value, err in batch:
+                    if value is not None:
+                        txn.put(patch_key(pid), value)
+                        result.encoded += 1
+                    else:
+                        result.problems[pid] = err or "unknown error"
+            if progress:
+                progress(result.skipped + result.encoded + len(result.problems), len(ids))
+
+        root = str(Path(source_root))
+        if workers <= 0:
+            for chunk in _chunks(todo, CHUNK):
+                write(_encode_chunk(root, chunk))
+        else:
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                pending: set[Future[list[tuple[str, bytes | None, str | None]]]] = set()
+                for chunk in _chunks(todo, CHUNK):
+                    pending.add(pool.submit(_encode_chunk, root, chunk))
+                    if len(pending) >= 4 * workers:  # bounded memory: a few chunks in flight
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for f in finished:
+                            write(f.result())
+                for f in pending:
+                    write(f.result())
+        _finalize(env, table, info, result, allow_missing)
+    finally:
+        env.close()
+    return result
+
+
+def _finalize(
+    env: Any, table: pa.Table, info: dict[str, Any], result: EncodeResult, allow_missing: bool
+) -> None:
+    """Verify every patch against the table, then write the table and mark the store complete."""
+    ids = table.column("patch_id").to_pylist()
+    bands = set(info["bands"]) | ({MAP_KEY} if info["has_mask"] else set())
+    meta: dict[str, dict[str, str]] = {}
+    with env.begin(buffers=True) as txn:
+        for pid in ids:
+            value = txn.get(patch_key(pid))
+            if value is None:
+                result.problems.setdefault(pid, "not encoded")
+                continue
+            try:
+                h = header(value)
+            except (ValueError, struct.error):
+                result.problems[pid] = "stored value is corrupt"
+                continue
+            if not bands.issubset(h):
+                result.problems[pid] = f"stored bands {sorted(set(h) - {'__metadata__'})} incomplete"
+                continue
+            meta[pid] = h.get("__metadata__", {})
+    if result.problems and not allow_missing:
+        info["missing"] = sorted(result.problems)
+        with env.begin(write=True) as txn:
+            txn.put(INFO_KEY, json.dumps(info).encode())
+        (Path(env.path()) / "encode-problems.txt").write_text(
+            "".join(f"{k}\t{v}\n" for k, v in sorted(result.problems.items()))
+        )
+        raise IncompleteStoreError(
+            f"{env.path()}: {len(result.problems)} patch(es) could not be encoded "
+            f"(first: {next(iter(sorted(result.problems)))}: {result.problems[min(result.problems)]}); "
+            f"full list in {Path(env.path()) / 'encode-problems.txt'}; fix them and re-run to resume, "
+            "or pass --allow-missing"
+        )
+    keep = [i for i, pid in enumerate(ids) if pid in meta]
+    table = table.take(pa.array(keep, type=pa.int64()))
+    kept_ids = table.column("patch_id").to_pylist()
+    labels43 = [json.loads(meta[p].get("labels43", "[]")) for p in kept_ids]
+    cols = {name: table.column(name) for name in table.column_names}
+    cols["labels43"] = pa.array(labels43, type=pa.list_(pa.string()))
+    if info["source_version"] == 1:
+        cols["labels"] = pa.array([names43_to_19(x) for x in labels43], type=pa.list_(pa.string()))
+    for key in ("x", "y"):
+        cols[key] = pa.array(
+            [float(meta[p][key]) if key in meta[p] else None for p in kept_ids], pa.float64()
+        )
+    cols["crs"] = pa.array([meta[p].get("crs") for p in kept_ids], pa.string())
+    cols["tile"] = pa.array([meta[p].get("tile") for p in kept_ids], pa.string())
+    final = pa.table(cols, schema=table.schema)
+    info.update(complete=True, n_patches=len(kept_ids), missing=sorted(result.problems))
+    with env.begin(write=True) as txn:
+        txn.put(TABLE_KEY, table_to_bytes(final))
+        txn.put(INFO_KEY, json.dumps(info).encode())
+    env.sync(True)
+    result.complete = True

@@ -1,0 +1,216 @@
+"""Train/validation/test assignment: official, reBEN-style geographic, random, by country; leak report.
+
+Geographic (reBEN): each Sentinel-2 tile is cut into concentric square zones around its centre by patch
+centroid; the outer zone (half of the tile area) is ``train``, the middle ring (a quarter) ``validation``,
+the centre (a quarter) ``test``. With Chebyshev distance d from the tile centre and tile side L, the
+centre zone is d <= L/4 ((1/2)^2 = 1/4 of the area) and the middle ring L/4 < d <= L/(2*sqrt 2)
+(area 1/2 - 1/4). Tile bounds: the official 109.8 km MGRS extent for reBEN names, else the bounding box
+of the tile's patches (+ half a patch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from worldclass.data.bigearthnet import naming
+from worldclass.data.bigearthnet.table import SPLITS, normalize_split
+from worldclass.data.sensors import PATCH_EXTENT_M
+from worldclass.errors import ConfigError, DataError
+
+TILE_EXTENT_M = 109_800.0
+
+
+def zone_of(dx: npt.ArrayLike, dy: npt.ArrayLike, side: float) -> npt.NDArray[np.str_]:
+    """Split of points at offsets (dx, dy) in m from their tile centre, tile side ``side`` m."""
+    d = np.maximum(np.abs(np.asarray(dx, float)), np.abs(np.asarray(dy, float)))
+    out = np.full(d.shape, "train", dtype=object)
+    out[d <= side / (2 * math.sqrt(2))] = "validation"
+    out[d <= side / 4] = "test"
+    return out.astype(str)
+
+
+def grid_coordinates(patch_ids: Sequence[str]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Patch centres (m) within the tile from the ``_<h>_<v>`` grid indices of BigEarthNet names."""
+    hv = np.array([naming.grid_position(p) for p in patch_ids], dtype=float).reshape(-1, 2)
+    return (hv[:, 0] + 0.5) * PATCH_EXTENT_M, (hv[:, 1] + 0.5) * PATCH_EXTENT_M
+
+
+def geographic_split(
+    tiles: Sequence[str | None],
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    tile_extent: float | None = None,
+) -> npt.NDArray[np.str_]:
+    """reBEN concentric-zone split per tile. ``x``, ``y``: patch centres in m (any projected frame per
+    tile). ``tile_extent``: side of every tile with origin at (0, 0), e.g. 109,800 m for grid coordinates;
+    None = each tile's patch bounding box."""
+    xs, ys = np.asarray(x, float), np.asarray(y, float)
+    out = np.empty(len(xs), dtype=object)
+    groups: dict[str | None, list[int]] = defaultdict(list)
+    for i, t in enumerate(tiles):
+        groups[t].append(i)
+    half = PATCH_EXTENT_M / 2
+    for idx_list in groups.values():
+        idx = np.array(idx_list)
+        if tile_extent is not None:
+            x0, x1, y0, y1 = 0.0, tile_extent, 0.0, tile_extent
+        else:
+            x0, x1 = xs[idx].min() - half, xs[idx].max() + half
+            y0, y1 = ys[idx].min() - half, ys[idx].max() + half
+        side = max(x1 - x0, y1 - y0)
+        out[idx] = zone_of(xs[idx] - (x0 + x1) / 2, ys[idx] - (y0 + y1) / 2, side)
+    return out.astype(str)
+
+
+def random_split(
+    n: int, fractions: tuple[float, float, float] = (0.5, 0.25, 0.25), seed: int = 0
+) -> npt.NDArray[np.str_]:
+    """Random assignment with the given train/validation/test fractions (deterministic per seed)."""
+    if len(fractions) != 3 or min(fractions) < 0 or not math.isclose(sum(fractions), 1.0):
+        raise ConfigError(f"fractions={fractions}; give three non-negative numbers summing to 1")
+    order = np.random.default_rng(seed).permutation(n)
+    cuts = np.round(np.cumsum(fractions)[:2] * n).astype(int)
+    out = np.empty(n, dtype=object)
+    out[order[: cuts[0]]] = "train"
+    out[order[cuts[0] : cuts[1]]] = "validation"
+    out[order[cuts[1] :]] = "test"
+    return out.astype(str)
+
+
+def country_split(
+    countries: Sequence[str | None], validation: Sequence[str], test: Sequence[str]
+) -> npt.NDArray[np.str_]:
+    """Whole countries held out: those in ``validation``/``test`` go there, all others to train."""
+    overlap = set(validation) & set(test)
+    if overlap:
+        raise ConfigError(f"countries {sorted(overlap)} are in both validation and test; choose one")
+    out = ["validation" if c in validation else "test" if c in test else "train" for c in countries]
+    return np.array(out, dtype=str)
+
+
+def spatial_leak(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    crs: Sequence[str | None],
+    split: Sequence[str],
+    distance_m: float,
+    *,
+    of: str = "test",
+    to: str = "train",
+) -> dict[str, Any]:
+    """Share of ``of`` patches whose centre lies within ``distance_m`` of a ``to`` patch centre (same CRS).
+
+    Uses a uniform grid of cell ``distance_m`` (neighbour cells only), O(N). Patch centres 1,200 m apart
+    are adjacent patches, so distance 1,200 m measures border contact.
+    """
+    if distance_m <= 0:
+        raise ConfigError(f"distance_m={distance_m}; give a positive distance in metres")
+    xs, ys = np.asarray(x, float), np.asarray(y, float)
+    splits = np.asarray(split)
+    crs_arr = np.array([c or "" for c in crs], dtype=object)
+    cells: dict[tuple[str, int, int], list[int]] = defaultdict(list)
+    for i in np.flatnonzero(splits == to):
+        cells[(crs_arr[i], int(xs[i] // distance_m), int(ys[i] // distance_m))].append(int(i))
+    targets = np.flatnonzero(splits == of)
+    leaked = 0
+    for i in targets:
+        cx, cy = int(xs[i] // distance_m), int(ys[i] // distance_m)
+        hit = False
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                for j in cells.get((crs_arr[i], cx + dx, cy + dy), ()):
+                    if math.hypot(xs[i] - xs[j], ys[i] - ys[j]) <= distance_m:
+                        hit = True
+                        break
+                if hit:
+                    break
+            if hit:
+                break
+        leaked += hit
+    n = len(targets)
+    return {
+        "of": of,
+        "to": to,
+        "distance_m": distance_m,
+        "n": n,
+        "leaked": leaked,
+        "share": leaked / n if n else 0.0,
+    }
+
+
+def assign(
+    table: pa.Table, method: str, *, seed: int = 0, validation: Sequence[str] = (), test: Sequence[str] = ()
+) -> pa.Table:
+    """Table with columns ``patch_id``, ``split`` for ``method`` in official|geographic|random|country."""
+    ids = table.column("patch_id").to_pylist()
+    if method == "official":
+        split = np.array(table.column("split").to_pylist(), dtype=object)
+    elif method == "geographic":
+        split = geographic_for_table(table)
+    elif method == "random":
+        split = random_split(len(ids), seed=seed)
+    elif method == "country":
+        if not validation and not test:
+            raise ConfigError("country split needs --validation and/or --test country codes (e.g. PT, AT)")
+        split = country_split(table.column("country").to_pylist(), validation, test)
+    else:
+        raise ConfigError(f"unknown split method {method!r}; choose official, geographic, random or country")
+    return pa.table({"patch_id": ids, "split": pa.array(list(split), pa.string())})
+
+
+def geographic_for_table(table: pa.Table) -> npt.NDArray[np.str_]:
+    """Geographic split from the tile + grid position of reBEN names, else from stored x/y coordinates."""
+    ids = table.column("patch_id").to_pylist()
+    tiles = table.column("tile").to_pylist()
+    if all(t is not None for t in tiles):
+        gx, gy = grid_coordinates(ids)
+        return geographic_split(tiles, gx, gy, tile_extent=TILE_EXTENT_M)
+    xs, ys = table.column("x").to_pylist(), table.column("y").to_pylist()
+    if any(v is None for v in xs):
+        raise DataError(
+            "geographic split needs tile ids in the patch names or patch coordinates; "
+            "encode the archive first (`worldclass encode`), which records them"
+        )
+    return geographic_split(table.column("crs").to_pylist(), xs, ys)
+
+
+def coordinates(table: pa.Table) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[str | None]]:
+    """Patch centres (x, y, crs): stored coordinates, else tile-grid positions (crs = tile id)."""
+    xs = table.column("x").to_pylist()
+    if xs and all(v is not None for v in xs):
+        return (
+            np.array(xs, float),
+            np.array(table.column("y").to_pylist(), float),
+            table.column("crs").to_pylist(),
+        )
+    gx, gy = grid_coordinates(table.column("patch_id").to_pylist())
+    return gx, gy, table.column("tile").to_pylist()
+
+
+def read_split_file(path: Path) -> pa.Table:
+    """Read ``patch_id,split`` from parquet or CSV (with header); splits normalised (``val`` accepted)."""
+    if not path.is_file():
+        raise DataError(
+            f"{path}: split file not found; create one with `worldclass splits SOURCE --out {path}`"
+        )
+    t = pq.read_table(path) if path.suffix == ".parquet" else pcsv.read_csv(path)
+    missing = [c for c in ("patch_id", "split") if c not in t.column_names]
+    if missing:
+        raise DataError(f"{path}: column(s) {missing} missing; a split file needs patch_id and split columns")
+    split = [normalize_split(str(s)) for s in t.column("split").to_pylist()]
+    bad = sorted(set(split) - set(SPLITS))
+    if bad:
+        raise DataError(f"{path}: split values {bad} invalid; use train, validation, test")
+    return pa.table({"patch_id": pc.cast(t.column("patch_id"), pa.string()), "split": split})

@@ -1,0 +1,126 @@
+"""The worldclass store: one LMDB environment folder holding every patch and its metadata table.
+
+Format (``format_version`` 1)::
+
+    OUT/data.mdb, OUT/lock.mdb        an LMDB environment (subdir layout)
+    key  b"p/<patch_id>"            -> safetensors bytes: {band name: native array, ...,
+                                       "reference_map": uint16 raw CLC codes (v2 only)}
+                                       S2 uint16 at 120/60/20 px, S1 float32 dB at 120 px (bit-identical
+                                       to the GeoTIFFs; no resampling, no normalisation)
+    key  b"__meta__/info"           -> JSON: format, format_version, source_version (1|2), source_kind,
+                                       bands, has_mask, complete (bool), n_patches, missing (names)
+    key  b"__meta__/table"          -> parquet bytes of the patch table (worldclass.data.bigearthnet.table)
+
+A store is usable only when ``info.complete`` is true; it is set in the very last transaction of
+``worldclass encode`` after verification, so an interrupted run never looks complete and re-running
+resumes (patches already present are skipped). One LMDB read returns all bands of a patch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from worldclass.data.bigearthnet.sources import MAP_KEY, Arrays, Source, lmdb_open
+from worldclass.data.sensors import BANDS, S1_NAMES, S2_NAMES
+from worldclass.errors import DataError, IncompleteStoreError, MissingFileError
+
+FORMAT = "worldclass-store"
+FORMAT_VERSION = 1
+INFO_KEY = b"__meta__/info"
+TABLE_KEY = b"__meta__/table"
+PATCH_PREFIX = b"p/"
+
+
+def patch_key(patch_id: str) -> bytes:
+    return PATCH_PREFIX + patch_id.encode()
+
+
+def table_to_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def table_from_bytes(data: bytes) -> pa.Table:
+    return pq.read_table(io.BytesIO(data))
+
+
+def is_store(path: Path) -> bool:
+    """True if ``path`` is an LMDB folder written by worldclass (complete or not)."""
+    if not (path / "data.mdb").is_file():
+        return False
+    with lmdb_open(path).begin() as txn:
+        return txn.get(INFO_KEY) is not None
+
+
+def read_info(path: Path) -> dict[str, Any]:
+    with lmdb_open(path).begin() as txn:
+        raw = txn.get(INFO_KEY)
+    if raw is None:
+        raise DataError(f"{path}: not a worldclass store (no {INFO_KEY.decode()} key)")
+    info: dict[str, Any] = json.loads(raw)
+    return info
+
+
+class StoreSource(Source):
+    """Reads a complete worldclass store. Thread/process-safe: each process opens its own environment."""
+
+    kind = "store"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        if not (self.root / "data.mdb").is_file():
+            raise MissingFileError(
+                f"{root}: no data.mdb; create the store with `worldclass encode SOURCE {root}`"
+            )
+        self.info = read_info(self.root)
+        if self.info.get("format") != FORMAT or int(self.info.get("format_version", 0)) > FORMAT_VERSION:
+            raise DataError(
+                f"{root}: unsupported store format {self.info.get('format_version')}; upgrade worldclass"
+            )
+        if not self.info.get("complete"):
+            raise IncompleteStoreError(
+                f"{root}: store is incomplete (interrupted or failed verification); "
+                f"re-run `worldclass encode SOURCE {root}` to resume"
+            )
+        self.version = int(self.info["source_version"])
+        self.has_mask = bool(self.info["has_mask"])
+        stored = set(self.info["bands"])
+        self.sensors = tuple(
+            s for s, names in (("s2", S2_NAMES), ("s1", S1_NAMES)) if stored.issuperset(names)
+        )
+
+    def table(self) -> pa.Table:
+        with lmdb_open(self.root).begin() as txn:
+            raw = txn.get(TABLE_KEY)
+        if raw is None:
+            raise IncompleteStoreError(
+                f"{self.root}: store has no metadata table; re-run `worldclass encode`"
+            )
+        return table_from_bytes(raw)
+
+    def read(self, patch_id: str, s1_name: str | None, bands: tuple[str, ...], mask: bool) -> Arrays:
+        from safetensors.numpy import load
+
+        with lmdb_open(self.root).begin() as txn:
+            value = txn.get(patch_key(patch_id))
+        if value is None:
+            raise MissingFileError(f"{self.root}: patch {patch_id} not in the store; re-encode with it")
+        d = load(value)
+        missing = [b for b in bands if b not in d]
+        if missing:
+            raise DataError(f"{self.root}: store has no band(s) {missing}; stored: {sorted(d)}")
+        out = {b: d[b] for b in bands}
+        if mask:
+            out[MAP_KEY] = d[MAP_KEY]
+        return out
+
+    def read_all(self, patch_id: str) -> Arrays:
+        """Every array stored for a patch (bands and reference map)."""
+        return self.read(patch_id, None, tuple(b for b in self.info["bands"] if b in BANDS), self.has_mask)

@@ -1,0 +1,57 @@
+"""The CLI as a user meets it: help texts, commands end to end, one-line errors without traceback."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+COMMANDS = [[], ["encode"], ["stats"], ["splits"], ["synth"], ["synth", "bigearthnet"], ["demo"]]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "worldclass", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_help(cmd: list[str]) -> None:
+    r = run(*cmd, "--help")
+    assert r.returncode == 0, r.stderr
+    if cmd:
+        assert "Example: worldclass" in r.stdout or cmd == ["synth"]
+
+
+def test_synth_encode_stats_splits(tmp_path: Path) -> None:
+    assert (
+        run("synth", "bigearthnet", str(tmp_path / "a"), "--version", "2", "--patches", "12").returncode == 0
+    )
+    r = run("encode", str(tmp_path / "a"), str(tmp_path / "s"), "--workers", "0")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["complete"] is True
+    r = run("stats", str(tmp_path / "s"), "--json")
+    stats = json.loads(r.stdout)
+    assert r.returncode == 0 and set(stats["splits"]) <= {"train", "validation", "test"}
+    assert {"mean_ir", "max_ir", "cvir", "scumble", "cardinality", "irlbl"} <= set(
+        next(iter(stats["splits"].values()))
+    )
+    r = run("splits", str(tmp_path / "s"), "--method", "random", "--out", str(tmp_path / "sp.csv"))
+    assert r.returncode == 0 and (tmp_path / "sp.csv").is_file()
+    assert json.loads(r.stdout)["leak_test_to_train"]["distance_m"] == 1200.0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["stats", "/no/such/folder"], "does not exist"),
+        (["splits", "{tmp}", "--method", "nope"], "not a BigEarthNet root"),
+        (["synth", "bigearthnet", "{tmp}/x", "--version", "3"], "versions are 1 and 2"),
+    ],
+)
+def test_errors_are_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
+    r = run(*(a.replace("{tmp}", str(tmp_path)) for a in args))
+    assert r.returncode != 0
+    assert needle in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

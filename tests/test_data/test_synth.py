@@ -1,0 +1,76 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import rasterio
+
+from worldclass.data import BigEarthNet
+from worldclass.data.bigearthnet import naming
+from worldclass.data.nomenclature import CLASSES19
+
+
+def test_v2_layout_dtypes_crs_and_metadata(v2_root: Path) -> None:
+    t = pq.read_table(v2_root / naming.V2_METADATA)
+    assert t.column_names == ["patch_id", "labels", "split", "country", "s1_name", "s2v1_name",
+                              "contains_seasonal_snow", "contains_cloud_or_shadow"]  # fmt: skip
+    assert set(t.column("split").to_pylist()) <= {"train", "validation", "test"}
+    pid, s1 = t.column("patch_id")[0].as_py(), t.column("s1_name")[0].as_py()
+    for band, size, dtype in (("B02", 120, "uint16"), ("B05", 60, "uint16"), ("B09", 20, "uint16")):
+        with rasterio.open(naming.v2_band_path(v2_root, pid, band)) as ds:
+            assert ds.shape == (size, size) and ds.dtypes[0] == dtype
+            assert ds.crs.to_epsg() in {32629, 32633, 32634, 32635} and ds.res[0] == 1200 / size
+    with rasterio.open(naming.v2_s1_band_path(v2_root, s1, "VV")) as ds:
+        assert ds.dtypes[0] == "float32"
+    with rasterio.open(naming.v2_map_path(v2_root, pid)) as ds:
+        assert ds.dtypes[0] == "uint16" and ds.nodata == 0 and ds.compression.name.lower() == "deflate"
+    assert not (v2_root / naming.V2_S2_DIR / naming.v2_tile_product(pid) / pid / f"{pid}_B10.tif").exists()
+
+
+def test_v1_layout(v1_root: Path) -> None:
+    name = sorted(p.name for p in (v1_root / naming.V1_S2_DIR).iterdir())[0]
+    data = json.loads(naming.v1_json_path(v1_root, name).read_text())
+    assert set(data) == {"labels", "coordinates", "projection", "tile_source", "acquisition_date"}
+    first = (v1_root / "bigearthnet-train.csv").read_text().splitlines()[0].split(",")
+    s1 = json.loads(naming.v1_json_path(v1_root, first[1], s1=True).read_text())
+    assert s1["corresponding_s2_patch"] == first[0]
+
+
+def test_reference_maps_carry_raw_codes_including_dropped_and_nodata(tmp_path: Path) -> None:
+    from worldclass.data.synth.bigearthnet import synth_bigearthnet
+
+    root = synth_bigearthnet(tmp_path / "a", version=2, patches=60, seed=11)
+    codes: set[int] = set()
+    for p in (root / naming.V2_MAPS_DIR).rglob("*_reference_map.tif"):
+        with rasterio.open(p) as ds:
+            codes |= set(np.unique(ds.read(1)).tolist())
+    assert 0 in codes and 122 in codes and any(c > 300 for c in codes)
+
+
+def test_pixels_carry_class_signatures(v2_store: Path) -> None:
+    """Water patches are dark in NIR, forests bright: a model can learn the classes."""
+    ds = BigEarthNet(v2_store, split="all", normalize="none", include_snow_cloud=False)
+    b = {n: i for i, n in enumerate(ds.bands)}
+    water, forest = CLASSES19.index("Marine waters"), CLASSES19.index("Coniferous forest")
+    nir_w, nir_f = [], []
+    lut = ds._lut
+    for i in range(len(ds)):
+        s = ds[i]
+        mask = lut[np.minimum(ds.source.read(ds.patch_ids[i], None, (), True)["reference_map"], 999)]
+        img = s["image"].numpy()
+        nir_w += img[b["B08"]][mask == water].tolist()
+        nir_f += img[b["B08"]][mask == forest].tolist()
+    assert nir_w and nir_f and np.median(nir_w) < 0.3 * np.median(nir_f)
+
+
+def test_imbalance_is_reben_like(tmp_path: Path) -> None:
+    from worldclass.data.synth.render import sample_codes
+
+    rng = np.random.default_rng(0)
+    from worldclass.data.nomenclature import codes_to_names43, names43_to_19
+
+    counts = dict.fromkeys(CLASSES19, 0)
+    for _ in range(3000):
+        for n in names43_to_19(codes_to_names43(sample_codes(rng))):
+            counts[n] += 1
+    assert counts["Arable land"] > 20 * max(counts["Coastal wetlands"], 1)
