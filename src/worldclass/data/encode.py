@@ -20,11 +20,9 @@ import lmdb
 import numpy as np
 import pyarrow as pa
 
-from worldclass.data.bigearthnet.geotiff import read_band
 from worldclass.data.bigearthnet.sources import MAP_KEY, Source, available_bands, lmdb_forget
 from worldclass.data.nomenclature import codes_to_names43, names43_to_19
 from worldclass.data.open import open_source
-from worldclass.data.sensors import BANDS
 from worldclass.data.store import (
     FORMAT,
     FORMAT_VERSION,
@@ -51,20 +49,6 @@ class EncodeResult:
     complete: bool = False
 
 
-def _geo(source: Source, patch_id: str, s1_name: str | None) -> dict[str, Any]:
-    from worldclass.data.bigearthnet import naming
-
-    root = source.root
-    if "s2" in source.sensors:
-        path = (naming.v2_band_path if source.version == 2 else naming.v1_band_path)(root, patch_id, "B02")
-    else:
-        name = s1_name or patch_id
-        path = (naming.v2_s1_band_path if source.version == 2 else naming.v1_s1_band_path)(root, name, "VV")
-    spec = BANDS[path.stem.rsplit("_", 1)[1]]
-    _, geo = read_band(path, spec.size, spec.dtype, georef=True)
-    return geo or {}
-
-
 def encode_patch(source: Source, patch_id: str, s1_name: str | None) -> bytes:
     """Serialise one patch (all bands of the source + reference map) as safetensors bytes.
 
@@ -73,7 +57,8 @@ def encode_patch(source: Source, patch_id: str, s1_name: str | None) -> bytes:
     from safetensors.numpy import save
 
     bands = available_bands(source)
-    arrays = source.read(patch_id, s1_name, bands, source.has_mask)
+    geo: dict[str, Any] = {}
+    arrays = source.read(patch_id, s1_name, bands, source.has_mask, georef=geo)
     meta: dict[str, str] = {"patch_id": patch_id}
     if source.version == 1:
         labels43 = source.read_labels43(patch_id) or []
@@ -83,7 +68,6 @@ def encode_patch(source: Source, patch_id: str, s1_name: str | None) -> bytes:
     tile = source.read_tile(patch_id)
     if tile:
         meta["tile"] = tile
-    geo = _geo(source, patch_id, s1_name)
     meta.update({k: str(v) for k, v in geo.items() if v is not None})
     return save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=meta)
 
@@ -150,7 +134,9 @@ def encode(
     }
     out.mkdir(parents=True, exist_ok=True)
     lmdb_forget(out)
-    env = lmdb.open(str(out), map_size=map_size, subdir=True, max_dbs=0)
+    # sync=False during the bulk load: LMDB stays consistent, a crash can only lose the last transactions,
+    # which a resumed run re-encodes; _finalize syncs before the store is marked complete.
+    env = lmdb.open(str(out), map_size=map_size, subdir=True, max_dbs=0, sync=False)
     try:
         with env.begin(write=True) as txn:
             old = txn.get(INFO_KEY)

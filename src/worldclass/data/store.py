@@ -105,7 +105,14 @@ class StoreSource(Source):
             )
         return table_from_bytes(raw)
 
-    def read(self, patch_id: str, s1_name: str | None, bands: tuple[str, ...], mask: bool) -> Arrays:
+    def read(
+        self,
+        patch_id: str,
+        s1_name: str | None,
+        bands: tuple[str, ...],
+        mask: bool,
+        georef: dict[str, Any] | None = None,
+    ) -> Arrays:
         from safetensors.numpy import load
 
         with lmdb_open(self.root).begin() as txn:

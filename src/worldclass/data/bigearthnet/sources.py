@@ -44,8 +44,16 @@ class Source(ABC):
         """Canonical patch table (labels may be null for v1 raw roots until read)."""
 
     @abstractmethod
-    def read(self, patch_id: str, s1_name: str | None, bands: tuple[str, ...], mask: bool) -> Arrays:
-        """Native arrays of ``bands`` (+ ``reference_map`` when ``mask``) of one patch."""
+    def read(
+        self,
+        patch_id: str,
+        s1_name: str | None,
+        bands: tuple[str, ...],
+        mask: bool,
+        georef: dict[str, Any] | None = None,
+    ) -> Arrays:
+        """Native arrays of ``bands`` (+ ``reference_map`` when ``mask``) of one patch. File sources fill
+        ``georef`` (when given) with the patch centre ``x``, ``y`` (m) and ``crs`` of the first band read."""
 
     def read_labels43(self, patch_id: str) -> list[str] | None:
         """43-class labels of a patch when the source stores them (v1 JSON), else None."""
@@ -111,7 +119,14 @@ class V2Source(Source):
             cols["snow"] = [True] * n
         return make_table(cols)
 
-    def read(self, patch_id: str, s1_name: str | None, bands: tuple[str, ...], mask: bool) -> Arrays:
+    def read(
+        self,
+        patch_id: str,
+        s1_name: str | None,
+        bands: tuple[str, ...],
+        mask: bool,
+        georef: dict[str, Any] | None = None,
+    ) -> Arrays:
         out: Arrays = {}
         for b in bands:
             spec = BANDS[b]
@@ -121,7 +136,9 @@ class V2Source(Source):
                 if s1_name is None:
                     raise DataError(f"{patch_id}: no paired S1 patch (s1_name) in metadata.parquet")
                 path = naming.v2_s1_band_path(self.root, s1_name, b)
-            out[b], _ = read_band(path, spec.size, spec.dtype, what=f"band {b}")
+            out[b], geo = read_band(path, spec.size, spec.dtype, what=f"band {b}", georef=georef == {})
+            if geo and georef is not None:
+                georef.update(geo)
         if mask:
             out[MAP_KEY], _ = read_band(
                 naming.v2_map_path(self.root, patch_id), 120, "uint16", what="reference map"
@@ -243,7 +260,14 @@ class V1Source(Source):
         data = self._json(patch_id)[1]
         return naming.tile_id(str(data.get("tile_source") or data.get("scene_source") or patch_id))
 
-    def read(self, patch_id: str, s1_name: str | None, bands: tuple[str, ...], mask: bool) -> Arrays:
+    def read(
+        self,
+        patch_id: str,
+        s1_name: str | None,
+        bands: tuple[str, ...],
+        mask: bool,
+        georef: dict[str, Any] | None = None,
+    ) -> Arrays:
         out: Arrays = {}
         for b in bands:
             spec = BANDS[b]
@@ -252,7 +276,9 @@ class V1Source(Source):
             else:
                 name = s1_name if s1_name is not None else patch_id
                 path = naming.v1_s1_band_path(self.root, name, b)
-            out[b], _ = read_band(path, spec.size, spec.dtype, what=f"band {b}")
+            out[b], geo = read_band(path, spec.size, spec.dtype, what=f"band {b}", georef=georef == {})
+            if geo and georef is not None:
+                georef.update(geo)
         return out
 
 
@@ -330,7 +356,14 @@ class RicoSource(Source):
             raise MissingFileError(f"{self.root}: key {key!r} missing from the LMDB; re-run rico-hdl for it")
         return load(value)
 
-    def read(self, patch_id: str, s1_name: str | None, bands: tuple[str, ...], mask: bool) -> Arrays:
+    def read(
+        self,
+        patch_id: str,
+        s1_name: str | None,
+        bands: tuple[str, ...],
+        mask: bool,
+        georef: dict[str, Any] | None = None,
+    ) -> Arrays:
         out: Arrays = {}
         s2 = [b for b in bands if BANDS[b].sensor == "s2"]
         s1 = [b for b in bands if BANDS[b].sensor == "s1"]
