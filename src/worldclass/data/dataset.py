@@ -173,20 +173,23 @@ class BigEarthNet(Dataset[Sample]):
     def __getitems__(self, indices: Sequence[int]) -> list[Sample]:
         """Batched loading: read native arrays, then one resample/normalise pass for the whole batch."""
         need_map = self.return_mask or (self.num_classes == 43 and self._label_cache is None)
-        raw = [self.source.read(self.patch_ids[i], self.s1_names[i], self.bands, need_map) for i in indices]
-        images = self.transform(raw)
-        out = []
-        for k, i in enumerate(indices):
-            sample: Sample = {
-                "image": images[k],
-                "label": torch.from_numpy(self._label(i, raw[k])),
-                "patch_id": self.patch_ids[i],
-            }
-            if self.return_mask:
-                codes = np.minimum(raw[k][MAP_KEY], 999)
-                sample["mask"] = torch.from_numpy(self._lut[codes])
-            out.append(sample)
-        return out
+        requests = [(self.patch_ids[i], self.s1_names[i]) for i in indices]
+
+        def build(raw: list[dict[str, Any]]) -> list[Sample]:  # copies everything it keeps
+            images = self.transform(raw)
+            out = []
+            for k, i in enumerate(indices):
+                sample: Sample = {
+                    "image": images[k],
+                    "label": torch.from_numpy(self._label(i, raw[k])),
+                    "patch_id": self.patch_ids[i],
+                }
+                if self.return_mask:
+                    sample["mask"] = torch.from_numpy(self._lut[np.minimum(raw[k][MAP_KEY], 999)])
+                out.append(sample)
+            return out
+
+        return self.source.read_many(requests, self.bands, need_map, build)
 
     def __getitem__(self, index: int) -> Sample:
         return self.__getitems__([index])[0]

@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import struct
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -35,6 +39,36 @@ FORMAT_VERSION = 1
 INFO_KEY = b"__meta__/info"
 TABLE_KEY = b"__meta__/table"
 PATCH_PREFIX = b"p/"
+_DTYPES = {
+    "U16": np.uint16,
+    "F32": np.float32,
+    "U8": np.uint8,
+    "I16": np.int16,
+    "F64": np.float64,
+    "I32": np.int32,
+}
+T = TypeVar("T")
+
+
+def safetensors_views(value: memoryview | bytes) -> dict[str, Any]:
+    """Zero-copy numpy views of every tensor in a safetensors buffer (valid while ``value`` is).
+
+    Format: 8-byte little-endian header length n, n bytes of JSON {name: {dtype, shape, data_offsets}},
+    then the raw little-endian data. Equivalent to ``safetensors.numpy.load`` without copying.
+    """
+    (n,) = struct.unpack_from("<Q", value, 0)
+    head = json.loads(bytes(value[8 : 8 + n]))
+    base = 8 + n
+    out: dict[str, Any] = {}
+    for name, spec in head.items():
+        if name == "__metadata__":
+            continue
+        start, end = spec["data_offsets"]
+        dtype = np.dtype(_DTYPES[spec["dtype"]]).newbyteorder("<")
+        out[name] = np.frombuffer(
+            value, dtype=dtype, count=(end - start) // dtype.itemsize, offset=base + start
+        ).reshape(spec["shape"])
+    return out
 
 
 def patch_key(patch_id: str) -> bytes:
@@ -95,6 +129,17 @@ class StoreSource(Source):
         self.sensors = tuple(
             s for s, names in (("s2", S2_NAMES), ("s1", S1_NAMES)) if stored.issuperset(names)
         )
+        self._env: Any = None
+        self._pid = -1
+
+    def __getstate__(self) -> dict[str, Any]:  # the LMDB handle never travels to worker processes
+        return {**self.__dict__, "_env": None, "_pid": -1}
+
+    def env(self) -> Any:
+        """This process's read-only environment (reopened after fork, e.g. in DataLoader workers)."""
+        if self._pid != os.getpid():
+            self._env, self._pid = lmdb_open(self.root), os.getpid()
+        return self._env
 
     def table(self) -> pa.Table:
         with lmdb_open(self.root).begin() as txn:
@@ -113,20 +158,35 @@ class StoreSource(Source):
         mask: bool,
         georef: dict[str, Any] | None = None,
     ) -> Arrays:
-        from safetensors.numpy import load
+        return self.read_many(
+            [(patch_id, s1_name)], bands, mask, lambda arrays: [{k: v.copy() for k, v in arrays[0].items()}]
+        )[0]
 
-        with lmdb_open(self.root).begin() as txn:
-            value = txn.get(patch_key(patch_id))
-        if value is None:
-            raise MissingFileError(f"{self.root}: patch {patch_id} not in the store; re-encode with it")
-        d = load(value)
-        missing = [b for b in bands if b not in d]
-        if missing:
-            raise DataError(f"{self.root}: store has no band(s) {missing}; stored: {sorted(d)}")
-        out = {b: d[b] for b in bands}
-        if mask:
-            out[MAP_KEY] = d[MAP_KEY]
-        return out
+    def read_many(
+        self,
+        requests: Sequence[tuple[str, str | None]],
+        bands: tuple[str, ...],
+        mask: bool,
+        consume: Callable[[list[Arrays]], T],
+    ) -> T:
+        """One read transaction for the whole batch; ``consume`` gets zero-copy views of the memory map."""
+        with self.env().begin(buffers=True) as txn:
+            batch: list[Arrays] = []
+            for patch_id, _ in requests:
+                value = txn.get(patch_key(patch_id))
+                if value is None:
+                    raise MissingFileError(
+                        f"{self.root}: patch {patch_id} not in the store; re-encode with it"
+                    )
+                d = safetensors_views(value)
+                missing = [b for b in bands if b not in d]
+                if missing:
+                    raise DataError(f"{self.root}: store has no band(s) {missing}; stored: {sorted(d)}")
+                out = {b: d[b] for b in bands}
+                if mask:
+                    out[MAP_KEY] = d[MAP_KEY]
+                batch.append(out)
+            return consume(batch)
 
     def read_all(self, patch_id: str) -> Arrays:
         """Every array stored for a patch (bands and reference map)."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy.typing as npt
 import pyarrow as pa
@@ -25,6 +26,7 @@ from worldclass.data.sensors import BANDS, S1_NAMES, S2_NAMES
 from worldclass.errors import CorruptFileError, DataError, MissingFileError
 
 Arrays = dict[str, npt.NDArray[Any]]
+T = TypeVar("T")
 MAP_KEY = "reference_map"
 
 
@@ -54,6 +56,20 @@ class Source(ABC):
     ) -> Arrays:
         """Native arrays of ``bands`` (+ ``reference_map`` when ``mask``) of one patch. File sources fill
         ``georef`` (when given) with the patch centre ``x``, ``y`` (m) and ``crs`` of the first band read."""
+
+    def read_many(
+        self,
+        requests: Sequence[tuple[str, str | None]],
+        bands: tuple[str, ...],
+        mask: bool,
+        consume: Callable[[list[Arrays]], T],
+    ) -> T:
+        """Read several patches and pass them to ``consume``; returns its result.
+
+        The arrays may be views that are valid only during ``consume`` (the store hands out zero-copy views
+        of its memory map), so ``consume`` must copy whatever it keeps.
+        """
+        return consume([self.read(pid, s1, bands, mask) for pid, s1 in requests])
 
     def read_labels43(self, patch_id: str) -> list[str] | None:
         """43-class labels of a patch when the source stores them (v1 JSON), else None."""
