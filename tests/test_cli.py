@@ -55,3 +55,19 @@ def test_errors_are_one_line(tmp_path: Path, args: list[str], needle: str) -> No
     assert r.returncode != 0
     assert needle in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("cmd", [["train"], ["evaluate"], ["experiment", "imbalance"]])
+def test_training_commands_help(cmd: list[str]) -> None:
+    r = run(*cmd, "--help")
+    assert r.returncode == 0 and "Example: worldclass" in r.stdout
+
+
+def test_config_typo_is_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data:\n  root: x\nmodel:\n  backbon: resnet18\n")
+    r = run("train", str(cfg))
+    assert r.returncode == 2 and "did you mean 'backbone'" in r.stderr and "Traceback" not in r.stderr
+    cfg.write_text("data:\n  root: x\n")
+    r = run("train", str(cfg), "--set", "loss.name=softmax")
+    assert r.returncode == 2 and "choose one of" in r.stderr

@@ -19,7 +19,8 @@ def test_datamodule_serves_three_splits(v2_store: Path) -> None:
 
 def test_demo_writes_report(tmp_path: Path, real_v1: Path) -> None:
     lines: list[str] = []
-    report = run_demo(tmp_path, patches=16, workers=0, log=lines.append, real=real_v1)
+    report = run_demo(tmp_path, patches=40, workers=0, log=lines.append, real=real_v1, epochs=1)
     html = report.read_text()
     assert "Imbalance statistics" in html and html.count("data:image/png;base64") >= 3
-    assert "real BigEarthNet v1 samples" in html and len(lines) == 5
+    assert "real BigEarthNet v1 samples" in html and len(lines) == 6
+    assert "MROS + DCW" in html and 'alt="F1 vs frequency"' in html and 'alt="label co-occurrence"' in html

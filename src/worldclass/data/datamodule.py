@@ -6,12 +6,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
-import torch
-from torch.utils.data import DataLoader, Sampler
+from worldclass.compat import ensure_torchvision_importable
 
-from worldclass.data.collate import collate
-from worldclass.data.dataset import BigEarthNet
+ensure_torchvision_importable()  # lightning imports torchvision through torchmetrics
+
+import lightning as L  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, Sampler  # noqa: E402
+
+from worldclass.data.collate import collate  # noqa: E402
+from worldclass.data.dataset import BigEarthNet  # noqa: E402
 
 
 class BigEarthNetDataModule(L.LightningDataModule):
@@ -28,7 +32,7 @@ class BigEarthNetDataModule(L.LightningDataModule):
         num_workers: int = 2,
         pin_memory: bool | None = None,
         persistent_workers: bool = True,
-        splits: Sequence[str] = ("train", "validation", "test"),
+        split_names: Sequence[str] = ("train", "validation", "test"),
         train_sampler: Any = None,
         **dataset_kwargs: Any,
     ) -> None:
@@ -38,7 +42,7 @@ class BigEarthNetDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
-        self.split_names = tuple(splits)
+        self.split_names = tuple(split_names)
         self.train_sampler = train_sampler
         self.dataset_kwargs = dataset_kwargs
         self.datasets: dict[str, BigEarthNet] = {}

@@ -68,28 +68,10 @@ def ml_ros(labels: npt.ArrayLike, percentage: float = 25.0, seed: int = 0) -> np
     return np.concatenate([np.arange(y.shape[0]), np.asarray(clones, dtype=np.int64)]).astype(np.int64)
 
 
-class MROSSampler(Sampler[int]):
-    """Multinomial sampling with replacement ∝ :func:`mros_weights`, deterministic per (seed, epoch).
+class _RankedSampler(Sampler[int]):
+    """A global per-epoch index draw (same on every rank), of which each DDP rank takes ``rank::replicas``."""
 
-    Under DDP pass ``num_replicas``/``rank`` (defaults from ``torch.distributed`` when initialised): every
-    rank draws the same global sequence of ``num_samples`` indices and takes the disjoint share
-    ``rank::num_replicas``. Call :meth:`set_epoch` each epoch (Lightning does).
-    """
-
-    def __init__(
-        self,
-        weights: npt.ArrayLike,
-        num_samples: int | None = None,
-        *,
-        seed: int = 0,
-        num_replicas: int | None = None,
-        rank: int | None = None,
-    ) -> None:
-        w = torch.as_tensor(np.asarray(weights, np.float64))
-        if w.ndim != 1 or len(w) == 0 or bool((w < 0).any()) or float(w.sum()) <= 0:
-            raise ValueError(
-                "weights must be a non-empty 1-D array of non-negative numbers with a positive sum"
-            )
+    def __init__(self, total: int, *, seed: int, num_replicas: int | None, rank: int | None) -> None:
         if num_replicas is None or rank is None:
             dist: Any = torch.distributed
             ready = dist.is_available() and dist.is_initialized()
@@ -97,23 +79,59 @@ class MROSSampler(Sampler[int]):
                 num_replicas if num_replicas is not None else (dist.get_world_size() if ready else 1)
             )
             rank = rank if rank is not None else (dist.get_rank() if ready else 0)
-        self.weights = w
-        self.total = int(num_samples if num_samples is not None else len(w))
-        self.seed, self.epoch = seed, 0
+        self.total, self.seed, self.epoch = total, seed, 0
         self.num_replicas, self.rank = num_replicas, rank
-        self.per_rank = math.ceil(self.total / num_replicas)
+        self.per_rank = math.ceil(total / num_replicas)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+
     def indices(self) -> torch.Tensor:
-        """The global draw of this epoch (same on every rank)."""
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        n = self.per_rank * self.num_replicas
-        return torch.multinomial(self.weights, n, replacement=True, generator=g)
+        """The global draw of the current epoch (length per_rank * num_replicas)."""
+        raise NotImplementedError
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.indices()[self.rank :: self.num_replicas].tolist())
 
     def __len__(self) -> int:
         return self.per_rank
+
+
+class MROSSampler(_RankedSampler):
+    """Multinomial sampling with replacement ∝ :func:`mros_weights`, deterministic per (seed, epoch).
+
+    Under DDP pass ``num_replicas``/``rank`` (defaults from ``torch.distributed`` when initialised): every
+    rank draws the same global sequence and takes the disjoint share ``rank::num_replicas``. Call
+    :meth:`set_epoch` each epoch (Lightning does).
+    """
+
+    def __init__(self, weights: npt.ArrayLike, num_samples: int | None = None, *, seed: int = 0,
+                 num_replicas: int | None = None, rank: int | None = None) -> None:  # fmt: skip
+        w = torch.as_tensor(np.asarray(weights, np.float64))
+        if w.ndim != 1 or len(w) == 0 or bool((w < 0).any()) or float(w.sum()) <= 0:
+            raise ValueError(
+                "weights must be a non-empty 1-D array of non-negative numbers with a positive sum"
+            )
+        super().__init__(int(num_samples or len(w)), seed=seed, num_replicas=num_replicas, rank=rank)
+        self.weights = w
+
+    def indices(self) -> torch.Tensor:
+        n = self.per_rank * self.num_replicas
+        return torch.multinomial(self.weights, n, replacement=True, generator=self.generator())
+
+
+class IndexListSampler(_RankedSampler):
+    """Shuffles a fixed index list (e.g. the ML-ROS resampled set with its clones) every epoch."""
+
+    def __init__(self, index: npt.ArrayLike, *, seed: int = 0, num_replicas: int | None = None,
+                 rank: int | None = None) -> None:  # fmt: skip
+        self.index = torch.as_tensor(np.asarray(index, np.int64))
+        super().__init__(len(self.index), seed=seed, num_replicas=num_replicas, rank=rank)
+
+    def indices(self) -> torch.Tensor:
+        perm = torch.randperm(len(self.index), generator=self.generator())
+        n = self.per_rank * self.num_replicas
+        return self.index[perm.repeat(-(-n // len(perm)))[:n]]

@@ -14,7 +14,9 @@ scikit-learn: sum_k (R_k - R_{k-1}) P_k over score thresholds). **Zero division*
 denominator is 0 (precision of a never-predicted class, recall/F1/AP of a class without positives), which is
 scikit-learn's ``zero_division=0``; for AP a class without positives is 0 and ``map_macro`` averages over
 classes *with* positives only (their count is reported as ``n_classes_with_positives``), as torchmetrics
-does. Balanced accuracy with a single class present uses the available rate.
+does. Balanced accuracy with a single class present uses the available rate. One deliberate difference
+from scikit-learn: when targets *and* predictions are entirely empty, scikit-learn returns 1.0 for every
+micro/macro score; worldclass returns 0 (nothing was found), consistent with the per-class rule.
 """
 
 from __future__ import annotations

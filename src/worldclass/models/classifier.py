@@ -1,0 +1,101 @@
+"""Scene classifiers on timm backbones, found by name (``resnet50``, ``densenet121``, ``convnext_*``, ...).
+
+* ``fusion="early"``: one backbone over all channels (``in_chans`` = number of bands).
+* ``fusion="late"``: two backbones, one on the S2 channels and one on the S1 channels (the last
+  ``s1_channels`` channels in worldclass order), features concatenated, one linear head.
+
+Pretrained weights are optional and only read from a local file (``pretrained``: a timm/torchvision state
+dict, e.g. ImageNet RGB); timm adapts the first convolution to ``in_chans`` (RGB filters repeated and
+rescaled). Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from worldclass.compat import ensure_torchvision_importable
+from worldclass.errors import ConfigError
+
+
+def _timm():  # type: ignore[no-untyped-def]
+    ensure_torchvision_importable()
+    import timm
+
+    return timm
+
+
+def check_backbone(name: str) -> None:
+    """Raise ConfigError listing close matches when timm has no model ``name``."""
+    timm = _timm()
+    if name not in timm.list_models():
+        import difflib
+
+        close = difflib.get_close_matches(name, timm.list_models(), n=8)
+        raise ConfigError(
+            f"unknown backbone {name!r}; did you mean one of {close}? (any timm model name works)"
+        )
+
+
+def _backbone(name: str, in_chans: int, num_classes: int, drop_rate: float, drop_path_rate: float,
+              pretrained: str | Path | None) -> nn.Module:  # fmt: skip
+    timm = _timm()
+    check_backbone(name)
+    kwargs: dict[str, object] = {"in_chans": in_chans, "num_classes": num_classes, "drop_rate": drop_rate}
+    if drop_path_rate:
+        kwargs["drop_path_rate"] = drop_path_rate
+    if pretrained:
+        path = Path(pretrained)
+        if not path.is_file():
+            raise ConfigError(
+                f"{path}: pretrained weights file not found (weights are only loaded from local files)"
+            )
+        kwargs["pretrained"] = True
+        kwargs["pretrained_cfg_overlay"] = {"file": str(path), "num_classes": 1000 if num_classes else 0}
+    try:
+        model: nn.Module = timm.create_model(name, **kwargs)
+    except TypeError:  # a few architectures take no drop_path_rate
+        kwargs.pop("drop_path_rate", None)
+        model = timm.create_model(name, **kwargs)
+    return model
+
+
+class LateFusion(nn.Module):
+    """Two backbones (S2 channels, S1 channels) -> concatenated pooled features -> dropout -> linear."""
+
+    def __init__(
+        self, s2: nn.Module, s1: nn.Module, s1_channels: int, num_classes: int, drop_rate: float
+    ) -> None:
+        super().__init__()
+        self.s2, self.s1, self.s1_channels = s2, s1, s1_channels
+        width = int(getattr(s2, "num_features", 0)) + int(getattr(s1, "num_features", 0))
+        self.head = nn.Sequential(nn.Dropout(drop_rate), nn.Linear(width, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.s1_channels
+        return self.head(torch.cat([self.s2(x[:, :-k]), self.s1(x[:, -k:])], dim=1))  # type: ignore[no-any-return]
+
+
+def create_classifier(
+    backbone: str,
+    in_chans: int,
+    num_classes: int,
+    *,
+    fusion: str = "early",
+    s1_channels: int = 0,
+    drop_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+    pretrained: str | Path | None = None,
+) -> nn.Module:
+    """Logit model (B, in_chans, H, W) -> (B, num_classes). See module docstring for ``fusion``."""
+    if fusion == "early":
+        return _backbone(backbone, in_chans, num_classes, drop_rate, drop_path_rate, pretrained)
+    if fusion == "late":
+        if not 0 < s1_channels < in_chans:
+            raise ConfigError("late fusion needs both S2 and S1 bands (sensors: [s2, s1])")
+        s2 = _backbone(backbone, in_chans - s1_channels, 0, drop_rate, drop_path_rate, pretrained)
+        s1 = _backbone(backbone, s1_channels, 0, drop_rate, drop_path_rate, pretrained)
+        return LateFusion(s2, s1, s1_channels, num_classes, drop_rate)
+    raise ConfigError(f"unknown fusion {fusion!r}; choose early or late")

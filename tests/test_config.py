@@ -1,0 +1,47 @@
+from pathlib import Path
+
+import pytest
+
+from worldclass.config import load_config
+from worldclass.errors import ConfigError
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_shipped_configs_load() -> None:
+    for p in (ROOT / "configs").glob("*.yaml"):
+        cfg = load_config(p)
+        assert cfg.data.root and cfg.model.backbone
+
+
+def test_overrides_and_types(tmp_path: Path) -> None:
+    cfg = load_config(
+        ROOT / "configs/reben-resnet50.yaml", ["optim.lr=3e-4", "data.root=/x", "loss.name=dcw"]
+    )
+    assert cfg.optim.lr == 3e-4 and cfg.data.root == "/x" and cfg.loss.name == "dcw"
+    assert cfg.data.bands == "s2-10+s1" and cfg.model.drop_path_rate == 0.15
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["optim.weight_decai=1"], "did you mean 'weight_decay'"),
+        (["loss.name=dice"], "choose one of ['bce', 'cw', 'dcw', 'focal']"),
+        (["sampler.name=smote"], "mros"),
+        (["optim.max_epochs=ten"], "optim.max_epochs"),
+        (["data.num_classes=20"], "[19, 43]"),
+        (["trainer=3"], "must be a mapping"),
+        (["lr"], "key=value"),
+    ],
+)
+def test_typos_give_clear_errors(overrides: list[str], needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(ROOT / "configs/reben-resnet50.yaml", overrides)
+    assert needle in str(err.value)
+
+
+def test_missing_root_and_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"data\.root"):
+        load_config(None, ["model.backbone=resnet18"])
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
