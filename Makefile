@@ -38,6 +38,7 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(PY) benchmarks/loading.py
 	$(PY) benchmarks/encode.py
+	$(PY) benchmarks/train_step.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache
