@@ -172,7 +172,9 @@ class BigEarthNet(Dataset[Sample]):
 
     def __getitems__(self, indices: Sequence[int]) -> list[Sample]:
         """Batched loading: read native arrays, then one resample/normalise pass for the whole batch."""
-        need_map = self.return_mask or (self.num_classes == 43 and self._label_cache is None)
+        need_map = self.return_mask or (
+            self.num_classes == 43 and self._label_cache is None and self.source.version == 2
+        )
         requests = [(self.patch_ids[i], self.s1_names[i]) for i in indices]
 
         def build(raw: list[dict[str, Any]]) -> list[Sample]:  # copies everything it keeps

@@ -80,6 +80,37 @@ class Source(ABC):
         return naming.tile_id(patch_id)
 
 
+class FileSource(Source):
+    """An official tree of single-band GeoTIFFs; subclasses say where each file lives."""
+
+    def band_path(self, patch_id: str, s1_name: str | None, band: str) -> Path:
+        """Path of one band file of a patch."""
+        raise NotImplementedError
+
+    def map_path(self, patch_id: str) -> Path:
+        """Path of the reference map of a patch (v2 only)."""
+        raise DataError(f"{self.root}: this archive has no reference maps")
+
+    def read(
+        self,
+        patch_id: str,
+        s1_name: str | None,
+        bands: tuple[str, ...],
+        mask: bool,
+        georef: dict[str, Any] | None = None,
+    ) -> Arrays:
+        out: Arrays = {}
+        for b in bands:
+            spec = BANDS[b]
+            path = self.band_path(patch_id, s1_name, b)
+            out[b], geo = read_band(path, spec.size, spec.dtype, what=f"band {b}", georef=georef == {})
+            if geo and georef is not None:
+                georef.update(geo)
+        if mask:
+            out[MAP_KEY], _ = read_band(self.map_path(patch_id), 120, "uint16", what="reference map")
+        return out
+
+
 def _read_parquet(path: Path, required: tuple[str, ...]) -> pa.Table:
     try:
         t = pq.read_table(path)
@@ -94,7 +125,7 @@ def _read_parquet(path: Path, required: tuple[str, ...]) -> pa.Table:
     return t
 
 
-class V2Source(Source):
+class V2Source(FileSource):
     """Official reBEN / BigEarthNet v2.0 root with ``metadata.parquet``."""
 
     kind = "v2"
@@ -135,31 +166,15 @@ class V2Source(Source):
             cols["snow"] = [True] * n
         return make_table(cols)
 
-    def read(
-        self,
-        patch_id: str,
-        s1_name: str | None,
-        bands: tuple[str, ...],
-        mask: bool,
-        georef: dict[str, Any] | None = None,
-    ) -> Arrays:
-        out: Arrays = {}
-        for b in bands:
-            spec = BANDS[b]
-            if spec.sensor == "s2":
-                path = naming.v2_band_path(self.root, patch_id, b)
-            else:
-                if s1_name is None:
-                    raise DataError(f"{patch_id}: no paired S1 patch (s1_name) in metadata.parquet")
-                path = naming.v2_s1_band_path(self.root, s1_name, b)
-            out[b], geo = read_band(path, spec.size, spec.dtype, what=f"band {b}", georef=georef == {})
-            if geo and georef is not None:
-                georef.update(geo)
-        if mask:
-            out[MAP_KEY], _ = read_band(
-                naming.v2_map_path(self.root, patch_id), 120, "uint16", what="reference map"
-            )
-        return out
+    def band_path(self, patch_id: str, s1_name: str | None, band: str) -> Path:
+        if BANDS[band].sensor == "s2":
+            return naming.v2_band_path(self.root, patch_id, band)
+        if s1_name is None:
+            raise DataError(f"{patch_id}: no paired S1 patch (s1_name) in metadata.parquet")
+        return naming.v2_s1_band_path(self.root, s1_name, band)
+
+    def map_path(self, patch_id: str) -> Path:
+        return naming.v2_map_path(self.root, patch_id)
 
 
 def _read_name_csv(path: Path) -> list[list[str]]:
@@ -183,7 +198,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-class V1Source(Source):
+class V1Source(FileSource):
     """Official BigEarthNet v1.0 root: ``BigEarthNet-v1.0/`` and/or ``BigEarthNet-S1-v1.0/``.
 
     Splits come from ``{train,val,test}.csv`` or ``bigearthnet-{train,val,test}.csv`` in the root (one S2
@@ -276,26 +291,10 @@ class V1Source(Source):
         data = self._json(patch_id)[1]
         return naming.tile_id(str(data.get("tile_source") or data.get("scene_source") or patch_id))
 
-    def read(
-        self,
-        patch_id: str,
-        s1_name: str | None,
-        bands: tuple[str, ...],
-        mask: bool,
-        georef: dict[str, Any] | None = None,
-    ) -> Arrays:
-        out: Arrays = {}
-        for b in bands:
-            spec = BANDS[b]
-            if spec.sensor == "s2":
-                path = naming.v1_band_path(self.root, patch_id, b)
-            else:
-                name = s1_name if s1_name is not None else patch_id
-                path = naming.v1_s1_band_path(self.root, name, b)
-            out[b], geo = read_band(path, spec.size, spec.dtype, what=f"band {b}", georef=georef == {})
-            if geo and georef is not None:
-                georef.update(geo)
-        return out
+    def band_path(self, patch_id: str, s1_name: str | None, band: str) -> Path:
+        if BANDS[band].sensor == "s2":
+            return naming.v1_band_path(self.root, patch_id, band)
+        return naming.v1_s1_band_path(self.root, s1_name if s1_name is not None else patch_id, band)
 
 
 def available_bands(source: Source) -> tuple[str, ...]:
