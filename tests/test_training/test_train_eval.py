@@ -47,7 +47,7 @@ def test_mros_dcw_train_resume_and_evaluate(v2_store: Path, tmp_path: Path) -> N
     saved = json.loads((tmp_path / "eval/metrics.json").read_text())
     assert saved["f1_macro"] == pytest.approx(m["f1_macro"]) and len(saved["per_class"]) == 19
     assert (tmp_path / "eval/per_class.csv").is_file() and "co-occurrence" in (
-        tmp_path / "eval/index.html"
+        tmp_path / "eval/report.html"
     ).read_text()
     with pytest.raises(ConfigError, match="differ from the checkpoint"):
         evaluate(res.best_checkpoint, split="test", bands=["B02", "B03", "B04", "B08"])

@@ -168,7 +168,7 @@ def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="A worldclass checkpoint (.ckpt).")],
     data: Annotated[Path | None, typer.Option(help="Store/archive; default: the training data.")] = None,
     split: Annotated[str, typer.Option(help="train, validation or test.")] = "test",
-    out: Annotated[Path, typer.Option(help="Folder for metrics.json, per_class.csv, index.html.")] = Path(
+    out: Annotated[Path, typer.Option(help="Folder for metrics.json, per_class.csv, report.html.")] = Path(
         "eval"
     ),
     tune_thresholds: Annotated[bool, typer.Option(help="Per-class thresholds tuned on validation.")] = False,

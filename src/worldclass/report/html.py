@@ -50,12 +50,12 @@ class Report:
     def figure(self, fig: Any, alt: str) -> None:
         self.parts.append(f'<p><img alt="{html.escape(alt)}" src="{figure_to_data_uri(fig)}"></p>')
 
-    def write(self, folder: Path) -> Path:
+    def write(self, folder: Path, name: str = "index.html") -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         page = (
             f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
             f"<style>{_CSS}</style></head><body><h1>{html.escape(self.title)}</h1>{''.join(self.parts)}</body></html>"
         )
-        path = folder / "index.html"
+        path = folder / name
         path.write_text(page)
         return path

@@ -117,7 +117,7 @@ def _write(out: Path, result: dict[str, Any], y: Any, s: Any, meta: ModelMeta, r
 
         r = Report(f"worldclass evaluation: {Path(result['checkpoint']).name} on {result['split']}")
         add_metrics_section(r, result, y, s, meta.classes)
-        r.write(out)
+        r.write(out, "report.html")
 
 
 def add_metrics_section(r: Any, result: dict[str, Any], y: Any, s: Any, names: list[str]) -> None:
