@@ -29,6 +29,7 @@ from worldclass.data.store import (
     INFO_KEY,
     TABLE_KEY,
     patch_key,
+    safetensors_header,
     table_to_bytes,
 )
 from worldclass.errors import ConfigError, DataError, IncompleteStoreError
@@ -83,13 +84,6 @@ def _encode_chunk(
         except DataError as exc:
             out.append((patch_id, None, str(exc)))
     return out
-
-
-def header(value: bytes | memoryview) -> dict[str, Any]:
-    """Parse the JSON header of a safetensors buffer (tensor specs and ``__metadata__``)."""
-    (n,) = struct.unpack("<Q", bytes(value[:8]))
-    result: dict[str, Any] = json.loads(bytes(value[8 : 8 + n]))
-    return result
 
 
 def _chunks(rows: list[tuple[str, str | None]], size: int) -> Iterator[list[tuple[str, str | None]]]:
@@ -200,7 +194,7 @@ def _finalize(
                 result.problems.setdefault(pid, "not encoded")
                 continue
             try:
-                h = header(value)
+                h = safetensors_header(value)
             except (ValueError, struct.error):
                 result.problems[pid] = "stored value is corrupt"
                 continue

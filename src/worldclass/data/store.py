@@ -50,15 +50,21 @@ _DTYPES = {
 T = TypeVar("T")
 
 
+def safetensors_header(value: memoryview | bytes) -> dict[str, Any]:
+    """The JSON header of a safetensors buffer: {name: {dtype, shape, data_offsets}, "__metadata__": {...}}."""
+    (n,) = struct.unpack_from("<Q", value, 0)
+    result: dict[str, Any] = json.loads(bytes(value[8 : 8 + n]))
+    return result
+
+
 def safetensors_views(value: memoryview | bytes) -> dict[str, Any]:
     """Zero-copy numpy views of every tensor in a safetensors buffer (valid while ``value`` is).
 
     Format: 8-byte little-endian header length n, n bytes of JSON {name: {dtype, shape, data_offsets}},
     then the raw little-endian data. Equivalent to ``safetensors.numpy.load`` without copying.
     """
-    (n,) = struct.unpack_from("<Q", value, 0)
-    head = json.loads(bytes(value[8 : 8 + n]))
-    base = 8 + n
+    head = safetensors_header(value)
+    base = 8 + struct.unpack_from("<Q", value, 0)[0]
     out: dict[str, Any] = {}
     for name, spec in head.items():
         if name == "__metadata__":
