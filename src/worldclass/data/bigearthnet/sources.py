@@ -83,9 +83,9 @@ class Source(ABC):
 class FileSource(Source):
     """An official tree of single-band GeoTIFFs; subclasses say where each file lives."""
 
+    @abstractmethod
     def band_path(self, patch_id: str, s1_name: str | None, band: str) -> Path:
         """Path of one band file of a patch."""
-        raise NotImplementedError
 
     def map_path(self, patch_id: str) -> Path:
         """Path of the reference map of a patch (v2 only)."""
@@ -103,7 +103,8 @@ class FileSource(Source):
         for b in bands:
             spec = BANDS[b]
             path = self.band_path(patch_id, s1_name, b)
-            out[b], geo = read_band(path, spec.size, spec.dtype, what=f"band {b}", georef=georef == {})
+            want_geo = georef is not None and not georef  # locate the patch from the first band read
+            out[b], geo = read_band(path, spec.size, spec.dtype, what=f"band {b}", georef=want_geo)
             if geo and georef is not None:
                 georef.update(geo)
         if mask:
