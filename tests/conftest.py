@@ -69,3 +69,36 @@ def v2_copy(v2_root: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "reBEN"
     shutil.copytree(v2_root, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def inria_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Inria layout: 5 training cities x 6 tiles (5 val + 1 train each) and 5 test tiles, 256 px."""
+    from worldclass.data.synth.aerial import synth_inria
+
+    return synth_inria(tmp_path_factory.mktemp("inria"), size=256, tiles=6, seed=1)
+
+
+@pytest.fixture(scope="session")
+def scenes_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generic layout: two 384 px scenes with label rasters and labels.gpkg."""
+    from worldclass.data.synth.aerial import synth_scenes
+
+    return synth_scenes(tmp_path_factory.mktemp("scenes"), size=384, scenes=2, seed=2)
+
+
+@pytest.fixture(scope="session")
+def seg_checkpoint(scenes_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny U-Net trained for one short epoch on the vector-labelled scenes."""
+    from worldclass.config import load_config
+    from worldclass.data.synth.aerial import AERIAL_CLASSES
+    from worldclass.training.train import train
+
+    out = tmp_path_factory.mktemp("segrun")
+    cfg = load_config(None, [
+        "task=segmentation", f"data.root={scenes_root}", "data.dataset=scenes", f"data.classes={AERIAL_CLASSES}",
+        "data.vector=labels.gpkg", "data.patch_size=64", "data.samples_per_epoch=32", "data.batch_size=8",
+        "data.num_workers=0", "model.encoder=resnet18", "optim.max_epochs=1", f"trainer.out={out}",
+        "trainer.progress=false",
+    ])  # fmt: skip
+    return train(cfg).best_checkpoint

@@ -26,7 +26,7 @@ def test_overrides_and_types(tmp_path: Path) -> None:
     ("overrides", "needle"),
     [
         (["optim.weight_decai=1"], "did you mean 'weight_decay'"),
-        (["loss.name=dice"], "choose one of ['bce', 'cw', 'dcw', 'focal']"),
+        (["loss.name=dice"], "'dice' is not valid"),
         (["sampler.name=smote"], "mros"),
         (["optim.max_epochs=ten"], "optim.max_epochs"),
         (["data.num_classes=20"], "[19, 43]"),
@@ -45,3 +45,26 @@ def test_missing_root_and_file(tmp_path: Path) -> None:
         load_config(None, ["model.backbone=resnet18"])
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["task=segmentation", "data.dataset=inria", "loss.name=bce"], "not a segmentation loss"),
+        (["task=segmentation"], "set data.dataset to 'inria' or 'scenes'"),
+        (["data.dataset=inria"], "needs task: segmentation"),
+        (["task=segmentation", "data.dataset=inria", "data.patch_size=100"], "multiple of 32"),
+        (["task=segmentation", "data.dataset=scenes"], "needs data.classes"),
+        (["model.arch=deeplab"], "choose one of ['unet', 'fcn', 'mlp']"),
+    ],
+)
+def test_segmentation_config_errors(overrides: list[str], needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["data.root=/x", *overrides])
+    assert needle in str(err.value)
+
+
+def test_segmentation_recipes_load() -> None:
+    for name in ("inria-unet.yaml", "inria-refine.yaml", "inria-finetune-clean.yaml"):
+        cfg = load_config(ROOT / "configs" / name, ["data.root=/x"])
+        assert cfg.task == "segmentation" and cfg.loss.name in ("ce", "iou", "ce+iou")

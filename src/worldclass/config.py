@@ -21,9 +21,19 @@ from worldclass.errors import ConfigError
 
 @dataclass
 class DataConfig:
-    """Dataset: a BigEarthNet source (store recommended) and how to read it."""
+    """Dataset. Classification: a BigEarthNet source (store recommended). Segmentation: ``dataset``
+    ``inria`` (official Inria root) or ``scenes`` (``root/images/*.tif`` + ``root/labels/*.tif`` with the
+    same names, or one ``vector`` file of labelled polygons; the bottom ``val_fraction`` of every scene's
+    rows is held out for validation)."""
 
     root: str = ""
+    dataset: str = "bigearthnet"
+    patch_size: int = 256
+    samples_per_epoch: int = 2000
+    classes: list[str] | None = None
+    vector: str | None = None
+    class_column: str = "class"
+    val_fraction: float = 0.2
     sensors: list[str] = field(default_factory=lambda: ["s2", "s1"])
     bands: str | list[str] | None = None
     num_classes: int = 19
@@ -38,16 +48,25 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    """Classification: timm ``backbone`` + ``fusion``. Segmentation: ``arch`` (unet|fcn|mlp) on an smp
+    ``encoder``, ``refine_steps`` > 0 adds the iterative refiner; ``init_from`` starts from the weights
+    of a segmentation checkpoint (fine-tuning, refinement stage) and ``freeze_base`` trains only the refiner."""
+
     backbone: str = "resnet50"
     fusion: str = "early"
     pretrained: str | None = None
     drop_rate: float = 0.15
     drop_path_rate: float = 0.15
+    arch: str = "unet"
+    encoder: str = "resnet34"
+    refine_steps: int = 0
+    init_from: str | None = None
+    freeze_base: bool = False
 
 
 @dataclass
 class LossConfig:
-    name: str = "bce"  # bce | cw | dcw | focal
+    name: str = "auto"  # classification: bce | cw | dcw | focal; segmentation: ce | iou | ce+iou
     power: float = 0.5
     max_weight: float = 50.0
     alpha: float = 0.25
@@ -84,7 +103,7 @@ class TrainerConfig:
 
 @dataclass
 class ExperimentConfig:
-    """The whole run. ``task``: classification (segmentation comes with the mapping capability)."""
+    """The whole run. ``task``: classification (multi-label scenes) or segmentation (maps)."""
 
     task: str = "classification"
     name: str = "experiment"
@@ -100,12 +119,14 @@ class ExperimentConfig:
 
 
 CHOICES: dict[str, tuple[Any, ...]] = {
-    "task": ("classification",),
+    "task": ("classification", "segmentation"),
+    "data.dataset": ("bigearthnet", "inria", "scenes"),
+    "model.arch": ("unet", "fcn", "mlp"),
     "data.num_classes": (19, 43),
     "data.resampling": ("bilinear", "nearest"),
     "data.normalize": ("v2", "v1", "none"),
     "model.fusion": ("early", "late"),
-    "loss.name": ("bce", "cw", "dcw", "focal"),
+    "loss.name": ("auto", "bce", "cw", "dcw", "focal", "ce", "iou", "ce+iou"),
     "sampler.name": ("none", "mros", "mlros"),
 }
 
@@ -197,8 +218,46 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     cfg: ExperimentConfig = _build(ExperimentConfig, tree, "")
     if not cfg.data.root:
         raise ConfigError("config key 'data.root' is required: the BigEarthNet store or archive to train on")
+    _check_task(cfg)
     if cfg.data.attribute_encoding and cfg.data.num_classes != 19:
         raise ConfigError(
             "data.attribute_encoding trains on 43 attributes and evaluates on 19: set data.num_classes=19"
         )
     return cfg
+
+
+def config_from_dict(tree: dict[str, Any], overrides: list[str] | None = None) -> ExperimentConfig:
+    """Validated config from a plain dict (e.g. the one stored in a checkpoint) plus overrides."""
+    import copy
+
+    tree = copy.deepcopy(tree)
+    for item in overrides or []:
+        key, raw = item.split("=", 1)
+        _set(tree, key.strip(), yaml.safe_load(raw))
+    cfg: ExperimentConfig = _build(ExperimentConfig, tree, "")
+    _check_task(cfg)
+    return cfg
+
+
+def _check_task(cfg: ExperimentConfig) -> None:
+    """Cross-field checks: loss and dataset must fit the task; ``auto`` loss resolved."""
+    seg = cfg.task == "segmentation"
+    losses = ("ce", "iou", "ce+iou") if seg else ("bce", "cw", "dcw", "focal")
+    if cfg.loss.name == "auto":
+        cfg.loss.name = "ce+iou" if seg else "bce"
+    if cfg.loss.name not in losses:
+        raise ConfigError(
+            f"config key 'loss.name': {cfg.loss.name!r} is not a {cfg.task} loss; choose one of {list(losses)}"
+        )
+    if seg and cfg.data.dataset == "bigearthnet":
+        raise ConfigError("task segmentation: set data.dataset to 'inria' or 'scenes'")
+    if not seg and cfg.data.dataset != "bigearthnet":
+        raise ConfigError(
+            f"task classification reads BigEarthNet; data.dataset {cfg.data.dataset!r} needs task: segmentation"
+        )
+    if seg and (cfg.data.patch_size < 32 or cfg.data.patch_size % 32):
+        raise ConfigError(f"config key 'data.patch_size': {cfg.data.patch_size} is not a multiple of 32")
+    if seg and cfg.data.dataset == "scenes" and not cfg.data.classes:
+        raise ConfigError("data.dataset 'scenes' needs data.classes: the class names in label-index order")
+    if not 0 < cfg.data.val_fraction < 1:
+        raise ConfigError(f"config key 'data.val_fraction': {cfg.data.val_fraction} must be in (0, 1)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from worldclass.cli import mapping as _mapping  # noqa: F401  (registers the mapping commands)
 from worldclass.cli.app import app
 
 

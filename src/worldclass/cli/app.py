@@ -144,16 +144,17 @@ def train(
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue exactly from OUT/checkpoints/last.ckpt.")] = False,
 ) -> None:
-    """Train a multi-label classifier (Lightning: AdamW, warm-up + cosine, early stopping on val macro AP)."""
+    """Train a multi-label classifier (early stopping on val macro AP) or a segmenter (on val IoU): config task."""
     from worldclass.config import load_config
     from worldclass.training.train import train as run
 
-    result = run(load_config(config, set_), resume=resume)
+    cfg = load_config(config, set_)
+    result = run(cfg, resume=resume)
     typer.echo(
         json.dumps(
             {
                 "best_checkpoint": str(result.best_checkpoint),
-                "val_map_macro": result.best_score,
+                "val_iou" if cfg.task == "segmentation" else "val_map_macro": result.best_score,
                 "epochs": result.epochs,
                 "out": str(result.out),
             }
@@ -166,22 +167,44 @@ def train(
 )
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="A worldclass checkpoint (.ckpt).")],
-    data: Annotated[Path | None, typer.Option(help="Store/archive; default: the training data.")] = None,
-    split: Annotated[str, typer.Option(help="train, validation or test.")] = "test",
-    out: Annotated[Path, typer.Option(help="Folder for metrics.json, per_class.csv, report.html.")] = Path(
-        "eval"
-    ),
+    data: Annotated[
+        Path | None, typer.Option(help="Store/archive/scenes root; default: the training data.")
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="train, validation/val or test; default test (classification), val (segmentation)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for metrics.json, per-class/per-group CSV, report.html.")
+    ] = Path("eval"),
     tune_thresholds: Annotated[bool, typer.Option(help="Per-class thresholds tuned on validation.")] = False,
     bands: Annotated[str | None, typer.Option(help="Comma-separated bands of the data (checked).")] = None,
     workers: Annotated[int, typer.Option(help="DataLoader workers.")] = 0,
+    tile: Annotated[int, typer.Option(help="Segmentation: tile side for whole-scene inference.")] = 512,
+    overlap: Annotated[int, typer.Option(help="Segmentation: tile overlap.")] = 64,
 ) -> None:
-    """Evaluate a checkpoint: micro/macro/minor F1, P, R, balanced accuracy, mAP; per-class table; report."""
+    """Evaluate a checkpoint. Classification: micro/macro/minor F1, P, R, BAcc, mAP. Segmentation: IoU and
+    accuracy per group (Inria: city) and overall, over whole stitched scenes."""
+    from worldclass.training.seg_module import read_checkpoint
+
+    if read_checkpoint(checkpoint)["hyper_parameters"]["meta"]["task"] == "segmentation":
+        from worldclass.training.seg_evaluate import evaluate_segmentation
+
+        with progress_bar("evaluating scenes") as update:
+            seg = evaluate_segmentation(checkpoint, data=data, split=split or "val", out=out, tile=tile,
+                                        overlap=overlap, progress=update)  # fmt: skip
+        o = seg["overall"]
+        typer.echo(json.dumps({"iou": round(o["iou"], 4), "accuracy": round(o["accuracy"], 4),
+                               "miou": round(o["miou"], 4), "out": str(out)}))  # fmt: skip
+        return
     from worldclass.training.evaluate import evaluate as run
 
     result = run(
         checkpoint,
         data=data,
-        split=split,
+        split=split or "test",
         out=out,
         tune=tune_thresholds,
         num_workers=workers,

@@ -77,15 +77,21 @@ def _precision(cfg: ExperimentConfig) -> str:
     return "bf16-mixed" if torch.cuda.is_available() else "32-true"
 
 
+def _prepare(cfg: ExperimentConfig) -> None:
+    L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
+    out = Path(cfg.trainer.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+
+
 def train(cfg: ExperimentConfig, *, resume: bool = False) -> TrainResult:
     """Train per ``cfg``; writes ``OUT/checkpoints/{best,last}.ckpt``, CSV (+TensorBoard) logs, config.
 
     ``resume`` continues exactly from ``last.ckpt`` (optimizer, scheduler, epoch, RNG states) if present.
     """
-    L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
-    out = Path(cfg.trainer.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    if cfg.task == "segmentation":
+        return train_segmentation(cfg, resume=resume)
+    _prepare(cfg)
     dm = build_datamodule(cfg)
     dm.setup("fit")
     train_ds = dm.datasets["train"]
@@ -101,13 +107,36 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> TrainResult:
     module = ClassificationModule(
         cfg.to_dict(), meta.to_dict(), labels.sum(0).astype(int).tolist(), len(labels)
     )
+    return fit(cfg, module, dm, "val/map_macro", [DynamicClassWeights(labels)], resume=resume)
+
+
+def train_segmentation(cfg: ExperimentConfig, *, resume: bool = False) -> TrainResult:
+    """Segmentation run: scenes -> SegmentationModule; checkpoint keeps bands, classes, preprocessing."""
+    from worldclass.training.seg_data import SegmentationDataModule
+    from worldclass.training.seg_module import SegmentationModule
+
+    _prepare(cfg)
+    dm = SegmentationDataModule(cfg)
+    meta = ModelMeta(
+        task="segmentation", bands=dm.bands, classes=dm.classes, nomenclature=cfg.data.dataset,
+        preprocessing=dm.preprocessing, config=cfg.to_dict(), output_classes=dm.classes,
+    )  # fmt: skip
+    module = SegmentationModule(cfg.to_dict(), meta.to_dict())
+    module.initialise()
+    return fit(cfg, module, dm, "val/iou", [], resume=resume)
+
+
+def fit(
+    cfg: ExperimentConfig, module: L.LightningModule, dm: L.LightningDataModule, monitor: str,
+    extra: list[Callback], *, resume: bool = False,
+) -> TrainResult:  # fmt: skip
+    """Lightning fit with best/last checkpoints on ``monitor`` (max), early stopping, CSV (+TB) logs."""
+    out = Path(cfg.trainer.out)
     ckpt_dir = out / "checkpoints"
     callbacks: list[Callback] = [
-        ModelCheckpoint(
-            dirpath=ckpt_dir, filename="best", monitor="val/map_macro", mode="max", save_last=True
-        ),
-        EarlyStopping(monitor="val/map_macro", mode="max", patience=cfg.optim.patience),
-        DynamicClassWeights(labels),
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_last=True),
+        EarlyStopping(monitor=monitor, mode="max", patience=cfg.optim.patience),
+        *extra,
     ]
     loggers: list[Any] = [L.pytorch.loggers.CSVLogger(out, name="logs")]
     try:

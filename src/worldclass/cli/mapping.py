@@ -1,0 +1,138 @@
+"""Mapping commands: synth aerial, map, polygonize, polygon-metrics, inria-submission."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from worldclass.cli.app import app, synth_app
+from worldclass.cli.progress import progress_bar
+
+
+def _ints(text: str | None) -> list[int] | None:
+    return [int(v) for v in text.split(",")] if text else None
+
+
+@synth_app.command("aerial", epilog="Example: worldclass synth aerial /tmp/inria --size 1000 --tiles 6")
+def synth_aerial(
+    out: Annotated[Path, typer.Argument(help="Folder to write into.")],
+    size: Annotated[int, typer.Option(help="Tile/scene side in pixels (0.3 m).")] = 1000,
+    tiles: Annotated[int, typer.Option(help="Inria: tiles per training city; scenes: number of scenes.")] = 6,
+    layout: Annotated[
+        str, typer.Option(help="inria (official layout, 0/255 gt) or scenes (images/, labels/, labels.gpkg).")
+    ] = "inria",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Synthetic aerial scenes: buildings (rotated, L shapes, shared walls), roads, trees, water + labels."""
+    from worldclass.data.synth.aerial import synth_inria, synth_scenes
+
+    if layout not in ("inria", "scenes"):
+        from worldclass.errors import ConfigError
+
+        raise ConfigError(f"--layout {layout!r}: choose inria or scenes")
+    root = (
+        synth_inria(out, size=size, tiles=tiles, seed=seed)
+        if layout == "inria"
+        else synth_scenes(out, size=size, scenes=tiles, seed=seed)
+    )
+    typer.echo(str(root))
+
+
+@app.command(
+    "map",
+    epilog="Example: worldclass map runs/seg/checkpoints/best.ckpt city.tif --out city_map.tif --tile 512 --overlap 64",
+)
+def map_(
+    checkpoint: Annotated[Path, typer.Argument(help="Segmentation checkpoint (.ckpt).")],
+    scenes: Annotated[list[Path], typer.Argument(help="GeoTIFF/VRT scenes or folders of them.")],
+    out: Annotated[Path, typer.Option(help="Output .tif (one scene) or folder (several).")],
+    tile: Annotated[int, typer.Option(help="Tile side in pixels (multiple of 32).")] = 512,
+    overlap: Annotated[int, typer.Option(help="Overlap between tiles in pixels.")] = 64,
+    blend: Annotated[str, typer.Option(help="hann (weighted) or crop (keep tile centres).")] = "hann",
+    batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 8,
+    probabilities: Annotated[
+        bool, typer.Option(help="Also write <out>.probs.tif (uint8, scale 1/254).")
+    ] = False,
+    bands: Annotated[
+        str | None, typer.Option(help="1-based scene bands in checkpoint order, e.g. 1,2,3.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+) -> None:
+    """Whole-scene inference with bounded memory -> Cloud-Optimized GeoTIFF class maps (uint8, nodata 255)."""
+    from worldclass.mapping.predictor import load_predictor
+    from worldclass.mapping.scene import map_scenes
+
+    predictor = load_predictor(checkpoint, device=device)
+    with progress_bar("mapping tiles") as update:
+        results = map_scenes(predictor, scenes, out, tile=tile, overlap=overlap, blend=blend, batch_size=batch_size,
+                             probabilities=probabilities, band_indexes=_ints(bands), progress=update)  # fmt: skip
+    for r in results:
+        typer.echo(json.dumps({"scene": str(r.scene), "map": str(r.out), "mpx": round(r.pixels / 1e6, 3),
+                               "seconds": round(r.seconds, 2), "mpx_per_s": round(r.pixels / 1e6 / r.seconds, 3)}))  # fmt: skip
+
+
+@app.command(
+    epilog="Example: worldclass polygonize city_map.tif --out buildings.gpkg --min-area 4 --simplify 0.5 --regularize"
+)
+def polygonize(
+    map_path: Annotated[Path, typer.Argument(metavar="MAP", help="Class map from `worldclass map`.")],
+    out: Annotated[Path, typer.Option(help="Output .gpkg (default format), .fgb, .geojson (WGS84) or .shp.")],
+    classes: Annotated[
+        str | None, typer.Option(help="Comma-separated class names or ids; default all but class 0.")
+    ] = None,
+    min_area: Annotated[
+        float, typer.Option(help="Drop (sieve) regions smaller than this, map units².")
+    ] = 0.0,
+    simplify: Annotated[
+        float, typer.Option(help="Topology-preserving simplification tolerance, map units.")
+    ] = 0.0,
+    regularize: Annotated[bool, typer.Option(help="Square building outlines to right angles.")] = False,
+    chunk: Annotated[int, typer.Option(help="Chunk side in pixels (memory bound).")] = 4096,
+) -> None:
+    """Class map -> polygons with class id/name, area, perimeter; chunked, seams merged, shared edges kept."""
+    from worldclass.mapping.polygonize import polygonize as run
+
+    with progress_bar("polygonizing chunks") as update:
+        r = run(map_path, out, classes=classes.split(",") if classes else None, min_area=min_area,
+                simplify=simplify, regularize=regularize, chunk=chunk, progress=update)  # fmt: skip
+    typer.echo(json.dumps({"out": str(r.out), "polygons": r.polygons, "seconds": round(r.seconds, 2),
+                           "mpx_per_s": round(r.pixels / 1e6 / r.seconds, 2)}))  # fmt: skip
+
+
+@app.command("polygon-metrics", epilog="Example: worldclass polygon-metrics buildings.gpkg reference.gpkg")
+def polygon_metrics(
+    predicted: Annotated[Path, typer.Argument(help="Predicted polygons (any vector format).")],
+    reference: Annotated[
+        Path, typer.Argument(help="Reference polygons (reprojected to the prediction's CRS).")
+    ],
+    step: Annotated[
+        float, typer.Option(help="Contour sampling step for the tangent-angle error, map units.")
+    ] = 1.0,
+) -> None:
+    """IoU, PoLiS, C-IoU, N-ratio and max tangent angle error of predicted vs reference polygons."""
+    from worldclass.data.vector import read_polygons, reproject
+    from worldclass.metrics.polygons import polygon_metrics as run
+
+    pred, _, crs = read_polygons(predicted)
+    ref, _, ref_crs = read_polygons(reference)
+    if crs and ref_crs:
+        ref = reproject(ref, ref_crs, crs)
+    typer.echo(json.dumps(run(pred, ref, step=step)))
+
+
+@app.command("inria-submission", epilog="Example: worldclass inria-submission maps/ --out submission/")
+def inria_submission(
+    maps: Annotated[
+        list[Path], typer.Argument(help="Class maps named like the test tiles (or their folder).")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the 0/255 tiles and submission.zip.")],
+    building_class: Annotated[int, typer.Option(help="Class index of 'building' in the maps.")] = 1,
+) -> None:
+    """Write the Inria leaderboard format: uint8 0/255 single-band GeoTIFF per tile, official names, zipped."""
+    from worldclass.mapping.leaderboard import write_inria_submission
+
+    tiles = write_inria_submission(maps, out, building_class=building_class)
+    typer.echo(json.dumps({"tiles": len(tiles), "zip": str(Path(out) / "submission.zip")}))

@@ -1,0 +1,281 @@
+"""Windows over georeferenced scenes with raster or vector labels, for segmentation training.
+
+A :class:`Scene` is one image GeoTIFF plus either a label raster on the same grid or a vector file
+(GPKG/GeoJSON/Shapefile/FlatGeobuf) rasterized on the fly onto each window's grid (reprojected to the
+scene CRS if needed). :class:`SceneDataset` yields dicts ``image`` float32 (C, s, s) normalised as
+``(raw * scale - mean) / std``, ``mask`` int64 (s, s) class indices with :data:`IGNORE_INDEX` for
+unlabelled/unknown pixels, ``group`` (e.g. the city) and ``scene`` (file stem).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import shapely
+import torch
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.features import rasterize
+from rasterio.windows import Window
+from rasterio.windows import bounds as window_bounds
+from rasterio.windows import transform as window_transform
+from torch.utils.data import Dataset
+
+from worldclass.data.nomenclature import IGNORE_INDEX
+from worldclass.errors import CorruptFileError, DataError, LabelError, MissingFileError
+
+
+@dataclass
+class Scene:
+    """One scene. ``label_lut`` maps raw label values (0..255) to class indices (default: identity,
+    values >= number of classes -> ignore). ``rows``: the fraction of rows used (spatial hold-out)."""
+
+    image: Path
+    labels: Path | None = None
+    vector: Path | None = None
+    class_column: str = "class"
+    group: str = ""
+    label_lut: np.ndarray | None = None
+    rows: tuple[float, float] = (0.0, 1.0)
+    _shape: tuple[int, int] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.image.stem
+
+    def shape(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
+        if self._shape is None:
+            with open_raster(self.image) as src:
+                self._shape = (src.height, src.width)
+        return self._shape
+
+    def row_range(self) -> tuple[int, int]:
+        h = self.shape()[0]
+        return round(self.rows[0] * h), round(self.rows[1] * h)
+
+
+def window_starts(n: int, size: int, overlap: int) -> list[int]:
+    """Window offsets covering an axis of ``n`` pixels with stride ``size - overlap``; the last window
+    is shifted back to end on the edge; one window at 0 if ``n <= size``."""
+    if n <= size:
+        return [0]
+    out = list(range(0, n - size, size - overlap))
+    out.append(n - size)
+    return out
+
+
+def blocks(height: int, width: int, size: int = 1024) -> Iterator[Window]:
+    """Row-major windows of at most ``size`` x ``size`` covering a raster (for block-wise processing)."""
+    for r in range(0, height, size):
+        for c in range(0, width, size):
+            yield Window(c, r, min(size, width - c), min(size, height - r))
+
+
+def open_raster(path: Path) -> Any:
+    if not Path(path).is_file():
+        raise MissingFileError(f"{path}: raster not found")
+    try:
+        return rasterio.open(path)
+    except RasterioIOError as exc:
+        raise CorruptFileError(f"{path}: not a readable raster ({str(exc).splitlines()[0]})") from None
+
+
+class _Handles:
+    """Per-process cache of open rasters and loaded vector layers (safe across DataLoader workers)."""
+
+    def __init__(self) -> None:
+        self.pid = -1
+        self.rasters: dict[Path, Any] = {}
+        self.vectors: dict[tuple[Path, str], tuple[shapely.STRtree, np.ndarray, np.ndarray]] = {}
+
+    def check(self) -> None:
+        if self.pid != os.getpid():
+            self.pid, self.rasters, self.vectors = os.getpid(), {}, {}
+
+    def raster(self, path: Path) -> Any:
+        self.check()
+        if path not in self.rasters:
+            self.rasters[path] = open_raster(path)
+        return self.rasters[path]
+
+
+_HANDLES = _Handles()
+
+
+def _class_values(values: np.ndarray, classes: Sequence[str], path: Path, column: str) -> np.ndarray:
+    """Vector attribute -> class index: integers as given, strings by class name."""
+    if values.dtype.kind in "iu":
+        bad = values[(values < 0) | (values >= len(classes))]
+        if bad.size:
+            raise LabelError(
+                f"{path}: column {column!r} has class {int(bad[0])} outside 0..{len(classes) - 1}"
+            )
+        return values.astype(np.int64)
+    lookup = {c.lower(): i for i, c in enumerate(classes)}
+    out = np.empty(len(values), np.int64)
+    for i, v in enumerate(values):
+        if str(v).lower() not in lookup:
+            raise LabelError(f"{path}: column {column!r} has unknown class {v!r}; known: {list(classes)}")
+        out[i] = lookup[str(v).lower()]
+    return out
+
+
+def vector_layer(
+    scene: Scene, classes: Sequence[str], crs: Any
+) -> tuple[shapely.STRtree, np.ndarray, np.ndarray]:
+    """(spatial index, geometries in the scene CRS, class indices) of a scene's vector labels (cached)."""
+    from worldclass.data.vector import read_polygons, reproject
+
+    assert scene.vector is not None
+    _HANDLES.check()
+    key = (scene.vector, str(crs))
+    if key not in _HANDLES.vectors:
+        geoms, cols, vcrs = read_polygons(scene.vector)
+        if scene.class_column not in cols:
+            raise LabelError(
+                f"{scene.vector}: no column {scene.class_column!r} (has {sorted(cols)}); set class_column"
+            )
+        if vcrs is None:
+            raise DataError(f"{scene.vector}: the vector file has no CRS; assign one before training")
+        values = _class_values(
+            np.asarray(cols[scene.class_column]), classes, scene.vector, scene.class_column
+        )
+        geoms = reproject(geoms, vcrs, crs)
+        _HANDLES.vectors[key] = (shapely.STRtree(geoms), geoms, values)
+    return _HANDLES.vectors[key]
+
+
+def read_window(
+    scene: Scene, window: Window, classes: Sequence[str], bands: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Raw pixels (C, h, w) and class mask (h, w) uint8 (ignore = 255) of ``window``."""
+    src = _HANDLES.raster(scene.image)
+    image = src.read(list(bands) if bands else None, window=window)
+    h, w = image.shape[1:]
+    if scene.labels is not None:
+        lab = _HANDLES.raster(scene.labels)
+        if (lab.height, lab.width) != (src.height, src.width):
+            raise DataError(
+                f"{scene.labels}: {lab.height}x{lab.width} but the image is {src.height}x{src.width}"
+            )
+        raw = lab.read(1, window=window)
+        lut = scene.label_lut
+        if lut is None:
+            lut = np.full(256, IGNORE_INDEX, np.uint8)
+            lut[: len(classes)] = np.arange(len(classes))
+        return image, lut[raw]
+    if scene.vector is not None:
+        tree, geoms, values = vector_layer(scene, classes, src.crs)
+        t = window_transform(window, src.transform)
+        hits = tree.query(shapely.box(*window_bounds(window, src.transform)))
+        hits.sort()  # file order: later features are burnt over earlier ones
+        mask = np.zeros((h, w), np.uint8)
+        if len(hits):
+            mask = rasterize(zip(geoms[hits], values[hits], strict=True), out_shape=(h, w), transform=t,
+                             fill=0, dtype="uint8")  # fmt: skip
+        return image, mask
+    return image, None
+
+
+class SceneDataset(Dataset[dict[str, Any]]):
+    """Training/validation windows over scenes.
+
+    ``mode="random"``: ``samples_per_epoch`` windows of ``size`` px, scene chosen by area, random
+    position and D4 flip/rotation (torch RNG, so reproducible under a seed and new every epoch).
+    ``mode="grid"``: every scene cut into non-overlapping windows (the last one shifted inside), in order.
+    Scenes smaller than ``size`` are padded with ignore labels.
+    """
+
+    def __init__(
+        self, scenes: Sequence[Scene], classes: Sequence[str], *, size: int = 256, mode: str = "random",
+        samples_per_epoch: int = 1000, scale: float = 1 / 255, mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None, bands: Sequence[int] | None = None, augment: bool = True,
+    ) -> None:  # fmt: skip
+        if not scenes:
+            raise DataError("no scenes to read: check the data root")
+        self.scenes, self.classes, self.size, self.mode = list(scenes), list(classes), size, mode
+        self.bands = list(bands) if bands else None
+        self.scale, self.augment = scale, augment
+        n = self.num_bands()
+        self.mean = np.asarray(mean if mean is not None else [0.0] * n, np.float32).reshape(-1, 1, 1)
+        self.std = np.asarray(std if std is not None else [1.0] * n, np.float32).reshape(-1, 1, 1)
+        self.samples_per_epoch = samples_per_epoch
+        self.windows = self._grid() if mode == "grid" else []
+        areas = np.array([(s.row_range()[1] - s.row_range()[0]) * s.shape()[1] for s in self.scenes], float)
+        self._p = torch.from_numpy(areas / areas.sum())
+
+    def num_bands(self) -> int:
+        if self.bands:
+            return len(self.bands)
+        with open_raster(self.scenes[0].image) as src:
+            return int(src.count)
+
+    def _grid(self) -> list[tuple[int, Window]]:
+        out = []
+        for i, s in enumerate(self.scenes):
+            r0, r1 = s.row_range()
+            w = s.shape()[1]
+            for y in window_starts(r1 - r0, self.size, 0):
+                for x in window_starts(w, self.size, 0):
+                    out.append((i, Window(x, r0 + y, min(self.size, w), min(self.size, r1 - r0))))
+        return out
+
+    def __len__(self) -> int:
+        return len(self.windows) if self.mode == "grid" else self.samples_per_epoch
+
+    def _random_window(self) -> tuple[int, Window]:
+        i = int(torch.multinomial(self._p, 1).item())
+        r0, r1 = self.scenes[i].row_range()
+        w = self.scenes[i].shape()[1]
+        y = r0 + int(torch.randint(0, max(r1 - r0 - self.size, 0) + 1, ()).item())
+        x = int(torch.randint(0, max(w - self.size, 0) + 1, ()).item())
+        return i, Window(x, y, min(self.size, w), min(self.size, r1 - r0))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        i, win = self.windows[index] if self.mode == "grid" else self._random_window()
+        scene = self.scenes[i]
+        raw, mask = read_window(scene, win, self.classes, self.bands)
+        image = (raw.astype(np.float32) * self.scale - self.mean) / self.std
+        if mask is None:
+            mask = np.full(raw.shape[1:], IGNORE_INDEX, np.uint8)
+        ph, pw = self.size - image.shape[1], self.size - image.shape[2]
+        if ph > 0 or pw > 0:
+            image = np.pad(image, ((0, 0), (0, ph), (0, pw)))
+            mask = np.pad(mask, ((0, ph), (0, pw)), constant_values=IGNORE_INDEX)
+        x, m = torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(mask.astype(np.int64))
+        if self.mode == "random" and self.augment:
+            k = int(torch.randint(0, 4, ()).item())
+            x, m = torch.rot90(x, k, (1, 2)), torch.rot90(m, k, (0, 1))
+            if torch.rand(()) < 0.5:
+                x, m = x.flip(2), m.flip(1)
+            x, m = x.contiguous(), m.contiguous()
+        return {"image": x, "mask": m, "group": scene.group, "scene": scene.name}
+
+
+def band_statistics(scenes: Sequence[Scene], *, scale: float = 1 / 255, bands: Sequence[int] | None = None,
+                    max_side: int = 512) -> tuple[list[float], list[float]]:  # fmt: skip
+    """Per-band mean and std of ``raw * scale`` over the scenes, from decimated reads (bounded memory)."""
+    sums: np.ndarray | None = None
+    sq: np.ndarray | None = None
+    count = 0
+    for s in scenes:
+        with open_raster(s.image) as src:
+            f = max(1, max(src.height, src.width) // max_side)
+            idx = list(bands) if bands else list(range(1, src.count + 1))
+            shape = (len(idx), max(1, src.height // f), max(1, src.width // f))
+            a = src.read(idx, out_shape=shape, resampling=Resampling.nearest).astype(np.float64)
+        a = a.reshape(a.shape[0], -1) * scale
+        sums = a.sum(1) if sums is None else sums + a.sum(1)
+        sq = (a**2).sum(1) if sq is None else sq + (a**2).sum(1)
+        count += a.shape[1]
+    assert sums is not None and sq is not None
+    mean = sums / count
+    std = np.sqrt(np.maximum(sq / count - mean**2, 1e-12))
+    return [float(v) for v in mean], [float(v) for v in std]

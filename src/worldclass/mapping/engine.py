@@ -1,0 +1,196 @@
+"""Streaming scene inference: windowed reads -> batched tiles -> blending -> final blocks to a sink.
+
+Memory is bounded by the batch of tiles plus one strip of ``overlap`` rows across the scene width
+(the blended rows a tile row hands down to the next), never by the scene size. A reader thread
+reads the next batch while the network runs on the current one.
+
+Blocks reach the sink in raster order, each exactly once, as ``(window, probs (K, h, w) float32,
+valid (h, w) bool)``; invalid pixels are input nodata.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from worldclass.mapping.predictor import Predictor
+from worldclass.mapping.tiling import Grid
+
+
+class Sink(Protocol):
+    def write(self, window: Window, probs: np.ndarray, valid: np.ndarray) -> None: ...
+
+
+@dataclass
+class _Batch:
+    row: int
+    cols: list[int]
+    x0: int  # first column of the read window
+    pixels: np.ndarray  # (B, C, th, tw) raw
+    valid: np.ndarray  # (th, span) bool
+
+
+def _has_nodata(src: Any) -> bool:
+    from rasterio.enums import MaskFlags
+
+    return any(MaskFlags.all_valid not in flags for flags in src.mask_flag_enums)
+
+
+def _read_batches(path: str, grid: Grid, batch: int, indexes: list[int]) -> Iterator[_Batch]:
+    with rasterio.open(path) as src:
+        masked = _has_nodata(src)
+        for r, y in enumerate(grid.ys):
+            for c0 in range(0, len(grid.xs), batch):
+                cols = list(range(c0, min(c0 + batch, len(grid.xs))))
+                x0, x1 = grid.xs[cols[0]], grid.xs[cols[-1]] + grid.tw
+                win = Window(x0, y, x1 - x0, grid.th)
+                data = src.read(indexes, window=win)
+                valid = (
+                    src.read_masks(indexes, window=win).min(0) > 0
+                    if masked
+                    else np.ones(data.shape[1:], bool)
+                )
+                tiles = np.stack([data[:, :, grid.xs[c] - x0 : grid.xs[c] - x0 + grid.tw] for c in cols])
+                yield _Batch(r, cols, x0, tiles, valid)
+
+
+def _prefetch(it: Iterator[_Batch], depth: int = 2) -> Iterator[_Batch]:
+    """Run ``it`` in a thread, ``depth`` items ahead; re-raise its errors here."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=work, daemon=True, name="worldclass-reader")
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
+class _Strip:
+    """Blend accumulator for one tile row: columns [q0, q0 + used) of rows [y, y + th)."""
+
+    def __init__(self, k: int, th: int, capacity: int) -> None:
+        self.sum = np.zeros((k, th, capacity), np.float32)
+        self.w = np.zeros((th, capacity), np.float32)
+        self.valid = np.zeros((th, capacity), bool)
+        self.q0 = 0
+        self.used = 0
+
+    def reset(self) -> None:
+        self.sum.fill(0)
+        self.w.fill(0)
+        self.q0 = self.used = 0
+
+    def drop(self, n: int) -> None:
+        """Forget the first ``n`` columns (already handed on)."""
+        keep = self.used - n
+        self.sum[:, :, :keep] = self.sum[:, :, n : self.used]
+        self.w[:, :keep] = self.w[:, n : self.used]
+        self.valid[:, :keep] = self.valid[:, n : self.used]
+        self.sum[:, :, keep : self.used] = 0
+        self.w[:, keep : self.used] = 0
+        self.q0 += n
+        self.used = keep
+
+
+def run_grid(
+    predictor: Predictor,
+    path: str,
+    sink: Sink,
+    *,
+    height: int,
+    width: int,
+    indexes: list[int],
+    tile: int = 512,
+    overlap: int = 64,
+    blend: str = "hann",
+    batch_size: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Predict every pixel of ``path`` (bands ``indexes``) and hand final blocks to ``sink``.
+
+    Returns the number of tiles run.
+    """
+    grid = Grid(height, width, tile, overlap, blend)
+    k = len(predictor.classes)
+    th, tw = grid.th, grid.tw
+    strip = _Strip(k, th, tw * (batch_size + 1))
+    carry_sum = np.zeros((k, 0, width), np.float32)
+    carry_w = np.zeros((0, width), np.float32)
+    carry_y0 = 0
+    done, total = 0, len(grid)
+    new_sum, new_w = carry_sum, carry_w
+    current_row = -1
+    for b in _prefetch(_read_batches(path, grid, batch_size, indexes)):
+        y = grid.ys[b.row]
+        y_fin = grid.final_row(b.row)
+        if b.row != current_row:  # a new tile row: the previous row's strip handed down its overlap
+            if current_row >= 0:
+                carry_sum, carry_w, carry_y0 = new_sum, new_w, grid.final_row(current_row)
+            current_row = b.row
+            strip.reset()
+            new_sum = np.zeros((k, y + th - y_fin, width), np.float32)
+            new_w = np.zeros((y + th - y_fin, width), np.float32)
+        probs = predictor(b.pixels)
+        # extend the strip to the batch's last column, seeding new columns with the carried rows
+        end = grid.xs[b.cols[-1]] + tw
+        new_cols = end - (strip.q0 + strip.used)
+        if new_cols > 0:
+            a, z = strip.used, strip.used + new_cols
+            lo, hi = strip.q0 + a, strip.q0 + z
+            rows = min(carry_sum.shape[1] - (y - carry_y0), th) if carry_sum.shape[1] else 0
+            if rows > 0:
+                off = y - carry_y0
+                strip.sum[:, :rows, a:z] = carry_sum[:, off : off + rows, lo:hi]
+                strip.w[:rows, a:z] = carry_w[off : off + rows, lo:hi]
+            strip.valid[:, a:z] = b.valid[:, lo - b.x0 : hi - b.x0]
+            strip.used = z
+        for i, c in enumerate(b.cols):
+            w = grid.weight(b.row, c)
+            s = grid.xs[c] - strip.q0
+            strip.sum[:, :, s : s + tw] += probs[i] * w
+            strip.w[:, s : s + tw] += w
+        # columns left of the next tile's start are final for this tile row
+        x_fin = grid.final_col(b.cols[-1])
+        n = x_fin - strip.q0
+        top = y_fin - y
+        blended = strip.sum[:, :top, :n] / strip.w[:top, :n]
+        sink.write(Window(strip.q0, y, n, top), blended, strip.valid[:top, :n])
+        new_sum[:, :, strip.q0 : x_fin] = strip.sum[:, top:, :n]
+        new_w[:, strip.q0 : x_fin] = strip.w[top:, :n]
+        strip.drop(n)
+        done += len(b.cols)
+        if progress is not None:
+            progress(done, total)
+    return done

@@ -1,0 +1,86 @@
+"""A segmentation checkpoint turned into ``probabilities = predictor(raw_pixels)`` for scene inference.
+
+The preprocessing (band order, input scale, per-band mean/std, input dtype) is read from the checkpoint
+metadata, never rebuilt by hand, so maps are made exactly as the model was trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from worldclass.errors import ConfigError
+
+
+@dataclass
+class Predictor:
+    """``__call__``: raw pixels (B, C, h, w) in the scene dtype -> class probabilities (B, K, h, w) float32.
+
+    ``bands``: input band names in channel order; ``classes``: class names in output order;
+    ``scale``/``mean``/``std``: ``x = (raw * scale - mean) / std`` per band; ``pad_multiple``: tiles
+    are reflect-padded to a multiple of it before the network and cropped after.
+    """
+
+    net: nn.Module
+    bands: list[str]
+    classes: list[str]
+    scale: float
+    mean: np.ndarray
+    std: np.ndarray
+    dtype: str
+    pad_multiple: int = 32
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    bf16: bool = False
+
+    def __post_init__(self) -> None:
+        self.net = self.net.to(self.device).eval()
+        shape = (1, -1, 1, 1)
+        self._mean = torch.as_tensor(self.mean, dtype=torch.float32, device=self.device).view(shape)
+        self._std = torch.as_tensor(self.std, dtype=torch.float32, device=self.device).view(shape)
+
+    @torch.inference_mode()
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(raw)
+        if self.device.type == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = (x.float() * self.scale - self._mean) / self._std
+        h, w = x.shape[-2:]
+        m = self.pad_multiple
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.net(x)
+        probs = torch.softmax(logits.float(), dim=1)[:, :, :h, :w]
+        return np.ascontiguousarray(probs.cpu().numpy())
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``auto`` -> cuda if available else cpu; anything else as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_predictor(checkpoint: str | Path, *, device: str = "auto") -> Predictor:
+    """Predictor of a worldclass segmentation checkpoint (refuses classification checkpoints)."""
+    from worldclass.training.seg_module import load_segmentation_module
+
+    module = load_segmentation_module(checkpoint)
+    meta = module.meta
+    pre: dict[str, Any] = meta.preprocessing
+    dev = pick_device(device)
+    if meta.task != "segmentation":
+        raise ConfigError(f"{checkpoint}: a {meta.task} checkpoint; `map` needs a segmentation checkpoint")
+    return Predictor(
+        net=module.net, bands=list(meta.bands), classes=list(meta.classes), scale=float(pre["scale"]),
+        mean=np.asarray(pre["mean"], np.float32), std=np.asarray(pre["std"], np.float32),
+        dtype=str(pre["dtype"]), device=dev, bf16=dev.type == "cuda",
+    )  # fmt: skip

@@ -1,0 +1,108 @@
+"""Windowed GeoTIFF sink finalised as a Cloud-Optimized GeoTIFF.
+
+Blocks are written into a hidden ``.<name>.partial.tif`` (tiled, uncompressed) beside the output, then
+copied by GDAL's COG driver (Deflate, internal overviews) to ``.<name>.cog.tmp`` and renamed onto the
+final name. A failure at any point removes the partial files, so a file named like an output is
+always complete.
+
+Class map: uint8, one band, class index per pixel, nodata 255 (input nodata). Probabilities (optional,
+``<name>.probs.tif``): uint8, one band per class, ``round(p * 254)`` with scale 1/254 in the metadata
+(``value * scale = probability``), nodata 255.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.windows import Window
+
+NODATA = 255
+_PALETTE = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128)]  # fmt: skip
+
+
+def probs_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".probs.tif")
+
+
+def _partial(path: Path, suffix: str) -> Path:
+    return path.with_name(f".{path.name}{suffix}")
+
+
+class MapWriter:
+    """Context manager and :class:`~worldclass.mapping.engine.Sink` writing a class map (+ probabilities)."""
+
+    def __init__(
+        self, out: str | Path, profile: dict[str, Any], classes: list[str], *, probabilities: bool = False,
+        tags: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        self.out = Path(out)
+        self.classes = classes
+        self.probabilities = probabilities
+        base = {
+            "driver": "GTiff", "height": profile["height"], "width": profile["width"], "crs": profile["crs"],
+            "transform": profile["transform"], "dtype": "uint8", "nodata": NODATA, "tiled": True,
+            "blockxsize": 512, "blockysize": 512, "BIGTIFF": "IF_SAFER",
+        }  # fmt: skip
+        self._profiles = {self.out: {**base, "count": 1}}
+        if probabilities:
+            self._profiles[probs_path(self.out)] = {**base, "count": len(classes)}
+        self._tags = {"classes": json.dumps(classes), **(tags or {})}
+        self._dst: dict[Path, Any] = {}
+
+    def __enter__(self) -> MapWriter:
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        for path, prof in self._profiles.items():
+            self._dst[path] = rasterio.open(_partial(path, ".partial.tif"), "w", **prof)
+        return self
+
+    def write(self, window: Window, probs: np.ndarray, valid: np.ndarray) -> None:
+        """``probs``: (K, h, w) float32 blended probabilities; ``valid``: (h, w) bool."""
+        classes = probs.argmax(0).astype(np.uint8)
+        classes[~valid] = NODATA
+        self._dst[self.out].write(classes, 1, window=window)
+        if self.probabilities:
+            p = np.rint(probs * 254).astype(np.uint8)
+            p[:, ~valid] = NODATA
+            self._dst[probs_path(self.out)].write(p, window=window)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for dst in self._dst.values():
+            dst.close()
+        try:
+            if exc_type is None:
+                for path in self._profiles:
+                    self._finalise(path)
+        finally:
+            for path in self._profiles:
+                for suffix in (".partial.tif", ".cog.tmp"):
+                    _partial(path, suffix).unlink(missing_ok=True)
+
+    def _finalise(self, path: Path) -> None:
+        partial = _partial(path, ".partial.tif")
+        with rasterio.open(partial, "r+") as ds:
+            ds.update_tags(**self._tags)
+            if path == self.out:
+                ds.set_band_description(1, "class")
+                ds.write_colormap(
+                    1, {i: (*_PALETTE[i % len(_PALETTE)], 255) for i in range(len(self.classes))}
+                )
+            else:
+                for i, name in enumerate(self.classes, 1):
+                    ds.set_band_description(i, f"p({name})")
+                ds.scales = [1 / 254] * len(self.classes)
+        cog = _partial(path, ".cog.tmp")
+        rasterio.shutil.copy(
+            partial, cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512, BIGTIFF="IF_SAFER",
+            OVERVIEW_RESAMPLING="NEAREST" if path == self.out else "AVERAGE", NUM_THREADS="ALL_CPUS",
+        )  # fmt: skip
+        os.replace(cog, path)

@@ -1,0 +1,128 @@
+"""Polygonize: chunked == whole, seams merged, shared boundaries kept, formats, regularisation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from rasterio.transform import from_origin
+
+from worldclass.data.synth.aerial import render_block
+from worldclass.data.vector import read_polygons
+from worldclass.errors import ConfigError
+from worldclass.mapping.polygonize import polygonize
+from worldclass.mapping.regularize import regularize
+
+NAMES = ["background", "building", "road", "vegetation", "water"]
+
+
+def write_map(path: Path, classes: np.ndarray, nodata_box: bool = False) -> Path:
+    data = classes.astype(np.uint8).copy()
+    if nodata_box:
+        data[:20, :30] = 255
+    prof = dict(driver="GTiff", height=data.shape[0], width=data.shape[1], count=1, dtype="uint8", nodata=255,
+                crs="EPSG:32633", transform=from_origin(500000, 5000000, 0.5, 0.5))  # fmt: skip
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(data, 1)
+        dst.update_tags(classes=json.dumps(NAMES))
+    return path
+
+
+@pytest.fixture(scope="module")
+def class_map(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    _, labels = render_block(11, 0, 0, 500, 430)
+    noise = np.random.default_rng(0).random(labels.shape) < 0.01  # salt: specks for the sieve
+    labels[noise] = 1
+    return write_map(tmp_path_factory.mktemp("m") / "map.tif", labels, nodata_box=True)
+
+
+def test_chunked_equals_whole(class_map: Path, tmp_path: Path) -> None:
+    whole = polygonize(class_map, tmp_path / "whole.gpkg", min_area=2.0, simplify=0.5, chunk=4096)
+    small = polygonize(class_map, tmp_path / "small.gpkg", min_area=2.0, simplify=0.5, chunk=96)
+    g1, c1, _ = read_polygons(whole.out)
+    g2, c2, _ = read_polygons(small.out)
+    assert whole.polygons == small.polygons == len(g1) > 10
+    assert shapely.is_valid(g2).all()
+    for cls in (1, 2, 3):
+        a1 = shapely.union_all(g1[c1["class_id"] == cls])
+        a2 = shapely.union_all(g2[c2["class_id"] == cls])
+        assert a1.area == pytest.approx(a2.area, rel=0.02)
+        assert a1.symmetric_difference(a2).area < 0.03 * a1.area
+    # no specks: every polygon at least min_area; attributes match geometry
+    assert (c1["area"] >= 2.0 - 1e-6).all()
+    np.testing.assert_allclose(c1["area"], shapely.area(g1), rtol=1e-9)
+    np.testing.assert_allclose(c1["perimeter"], shapely.length(g1), rtol=1e-9)
+    assert set(c1["class_name"]) <= set(NAMES[1:])
+
+
+def test_no_sieve_polygons_are_exact_pixel_regions(class_map: Path, tmp_path: Path) -> None:
+    res = polygonize(class_map, tmp_path / "exact.gpkg", classes=["building"], chunk=128)
+    g, cols, _ = read_polygons(res.out)
+    with rasterio.open(class_map) as src:
+        data = src.read(1)
+    assert shapely.union_all(g).area == pytest.approx((data == 1).sum() * 0.25)
+    assert set(cols["class_id"]) == {1}
+
+
+def test_shared_boundaries_survive_simplification(class_map: Path, tmp_path: Path) -> None:
+    res = polygonize(
+        class_map, tmp_path / "all.gpkg", classes=["1", "2", "3", "4", "background"], simplify=1.0, chunk=150
+    )
+    g, _, _ = read_polygons(res.out)
+    assert shapely.is_valid(g).all()
+    # a coverage: no overlaps between polygons, no gaps inside the valid area
+    total = shapely.area(g).sum()
+    union = shapely.union_all(g)
+    assert union.area == pytest.approx(total, rel=1e-6)
+    with rasterio.open(class_map) as src:
+        valid_area = (src.read(1) != 255).sum() * 0.25
+    assert union.area == pytest.approx(valid_area, rel=1e-6)
+
+
+def test_formats_and_wgs84_geojson(class_map: Path, tmp_path: Path) -> None:
+    for suffix in (".fgb", ".geojson"):
+        res = polygonize(class_map, tmp_path / f"out{suffix}", classes=["water", "building"], min_area=1)
+        g, _, _ = read_polygons(res.out)
+        assert len(g) == res.polygons > 0
+        if suffix == ".geojson":
+            minx, miny, _, _ = shapely.total_bounds(g)
+            assert 14 < minx < 16 and 45 < miny < 46  # UTM 33N near 500000 E, 5000000 N -> lon 15, lat 45
+    with pytest.raises(ConfigError, match="unknown class 'roof'"):
+        polygonize(class_map, tmp_path / "x.gpkg", classes=["roof"])
+    with pytest.raises(ConfigError, match="unknown vector format"):
+        polygonize(class_map, tmp_path / "x.csv")
+    with pytest.raises(ConfigError, match=r"written as \.gpkg"):
+        polygonize(class_map, tmp_path / "x.shp")
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_regularize_squares_noisy_rotated_rectangle() -> None:
+    rect = shapely.affinity.rotate(shapely.box(0, 0, 40, 20), 30, origin=(0, 0))
+    coords = np.asarray(rect.exterior.coords)[:-1]
+    noisy = []
+    for a, b in zip(coords, np.roll(coords, -1, 0), strict=True):  # staircase-like wiggle on every edge
+        for t in np.linspace(0, 1, 6, endpoint=False):
+            p = a + t * (b - a)
+            noisy.append(p + np.random.default_rng(int(t * 10)).normal(0, 0.4, 2))
+    poly = shapely.Polygon(noisy)
+    out = regularize(poly)
+    ring = np.asarray(out.exterior.coords)
+    assert len(ring) - 1 == 4
+    edges = np.diff(ring, axis=0)
+    for e1, e2 in zip(edges, np.roll(edges, -1, 0), strict=True):
+        cos = abs(e1 @ e2) / np.linalg.norm(e1) / np.linalg.norm(e2)
+        assert cos < 1e-9  # right angles
+    assert out.area == pytest.approx(800, rel=0.05)
+    assert out.symmetric_difference(rect).area < 0.08 * rect.area
+
+
+def test_regularize_l_shape_and_fallback() -> None:
+    l_shape = shapely.Polygon([(0, 0), (30, 0), (30, 10), (10, 10), (10, 25), (0, 25)])
+    out = regularize(l_shape)
+    assert len(out.exterior.coords) == 7 and out.symmetric_difference(l_shape).area < 1e-9
+    tri = shapely.Polygon([(0, 0), (10, 0), (5, 8)])
+    assert regularize(tri).equals(tri)  # not orthogonal-able: returned unchanged
