@@ -39,6 +39,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/loading.py
 	$(PY) benchmarks/encode.py
 	$(PY) benchmarks/train_step.py
+	$(PY) benchmarks/map_scene.py
+	$(PY) benchmarks/polygonize.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache

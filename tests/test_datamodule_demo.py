@@ -19,8 +19,14 @@ def test_datamodule_serves_three_splits(v2_store: Path) -> None:
 
 def test_demo_writes_report(tmp_path: Path, real_v1: Path) -> None:
     lines: list[str] = []
-    report = run_demo(tmp_path, patches=40, workers=0, log=lines.append, real=real_v1, epochs=1)
+    report = run_demo(tmp_path, patches=40, workers=0, log=lines.append, real=real_v1, epochs=1, seg_epochs=1,
+                      scene_size=384)  # fmt: skip
     html = report.read_text()
     assert "Imbalance statistics" in html and html.count("data:image/png;base64") >= 3
-    assert "real BigEarthNet v1 samples" in html and len(lines) == 6
+    assert "real BigEarthNet v1 samples" in html and lines[-1].startswith("[7/7] report")
+    assert (
+        "Mapping: segmentation" in html
+        and 'alt="map preview"' in html
+        and (tmp_path / "maps" / "buildings.gpkg").is_file()
+    )
     assert "MROS + DCW" in html and 'alt="F1 vs frequency"' in html and 'alt="label co-occurrence"' in html

@@ -50,7 +50,7 @@ DEMO_TRAINING = [
 
 
 def run_demo(out: Path, *, patches: int = 800, workers: int = 2, log: Callable[[str], None] = print,
-             real: Path = REAL_SAMPLES, epochs: int = 8) -> Path:  # fmt: skip
+             real: Path = REAL_SAMPLES, epochs: int = 8, seg_epochs: int = 6, scene_size: int = 1536) -> Path:  # fmt: skip
     """Run the demo into ``out``; returns the report path."""
     out = Path(out)
     synth_root, store = out / "archives" / "reben-synth", out / "stores" / "reben-synth"
@@ -105,7 +105,7 @@ def run_demo(out: Path, *, patches: int = 800, workers: int = 2, log: Callable[[
     log("[6/7] mapping: segmentation, whole-scene COG, polygons")
     from worldclass.demo_mapping import run_mapping_demo
 
-    run_mapping_demo(report, out, log=log)
+    run_mapping_demo(report, out, epochs=seg_epochs, scene_size=scene_size, log=log)
     path = report.write(out / "report")
     log(f"[7/7] report -> {path}")
     return path

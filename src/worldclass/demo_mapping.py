@@ -3,7 +3,6 @@ larger unseen scene to a COG, evaluate it, polygonize the buildings and preview 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ def run_mapping_demo(report: Report, out: Path, *, epochs: int = 6, scene_size: 
     from worldclass.mapping.predictor import load_predictor
     from worldclass.mapping.scene import map_scenes
     from worldclass.metrics.polygons import polygon_metrics
-    from worldclass.report.map_plots import map_preview
     from worldclass.training.seg_evaluate import add_segmentation_section, evaluate_scenes
     from worldclass.training.train import train
 
@@ -87,7 +85,7 @@ def _preview(scene: Path, labels: Path, classes: Path, polygons: np.ndarray, siz
 
     from worldclass.report.map_plots import map_preview
 
-    win = Window(0, 0, size, size)  # type: ignore[call-arg]
+    win = Window(0, 0, size, size)
     with rasterio.open(scene) as s, rasterio.open(classes) as c, rasterio.open(labels) as lab:
         rgb, cls, ref = s.read(window=win), c.read(1, window=win), lab.read(1, window=win)
         left, bottom, right, top = wbounds(win, s.transform)

@@ -189,3 +189,25 @@ def test_bad_inputs_give_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="multiple of 32"):
         map_scenes(pred, [write_scene(tmp_path / "ok.tif", img)], tmp_path / "e.tif", tile=100)
     assert not list(tmp_path.glob("?.tif"))
+
+
+def test_failure_midway_leaves_no_output(tmp_path: Path) -> None:
+    pred = pointwise_predictor()
+    calls = {"n": 0}
+    real = pred.net.forward
+
+    def flaky(x: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("device lost")
+        return real(x)
+
+    pred.net.forward = flaky  # type: ignore[method-assign]
+    scene = write_scene(tmp_path / "s.tif", np.zeros((3, 300, 300), np.uint8))
+    out = tmp_path / "out" / "map.tif"
+    out.parent.mkdir()
+    out.write_bytes(b"previous complete map")
+    with pytest.raises(RuntimeError, match="device lost"):
+        map_scenes(pred, [scene], out, tile=64, overlap=0, batch_size=2, probabilities=True)
+    assert out.read_bytes() == b"previous complete map"  # the old result is untouched
+    assert sorted(p.name for p in out.parent.iterdir()) == ["map.tif"]  # no partial files left

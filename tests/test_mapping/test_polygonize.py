@@ -42,11 +42,14 @@ def class_map(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_chunked_equals_whole(class_map: Path, tmp_path: Path) -> None:
     whole = polygonize(class_map, tmp_path / "whole.gpkg", min_area=2.0, simplify=0.5, chunk=4096)
-    small = polygonize(class_map, tmp_path / "small.gpkg", min_area=2.0, simplify=0.5, chunk=96)
+    small = polygonize(class_map, tmp_path / "small.gpkg", min_area=2.0, simplify=0.5, chunk=96, workers=2)
+    serial = polygonize(class_map, tmp_path / "serial.gpkg", min_area=2.0, simplify=0.5, chunk=96, workers=0)
+    g3, _, _ = read_polygons(serial.out)
     g1, c1, _ = read_polygons(whole.out)
     g2, c2, _ = read_polygons(small.out)
     assert whole.polygons == small.polygons == len(g1) > 10
     assert shapely.is_valid(g2).all()
+    assert all(a.equals_exact(b, 0) for a, b in zip(g2, g3, strict=True))  # processes change nothing
     for cls in (1, 2, 3):
         a1 = shapely.union_all(g1[c1["class_id"] == cls])
         a2 = shapely.union_all(g2[c2["class_id"] == cls])
@@ -60,7 +63,7 @@ def test_chunked_equals_whole(class_map: Path, tmp_path: Path) -> None:
 
 
 def test_no_sieve_polygons_are_exact_pixel_regions(class_map: Path, tmp_path: Path) -> None:
-    res = polygonize(class_map, tmp_path / "exact.gpkg", classes=["building"], chunk=128)
+    res = polygonize(class_map, tmp_path / "exact.gpkg", classes=["building"], chunk=128, workers=0)
     g, cols, _ = read_polygons(res.out)
     with rasterio.open(class_map) as src:
         data = src.read(1)

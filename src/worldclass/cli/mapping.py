@@ -90,14 +90,15 @@ def polygonize(
         float, typer.Option(help="Topology-preserving simplification tolerance, map units.")
     ] = 0.0,
     regularize: Annotated[bool, typer.Option(help="Square building outlines to right angles.")] = False,
-    chunk: Annotated[int, typer.Option(help="Chunk side in pixels (memory bound).")] = 4096,
+    chunk: Annotated[int, typer.Option(help="Chunk side in pixels (memory bound).")] = 2048,
+    workers: Annotated[int, typer.Option(help="Processes vectorising chunks (0 = in this process).")] = 2,
 ) -> None:
     """Class map -> polygons with class id/name, area, perimeter; chunked, seams merged, shared edges kept."""
     from worldclass.mapping.polygonize import polygonize as run
 
     with progress_bar("polygonizing chunks") as update:
         r = run(map_path, out, classes=classes.split(",") if classes else None, min_area=min_area,
-                simplify=simplify, regularize=regularize, chunk=chunk, progress=update)  # fmt: skip
+                simplify=simplify, regularize=regularize, chunk=chunk, workers=workers, progress=update)  # fmt: skip
     typer.echo(json.dumps({"out": str(r.out), "polygons": r.polygons, "seconds": round(r.seconds, 2),
                            "mpx_per_s": round(r.pixels / 1e6 / r.seconds, 2)}))  # fmt: skip
 

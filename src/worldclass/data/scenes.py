@@ -10,17 +10,15 @@ unlabelled/unknown pixels, ``group`` (e.g. the city) and ``scene`` (file stem).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 import shapely
 import torch
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioIOError
 from rasterio.features import rasterize
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
@@ -28,7 +26,8 @@ from rasterio.windows import transform as window_transform
 from torch.utils.data import Dataset
 
 from worldclass.data.nomenclature import IGNORE_INDEX
-from worldclass.errors import CorruptFileError, DataError, LabelError, MissingFileError
+from worldclass.data.rasters import open_raster, window_starts
+from worldclass.errors import DataError, LabelError
 
 
 @dataclass
@@ -59,32 +58,6 @@ class Scene:
     def row_range(self) -> tuple[int, int]:
         h = self.shape()[0]
         return round(self.rows[0] * h), round(self.rows[1] * h)
-
-
-def window_starts(n: int, size: int, overlap: int) -> list[int]:
-    """Window offsets covering an axis of ``n`` pixels with stride ``size - overlap``; the last window
-    is shifted back to end on the edge; one window at 0 if ``n <= size``."""
-    if n <= size:
-        return [0]
-    out = list(range(0, n - size, size - overlap))
-    out.append(n - size)
-    return out
-
-
-def blocks(height: int, width: int, size: int = 1024) -> Iterator[Window]:
-    """Row-major windows of at most ``size`` x ``size`` covering a raster (for block-wise processing)."""
-    for r in range(0, height, size):
-        for c in range(0, width, size):
-            yield Window(c, r, min(size, width - c), min(size, height - r))
-
-
-def open_raster(path: Path) -> Any:
-    if not Path(path).is_file():
-        raise MissingFileError(f"{path}: raster not found")
-    try:
-        return rasterio.open(path)
-    except RasterioIOError as exc:
-        raise CorruptFileError(f"{path}: not a readable raster ({str(exc).splitlines()[0]})") from None
 
 
 class _Handles:

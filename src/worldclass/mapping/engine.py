@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -61,26 +61,34 @@ def _read_batches(path: str, grid: Grid, batch: int, indexes: list[int]) -> Iter
                 yield _Batch(r, cols, x0, tiles, valid)
 
 
-def _prefetch(it: Iterator[_Batch], depth: int = 2) -> Iterator[_Batch]:
+def _prefetch(it: Iterator[_Batch], depth: int = 2) -> Generator[_Batch, None, None]:
     """Run ``it`` in a thread, ``depth`` items ahead; re-raise its errors here."""
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
     done = object()
 
+    def put(item: Any) -> bool:
+        """Queue ``item`` unless the consumer has stopped; False when it has."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def work() -> None:
         try:
             for item in it:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            q.put(done)
+            put(done)
         except BaseException as exc:  # handed to the consumer
-            q.put(exc)
+            put(exc)
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()  # release the reader's raster in its own thread (GDAL environments are per thread)
 
     t = threading.Thread(target=work, daemon=True, name="worldclass-reader")
     t.start()
@@ -152,45 +160,49 @@ def run_grid(
     done, total = 0, len(grid)
     new_sum, new_w = carry_sum, carry_w
     current_row = -1
-    for b in _prefetch(_read_batches(path, grid, batch_size, indexes)):
-        y = grid.ys[b.row]
-        y_fin = grid.final_row(b.row)
-        if b.row != current_row:  # a new tile row: the previous row's strip handed down its overlap
-            if current_row >= 0:
-                carry_sum, carry_w, carry_y0 = new_sum, new_w, grid.final_row(current_row)
-            current_row = b.row
-            strip.reset()
-            new_sum = np.zeros((k, y + th - y_fin, width), np.float32)
-            new_w = np.zeros((y + th - y_fin, width), np.float32)
-        probs = predictor(b.pixels)
-        # extend the strip to the batch's last column, seeding new columns with the carried rows
-        end = grid.xs[b.cols[-1]] + tw
-        new_cols = end - (strip.q0 + strip.used)
-        if new_cols > 0:
-            a, z = strip.used, strip.used + new_cols
-            lo, hi = strip.q0 + a, strip.q0 + z
-            rows = min(carry_sum.shape[1] - (y - carry_y0), th) if carry_sum.shape[1] else 0
-            if rows > 0:
-                off = y - carry_y0
-                strip.sum[:, :rows, a:z] = carry_sum[:, off : off + rows, lo:hi]
-                strip.w[:rows, a:z] = carry_w[off : off + rows, lo:hi]
-            strip.valid[:, a:z] = b.valid[:, lo - b.x0 : hi - b.x0]
-            strip.used = z
-        for i, c in enumerate(b.cols):
-            w = grid.weight(b.row, c)
-            s = grid.xs[c] - strip.q0
-            strip.sum[:, :, s : s + tw] += probs[i] * w
-            strip.w[:, s : s + tw] += w
-        # columns left of the next tile's start are final for this tile row
-        x_fin = grid.final_col(b.cols[-1])
-        n = x_fin - strip.q0
-        top = y_fin - y
-        blended = strip.sum[:, :top, :n] / strip.w[:top, :n]
-        sink.write(Window(strip.q0, y, n, top), blended, strip.valid[:top, :n])
-        new_sum[:, :, strip.q0 : x_fin] = strip.sum[:, top:, :n]
-        new_w[:, strip.q0 : x_fin] = strip.w[top:, :n]
-        strip.drop(n)
-        done += len(b.cols)
-        if progress is not None:
-            progress(done, total)
+    batches = _prefetch(_read_batches(path, grid, batch_size, indexes))
+    try:
+        for b in batches:
+            y = grid.ys[b.row]
+            y_fin = grid.final_row(b.row)
+            if b.row != current_row:  # a new tile row: the previous row's strip handed down its overlap
+                if current_row >= 0:
+                    carry_sum, carry_w, carry_y0 = new_sum, new_w, grid.final_row(current_row)
+                current_row = b.row
+                strip.reset()
+                new_sum = np.zeros((k, y + th - y_fin, width), np.float32)
+                new_w = np.zeros((y + th - y_fin, width), np.float32)
+            probs = predictor(b.pixels)
+            # extend the strip to the batch's last column, seeding new columns with the carried rows
+            end = grid.xs[b.cols[-1]] + tw
+            new_cols = end - (strip.q0 + strip.used)
+            if new_cols > 0:
+                a, z = strip.used, strip.used + new_cols
+                lo, hi = strip.q0 + a, strip.q0 + z
+                rows = min(carry_sum.shape[1] - (y - carry_y0), th) if carry_sum.shape[1] else 0
+                if rows > 0:
+                    off = y - carry_y0
+                    strip.sum[:, :rows, a:z] = carry_sum[:, off : off + rows, lo:hi]
+                    strip.w[:rows, a:z] = carry_w[off : off + rows, lo:hi]
+                strip.valid[:, a:z] = b.valid[:, lo - b.x0 : hi - b.x0]
+                strip.used = z
+            for i, c in enumerate(b.cols):
+                w = grid.weight(b.row, c)
+                s = grid.xs[c] - strip.q0
+                strip.sum[:, :, s : s + tw] += probs[i] * w
+                strip.w[:, s : s + tw] += w
+            # columns left of the next tile's start are final for this tile row
+            x_fin = grid.final_col(b.cols[-1])
+            n = x_fin - strip.q0
+            top = y_fin - y
+            blended = strip.sum[:, :top, :n] / strip.w[:top, :n]
+            sink.write(Window(strip.q0, y, n, top), blended, strip.valid[:top, :n])
+            new_sum[:, :, strip.q0 : x_fin] = strip.sum[:, top:, :n]
+            new_w[:, strip.q0 : x_fin] = strip.w[top:, :n]
+            strip.drop(n)
+            done += len(b.cols)
+            if progress is not None:
+                progress(done, total)
+    finally:
+        batches.close()
     return done

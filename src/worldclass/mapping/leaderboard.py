@@ -15,7 +15,7 @@ import numpy as np
 import rasterio
 
 from worldclass.data.inria import parse_name
-from worldclass.data.scenes import blocks, open_raster
+from worldclass.data.rasters import blocks, open_raster
 from worldclass.mapping.scene import scene_paths
 
 

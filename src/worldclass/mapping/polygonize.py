@@ -18,20 +18,20 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import numpy as np
 import shapely
-from rasterio.features import shapes, sieve
 from rasterio.transform import Affine
-from rasterio.windows import Window
 
-from worldclass.data.scenes import open_raster
+from worldclass.data.rasters import open_raster
 from worldclass.data.vector import driver_for, write_polygons
 from worldclass.errors import ConfigError
 from worldclass.mapping.regularize import regularize_all
-from worldclass.mapping.writer import NODATA
+from worldclass.mapping.vectorize import ChunkJob, vectorize_chunk
 
 _OUT_DRIVERS = ("GPKG", "FlatGeobuf", "GeoJSON")
 
@@ -58,22 +58,6 @@ def _resolve_classes(wanted: Sequence[str | int] | None, names: list[str], path:
         else:
             raise ConfigError(f"{path}: unknown class {w!r}; the map's classes are {names}")
     return out
-
-
-def _chunk_polygons(
-    data: np.ndarray, col0: int, row0: int, tolerance: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """(polygons in global pixel coordinates, class values) of one chunk core, simplified as a coverage."""
-    t = Affine.translation(col0, row0)
-    geoms, values = [], []
-    for geom, value in shapes(data, mask=data != NODATA, connectivity=4, transform=t):
-        rings = geom["coordinates"]
-        geoms.append(shapely.Polygon(rings[0], rings[1:]))
-        values.append(int(value))
-    arr = np.array(geoms, dtype=object)
-    if tolerance > 0 and len(arr):
-        arr = shapely.coverage_simplify(arr, tolerance, simplify_boundary=False)
-    return arr, np.asarray(values, np.int64)
 
 
 class _Output:
@@ -122,13 +106,15 @@ class _Output:
 
 def polygonize(
     map_path: str | Path, out: str | Path, *, classes: Sequence[str | int] | None = None, min_area: float = 0.0,
-    simplify: float = 0.0, regularize: bool = False, chunk: int = 4096,
+    simplify: float = 0.0, regularize: bool = False, chunk: int = 2048, workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
 ) -> PolygonizeResult:  # fmt: skip
     """Polygons of the selected classes (default: every class but 0) of a class map.
 
     ``min_area`` and ``simplify`` are in map units (m² and m for projected CRSs); ``simplify`` is the
-    coverage simplification tolerance; ``regularize`` squares building-like polygons.
+    coverage simplification tolerance; ``regularize`` squares building-like polygons. ``workers``
+    processes vectorise chunks in parallel (0/1: in this process); output order and content do not
+    depend on it.
     """
     t0 = time.perf_counter()
     path, out = Path(map_path), Path(out)
@@ -147,44 +133,39 @@ def polygonize(
         halo = max(sieve_px, 1) if sieve_px else 0
         tol = simplify / px_size
         h, w = src.height, src.width
-        output = _Output(out, src.transform, src.crs, names)
-        pending: dict[int, list[shapely.Geometry]] = {c: [] for c in keep}
-        n_rows = (h + chunk - 1) // chunk
-        n_cols = (w + chunk - 1) // chunk
-        done = 0
-        try:
-            for r in range(n_rows):
-                for c in range(n_cols):
-                    y0, x0 = r * chunk, c * chunk
-                    ch, cw = min(chunk, h - y0), min(chunk, w - x0)
-                    hy0, hx0 = max(0, y0 - halo), max(0, x0 - halo)
-                    hy1, hx1 = min(h, y0 + ch + halo), min(w, x0 + cw + halo)
-                    data = src.read(1, window=Window(hx0, hy0, hx1 - hx0, hy1 - hy0))
-                    if sieve_px > 1:
-                        valid = data != NODATA
-                        data = np.where(
-                            valid, sieve(data, sieve_px, mask=valid, connectivity=4), NODATA
-                        ).astype(np.uint8)
-                    core = np.ascontiguousarray(data[y0 - hy0 : y0 - hy0 + ch, x0 - hx0 : x0 - hx0 + cw])
-                    geoms, values = _chunk_polygons(core, x0, y0, tol)
-                    sel = np.isin(values, list(keep))
-                    geoms, values = geoms[sel], values[sel]
-                    # touching an inner seam -> wait for the other side
-                    b = shapely.bounds(geoms) if len(geoms) else np.zeros((0, 4))
-                    seam = ((b[:, 0] <= x0) & (x0 > 0)) | ((b[:, 2] >= x0 + cw) & (x0 + cw < w)) | \
-                           ((b[:, 1] <= y0) & (y0 > 0)) | ((b[:, 3] >= y0 + ch) & (y0 + ch < h))  # fmt: skip
-                    for g, v in zip(geoms[seam], values[seam], strict=True):
-                        pending[int(v)].append(g)
-                    output.add(*_finish(geoms[~seam], values[~seam], regularize, sieve_px))
-                    done += 1
-                    if progress is not None:
-                        progress(done, n_rows * n_cols)
-                _merge_pending(pending, output, next_seam=(r + 1) * chunk if (r + 1) * chunk < h else None,
-                               regularize=regularize, min_px=sieve_px)  # fmt: skip
+        crs, transform = src.crs, src.transform
+    output = _Output(out, transform, crs, names)
+    pending: dict[int, list[shapely.Geometry]] = {c: [] for c in keep}
+    n_rows, n_cols = (h + chunk - 1) // chunk, (w + chunk - 1) // chunk
+    jobs = [
+        ChunkJob(str(path), r * chunk, c * chunk, min(chunk, h - r * chunk), min(chunk, w - c * chunk), h, w,
+                 halo, sieve_px, tol, tuple(sorted(keep)))
+        for r in range(n_rows) for c in range(n_cols)
+    ]  # fmt: skip
+    workers = min(workers, len(jobs)) if len(jobs) > 1 else 0
+    # fork where available: chunk workers need only numpy/rasterio/shapely, and spawn would re-import the
+    # caller's main module (possibly torch) in every worker, costing more than the chunks themselves
+    method = "fork" if "fork" in get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(workers, mp_context=get_context(method)) if workers > 1 else None
+    try:
+        results = pool.map(vectorize_chunk, jobs) if pool else map(vectorize_chunk, jobs)
+        for i, (wkb, values, seam) in enumerate(results):
+            geoms = shapely.from_wkb(wkb)
+            for g, v in zip(geoms[seam], values[seam], strict=True):
+                pending[int(v)].append(g)
+            output.add(*_finish(geoms[~seam], values[~seam], regularize, sieve_px))
+            if progress is not None:
+                progress(i + 1, len(jobs))
+            if (i + 1) % n_cols == 0:  # a chunk row is complete: merge what its seams cut
+                nxt = (i + 1) // n_cols * chunk
+                _merge_pending(pending, output, next_seam=nxt if nxt < h else None, regularize=regularize,
+                               min_px=sieve_px)  # fmt: skip
                 output.flush()
-            output.finish()
-        finally:
-            output.partial.unlink(missing_ok=True)
+        output.finish()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        output.partial.unlink(missing_ok=True)
     return PolygonizeResult(out, output.count, h * w, time.perf_counter() - t0)
 
 

@@ -14,7 +14,7 @@ from worldclass.errors import ConfigError, CorruptFileError, DataError, MissingF
 from worldclass.mapping.engine import Sink, run_grid
 from worldclass.mapping.predictor import Predictor
 from worldclass.mapping.tiling import Grid, check_tiling
-from worldclass.mapping.writer import MapWriter
+from worldclass.mapping.writer import GDAL_CACHE_MB, MapWriter
 
 SCENE_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 
@@ -94,7 +94,7 @@ def predict_scene(
 ) -> int:  # fmt: skip
     """Run the engine over one inspected scene into any sink; returns the number of tiles."""
     try:
-        with rasterio.Env(GDAL_CACHEMAX=256):
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
             return run_grid(
                 predictor, str(info.path), sink, height=info.height, width=info.width, indexes=info.indexes,
                 tile=tile, overlap=overlap, blend=blend, batch_size=batch_size, progress=progress,

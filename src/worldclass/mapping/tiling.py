@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worldclass.data.scenes import window_starts as starts
+from worldclass.data.rasters import window_starts as starts
 from worldclass.errors import ConfigError
 
 __all__ = ["BLENDS", "Grid", "axis_crop_weights", "axis_weights", "check_tiling", "starts"]

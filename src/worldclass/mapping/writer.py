@@ -24,6 +24,7 @@ import rasterio.shutil
 from rasterio.windows import Window
 
 NODATA = 255
+GDAL_CACHE_MB = 256  # GDAL block cache for reads, windowed writes and the COG copy (bounds RSS)
 _PALETTE = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
             (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128)]  # fmt: skip
 
@@ -101,7 +102,8 @@ class MapWriter:
                     ds.set_band_description(i, f"p({name})")
                 ds.scales = [1 / 254] * len(self.classes)
         cog = _partial(path, ".cog.tmp")
-        rasterio.shutil.copy(
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            rasterio.shutil.copy(
             partial, cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512, BIGTIFF="IF_SAFER",
             OVERVIEW_RESAMPLING="NEAREST" if path == self.out else "AVERAGE", NUM_THREADS="ALL_CPUS",
         )  # fmt: skip

@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader
 
 from worldclass.config import ExperimentConfig
 from worldclass.data.inria import INRIA_CLASSES, inria_scenes
-from worldclass.data.scenes import Scene, SceneDataset, band_statistics, open_raster
+from worldclass.data.rasters import open_raster
+from worldclass.data.scenes import Scene, SceneDataset, band_statistics
 from worldclass.errors import ConfigError, MissingFileError
 
 

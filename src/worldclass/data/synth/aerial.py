@@ -24,7 +24,7 @@ from rasterio.transform import Affine, from_origin
 from shapely import affinity
 from shapely.geometry import Polygon, box
 
-from worldclass.data.scenes import blocks
+from worldclass.data.rasters import blocks
 
 AERIAL_CLASSES = ["background", "building", "road", "vegetation", "water"]
 CELL = 120  # city block period in pixels (36 m at 0.3 m)

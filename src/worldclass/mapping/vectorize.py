@@ -1,0 +1,75 @@
+"""Per-chunk vectorisation for :mod:`worldclass.mapping.polygonize` (light imports: runs in worker processes).
+
+``vectorize_chunk`` reads one chunk with a halo, sieves, polygonizes in global pixel coordinates,
+simplifies the chunk's coverage, keeps the selected classes and flags polygons touching an inner seam.
+Geometries travel as WKB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+import shapely
+from rasterio.features import shapes, sieve
+from rasterio.transform import Affine
+from rasterio.windows import Window
+
+NODATA = 255  # class-map nodata (as written by worldclass.mapping.writer)
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    path: str
+    y0: int
+    x0: int
+    height: int  # chunk core size
+    width: int
+    scene_h: int
+    scene_w: int
+    halo: int
+    sieve_px: int
+    tolerance: float  # pixels
+    keep: tuple[int, ...]
+
+
+def chunk_polygons(data: np.ndarray, col0: int, row0: int, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """(polygons in global pixel coordinates, class values) of one chunk core, simplified as a coverage."""
+    t = Affine.translation(col0, row0)
+    geoms, values = [], []
+    for geom, value in shapes(data, mask=data != NODATA, connectivity=4, transform=t):
+        rings = [np.asarray(r) for r in geom["coordinates"]]
+        geoms.append(shapely.Polygon(rings[0], rings[1:]))
+        values.append(int(value))
+    arr = np.array(geoms, dtype=object)
+    if tolerance > 0 and len(arr):
+        arr = shapely.coverage_simplify(arr, tolerance, simplify_boundary=False)
+    return arr, np.asarray(values, np.int64)
+
+
+def vectorize_chunk(job: ChunkJob) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(WKB polygons, class values, touches-inner-seam flags) of the selected classes in one chunk."""
+    h, w, halo = job.scene_h, job.scene_w, job.halo
+    hy0, hx0 = max(0, job.y0 - halo), max(0, job.x0 - halo)
+    hy1, hx1 = min(h, job.y0 + job.height + halo), min(w, job.x0 + job.width + halo)
+    with rasterio.open(job.path) as src:
+        data = src.read(1, window=Window(hx0, hy0, hx1 - hx0, hy1 - hy0))
+    if job.sieve_px > 1:
+        valid = data != NODATA
+        data = np.where(valid, sieve(data, job.sieve_px, mask=valid, connectivity=4), NODATA).astype(np.uint8)
+    core = np.ascontiguousarray(
+        data[job.y0 - hy0 : job.y0 - hy0 + job.height, job.x0 - hx0 : job.x0 - hx0 + job.width]
+    )
+    geoms, values = chunk_polygons(core, job.x0, job.y0, job.tolerance)
+    sel = np.isin(values, list(job.keep))
+    geoms, values = geoms[sel], values[sel]
+    b = shapely.bounds(geoms) if len(geoms) else np.zeros((0, 4))
+    x0, y0, x1, y1 = job.x0, job.y0, job.x0 + job.width, job.y0 + job.height
+    seam = (
+        ((b[:, 0] <= x0) & (x0 > 0))
+        | ((b[:, 2] >= x1) & (x1 < w))
+        | ((b[:, 1] <= y0) & (y0 > 0))
+        | ((b[:, 3] >= y1) & (y1 < h))
+    )
+    return shapely.to_wkb(geoms), values, seam
