@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import shapely
-import shapely.affinity
 from rasterio.features import rasterize
 from rasterio.transform import Affine, from_origin
 from shapely import affinity
@@ -204,7 +203,7 @@ def write_vector_labels(
         transform.e,
         transform.yoff,
     )
-    world = shapely.affinity.affine_transform
+    world = affinity.affine_transform
     arr = np.array([world(g, [a, b, d, e, xoff, yoff]) for g in geoms], dtype=object)
     write_polygons(
         path, arr, {"class": np.asarray(classes, np.int32)}, crs=crs, append=append, layer="labels"
