@@ -129,3 +129,11 @@ def test_regularize_l_shape_and_fallback() -> None:
     assert len(out.exterior.coords) == 7 and out.symmetric_difference(l_shape).area < 1e-9
     tri = shapely.Polygon([(0, 0), (10, 0), (5, 8)])
     assert regularize(tri).equals(tri)  # not orthogonal-able: returned unchanged
+
+
+def test_map_without_polygons_writes_empty_layers(tmp_path: Path) -> None:
+    empty = write_map(tmp_path / "empty.tif", np.zeros((64, 80), np.uint8))
+    for suffix in (".gpkg", ".fgb", ".geojson"):
+        res = polygonize(empty, tmp_path / f"none{suffix}", workers=0)
+        g, cols, _ = read_polygons(res.out)
+        assert res.polygons == 0 and len(g) == 0 and "class_name" in cols
