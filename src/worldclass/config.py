@@ -197,6 +197,15 @@ def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _apply_overrides(tree: dict[str, Any], overrides: list[str] | None) -> None:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to ``tree`` in place."""
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: use key=value, e.g. --set optim.lr=3e-4")
+        key, raw = item.split("=", 1)
+        _set(tree, key.strip(), yaml.safe_load(raw))
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
     """Read YAML ``path`` (optional), apply ``key.sub=value`` overrides (values parsed as YAML), validate."""
     tree: dict[str, Any] = {}
@@ -210,11 +219,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{p}: invalid YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(tree, dict):
             raise ConfigError(f"{p}: the config must be a mapping of sections")
-    for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: use key=value, e.g. --set optim.lr=3e-4")
-        key, raw = item.split("=", 1)
-        _set(tree, key.strip(), yaml.safe_load(raw))
+    _apply_overrides(tree, overrides)
     cfg: ExperimentConfig = _build(ExperimentConfig, tree, "")
     if not cfg.data.root:
         raise ConfigError("config key 'data.root' is required: the BigEarthNet store or archive to train on")
@@ -231,9 +236,7 @@ def config_from_dict(tree: dict[str, Any], overrides: list[str] | None = None) -
     import copy
 
     tree = copy.deepcopy(tree)
-    for item in overrides or []:
-        key, raw = item.split("=", 1)
-        _set(tree, key.strip(), yaml.safe_load(raw))
+    _apply_overrides(tree, overrides)
     cfg: ExperimentConfig = _build(ExperimentConfig, tree, "")
     _check_task(cfg)
     return cfg

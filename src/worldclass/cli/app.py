@@ -187,7 +187,7 @@ def evaluate(
 ) -> None:
     """Evaluate a checkpoint. Classification: micro/macro/minor F1, P, R, BAcc, mAP. Segmentation: IoU and
     accuracy per group (Inria: city) and overall, over whole stitched scenes."""
-    from worldclass.training.seg_module import read_checkpoint
+    from worldclass.models.checkpoint import read_checkpoint
 
     if read_checkpoint(checkpoint)["hyper_parameters"]["meta"]["task"] == "segmentation":
         from worldclass.training.seg_evaluate import evaluate_segmentation

@@ -129,9 +129,14 @@ def read_window(
     scene: Scene, window: Window, classes: Sequence[str], bands: Sequence[int] | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Raw pixels (C, h, w) and class mask (h, w) uint8 (ignore = 255) of ``window``."""
+    image = _HANDLES.raster(scene.image).read(list(bands) if bands else None, window=window)
+    return image, read_labels(scene, window, classes)
+
+
+def read_labels(scene: Scene, window: Window, classes: Sequence[str]) -> np.ndarray | None:
+    """Class mask (h, w) uint8 (ignore = 255) of ``window`` (inside the scene), or None without labels."""
     src = _HANDLES.raster(scene.image)
-    image = src.read(list(bands) if bands else None, window=window)
-    h, w = image.shape[1:]
+    h, w = int(window.height), int(window.width)
     if scene.labels is not None:
         lab = _HANDLES.raster(scene.labels)
         if (lab.height, lab.width) != (src.height, src.width):
@@ -143,7 +148,7 @@ def read_window(
         if lut is None:
             lut = np.full(256, IGNORE_INDEX, np.uint8)
             lut[: len(classes)] = np.arange(len(classes))
-        return image, lut[raw]
+        return lut[raw]  # type: ignore[no-any-return]
     if scene.vector is not None:
         tree, geoms, values = vector_layer(scene, classes, src.crs)
         t = window_transform(window, src.transform)
@@ -153,8 +158,8 @@ def read_window(
         if len(hits):
             mask = rasterize(zip(geoms[hits], values[hits], strict=True), out_shape=(h, w), transform=t,
                              fill=0, dtype="uint8")  # fmt: skip
-        return image, mask
-    return image, None
+        return mask
+    return None
 
 
 class SceneDataset(Dataset[dict[str, Any]]):

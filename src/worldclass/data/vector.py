@@ -41,6 +41,18 @@ def reproject(geoms: np.ndarray, src_crs: Any, dst_crs: Any) -> np.ndarray:
     return out
 
 
+def pixel_to_map(geoms: np.ndarray, transform: Any) -> np.ndarray:
+    """Geometries in pixel coordinates (x = column, y = row) -> map coordinates of a raster ``transform``."""
+    t = transform
+    out: np.ndarray = shapely.transform(
+        geoms,
+        lambda xy: np.column_stack(
+            (t.a * xy[:, 0] + t.b * xy[:, 1] + t.c, t.d * xy[:, 0] + t.e * xy[:, 1] + t.f)
+        ),
+    )
+    return out
+
+
 def write_polygons(
     path: str | Path, geoms: np.ndarray, fields: dict[str, np.ndarray], *, crs: Any, append: bool = False,
     layer: str | None = None,

@@ -28,7 +28,7 @@ import shapely
 from rasterio.transform import Affine
 
 from worldclass.data.rasters import open_raster
-from worldclass.data.vector import driver_for, write_polygons
+from worldclass.data.vector import driver_for, pixel_to_map, write_polygons
 from worldclass.errors import ConfigError
 from worldclass.mapping.regularize import regularize_all
 from worldclass.mapping.vectorize import ChunkJob, vectorize_chunk
@@ -83,9 +83,7 @@ class _Output:
         geoms = np.concatenate([g for g, _ in self.buffer])
         values = np.concatenate([v for _, v in self.buffer])
         self.buffer = []
-        t = self.transform
-        world = shapely.transform(geoms, lambda xy: np.column_stack((t.a * xy[:, 0] + t.b * xy[:, 1] + t.c,
-                                                                      t.d * xy[:, 0] + t.e * xy[:, 1] + t.f)))  # fmt: skip
+        world = pixel_to_map(geoms, self.transform)
         fields = {
             "class_id": values.astype(np.int32),
             "class_name": np.array([self.names[v] for v in values], dtype=object),

@@ -15,8 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldclass.errors import ConfigError
-
 
 @dataclass
 class Predictor:
@@ -73,12 +71,14 @@ def load_predictor(checkpoint: str | Path, *, device: str = "auto") -> Predictor
     """Predictor of a worldclass segmentation checkpoint (refuses classification checkpoints)."""
     from worldclass.training.seg_module import load_segmentation_module
 
-    module = load_segmentation_module(checkpoint)
+    return predictor_from_module(load_segmentation_module(checkpoint), device=device)
+
+
+def predictor_from_module(module: Any, *, device: str = "auto") -> Predictor:
+    """Predictor of a loaded :class:`~worldclass.training.seg_module.SegmentationModule`."""
     meta = module.meta
     pre: dict[str, Any] = meta.preprocessing
     dev = pick_device(device)
-    if meta.task != "segmentation":
-        raise ConfigError(f"{checkpoint}: a {meta.task} checkpoint; `map` needs a segmentation checkpoint")
     return Predictor(
         net=module.net, bands=list(meta.bands), classes=list(meta.classes), scale=float(pre["scale"]),
         mean=np.asarray(pre["mean"], np.float32), std=np.asarray(pre["std"], np.float32),

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from worldclass.errors import ConfigError
+import torch
+
+from worldclass.errors import ConfigError, DataError
 
 
 @dataclass
@@ -36,3 +39,17 @@ class ModelMeta:
                 f"{source}: bands {list(bands)} differ from the checkpoint's {self.bands}; "
                 f"load the data with bands={self.bands}"
             )
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A worldclass Lightning checkpoint as a dict (tensors memory-mapped, so reading it again is cheap);
+    one clear error for a missing, corrupt or foreign file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: checkpoint not found")
+    try:
+        ckpt: dict[str, Any] = torch.load(p, map_location="cpu", weights_only=False, mmap=True)
+        ckpt["hyper_parameters"]["meta"]
+    except Exception as exc:  # corrupt or foreign file
+        raise DataError(f"{p}: not a worldclass checkpoint ({type(exc).__name__}: {exc})") from None
+    return ckpt

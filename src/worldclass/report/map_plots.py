@@ -26,27 +26,17 @@ def map_preview(
     )
     axes[0].imshow(rgb.transpose(1, 2, 0), extent=extent)
     axes[0].set_title("scene (RGB)")
+
+    def class_panel(ax: Any, labels: np.ndarray, title: str) -> None:
+        ax.imshow(np.ma.masked_equal(labels, 255), cmap=palette, vmin=0, vmax=len(names) - 1, extent=extent,
+                  interpolation="nearest")  # fmt: skip
+        ax.set_title(title)
+
     k = 1
     if reference is not None:
-        axes[k].imshow(
-            np.ma.masked_equal(reference, 255),
-            cmap=palette,
-            vmin=0,
-            vmax=len(names) - 1,
-            extent=extent,
-            interpolation="nearest",
-        )
-        axes[k].set_title("reference")
+        class_panel(axes[k], reference, "reference")
         k += 1
-    axes[k].imshow(
-        np.ma.masked_equal(classes, 255),
-        cmap=palette,
-        vmin=0,
-        vmax=len(names) - 1,
-        extent=extent,
-        interpolation="nearest",
-    )
-    axes[k].set_title("prediction (class map)")
+    class_panel(axes[k], classes, "prediction (class map)")
     axes[k + 1].imshow(rgb.transpose(1, 2, 0), extent=extent)
     for g in polygons:
         for part in getattr(g, "geoms", [g]):

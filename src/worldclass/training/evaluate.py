@@ -8,27 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 
 from worldclass.data.collate import collate
 from worldclass.data.dataset import BigEarthNet
-from worldclass.errors import ConfigError, DataError
+from worldclass.errors import DataError
 from worldclass.metrics import multilabel_metrics, tune_thresholds
-from worldclass.models.checkpoint import ModelMeta
+from worldclass.models.checkpoint import ModelMeta, read_checkpoint
 from worldclass.training.module import ClassificationModule
 
 
 def load_module(path: str | Path) -> ClassificationModule:
     """Rebuild a trained module from a checkpoint (no pretrained file, no network needed)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: checkpoint not found")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=False)
-        hp = ckpt["hyper_parameters"]
-    except Exception as exc:  # corrupt or foreign file
-        raise DataError(f"{p}: not a worldclass checkpoint ({type(exc).__name__}: {exc})") from None
+    ckpt = read_checkpoint(path)
+    hp = ckpt["hyper_parameters"]
     hp["config"]["model"]["pretrained"] = None  # weights come from the checkpoint
     module = ClassificationModule(**hp)
     module.load_state_dict(ckpt["state_dict"])

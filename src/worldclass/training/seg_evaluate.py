@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
-from worldclass.data.scenes import Scene, read_window
+from worldclass.data.scenes import Scene, read_labels
 from worldclass.errors import DataError
-from worldclass.mapping.predictor import Predictor, load_predictor
+from worldclass.mapping.predictor import Predictor, predictor_from_module
 from worldclass.mapping.scene import inspect_scene, predict_scene
 from worldclass.metrics.segmentation import ConfusionAccumulator, grouped_metrics
 
@@ -29,7 +29,7 @@ class MetricsSink:
         self.scene, self.classes, self.acc = scene, classes, acc
 
     def write(self, window: Window, probs: np.ndarray, valid: np.ndarray) -> None:
-        _, ref = read_window(self.scene, window, self.classes, bands=[1])
+        ref = read_labels(self.scene, window, self.classes)
         if ref is None:
             raise DataError(f"{self.scene.image}: no labels to evaluate against")
         pred = probs.argmax(0)
@@ -75,11 +75,11 @@ def evaluate_segmentation(
     """Evaluate a segmentation checkpoint on ``split`` of its training data (or ``data``)."""
     from worldclass.config import config_from_dict
     from worldclass.training.seg_data import config_scenes
-    from worldclass.training.seg_module import read_checkpoint
+    from worldclass.training.seg_module import load_segmentation_module
 
-    predictor = load_predictor(checkpoint)
-    cfg_dict = read_checkpoint(checkpoint)["hyper_parameters"]["config"]
-    cfg = config_from_dict(cfg_dict, [f"data.root={data}"] if data else None)
+    module = load_segmentation_module(checkpoint)
+    predictor = predictor_from_module(module)
+    cfg = config_from_dict(module.hparams["config"], [f"data.root={data}"] if data else None)
     scenes, _ = config_scenes(cfg, split)
     result = evaluate_scenes(
         predictor, scenes, tile=tile, overlap=overlap, batch_size=batch_size, progress=progress

@@ -13,23 +13,11 @@ from typing import Any
 import lightning as L
 import torch
 
-from worldclass.errors import ConfigError, DataError
+from worldclass.errors import ConfigError
 from worldclass.metrics.segmentation import ConfusionAccumulator, confusion_metrics
-from worldclass.models.checkpoint import ModelMeta
+from worldclass.models.checkpoint import ModelMeta, read_checkpoint
 from worldclass.models.segmenter import SegmentationNet, load_encoder_weights
 from worldclass.training.seg_losses import SegmentationLoss
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: checkpoint not found")
-    try:
-        ckpt: dict[str, Any] = torch.load(p, map_location="cpu", weights_only=False)
-        ckpt["hyper_parameters"]["meta"]
-    except Exception as exc:  # corrupt or foreign file
-        raise DataError(f"{p}: not a worldclass checkpoint ({type(exc).__name__}: {exc})") from None
-    return ckpt
 
 
 class SegmentationModule(L.LightningModule):

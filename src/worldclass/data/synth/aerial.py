@@ -186,7 +186,7 @@ def write_vector_labels(
 ) -> None:
     """Every labelled feature of a scene (buildings, vegetation, water, roads) as polygons in map
     coordinates with an integer ``class`` column (:data:`AERIAL_CLASSES`); background is uncovered."""
-    from worldclass.data.vector import write_polygons
+    from worldclass.data.vector import pixel_to_map, write_polygons
 
     feats = scene_polygons(seed, height, width)
     frame = box(0, 0, width, height)
@@ -195,16 +195,7 @@ def write_vector_labels(
     road = shapely.union_all(roads).intersection(frame)
     geoms = [road] + [g for g, _ in feats]
     classes = [2] + [c for _, c in feats]
-    a, b, xoff, d, e, yoff = (
-        transform.a,
-        transform.b,
-        transform.xoff,
-        transform.d,
-        transform.e,
-        transform.yoff,
-    )
-    world = affinity.affine_transform
-    arr = np.array([world(g, [a, b, d, e, xoff, yoff]) for g in geoms], dtype=object)
+    arr = pixel_to_map(np.array(geoms, dtype=object), transform)
     write_polygons(
         path, arr, {"class": np.asarray(classes, np.int32)}, crs=crs, append=append, layer="labels"
     )
