@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/train_step.py
 	$(PY) benchmarks/map_scene.py
 	$(PY) benchmarks/polygonize.py
+	$(PY) benchmarks/retrieval.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -102,3 +102,36 @@ def seg_checkpoint(scenes_root: Path, tmp_path_factory: pytest.TempPathFactory) 
         "trainer.progress=false",
     ])  # fmt: skip
     return train(cfg).best_checkpoint
+
+
+def _quick_train(store: Path, out: Path, *extra: str) -> Path:
+    from worldclass.config import load_config
+    from worldclass.training.train import train
+
+    cfg = load_config(None, [
+        f"data.root={store}", "data.bands=s2-10+s1", "data.batch_size=8", "data.num_workers=0", "optim.max_epochs=1",
+        "optim.limit_train_batches=2", "optim.limit_val_batches=1", "optim.warmup_steps=1", f"trainer.out={out}",
+        "trainer.progress=false", *extra,
+    ])  # fmt: skip
+    return train(cfg).best_checkpoint
+
+
+@pytest.fixture(scope="session")
+def cls_checkpoint(v2_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny S2+S1 early-fusion classifier (resnet10t), trained for two batches."""
+    return _quick_train(v2_store, tmp_path_factory.mktemp("clsrun"), "model.backbone=resnet10t",
+                        "model.drop_path_rate=0")  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def ssl_checkpoint(v2_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny cross-sensor masked autoencoder, trained for two batches."""
+    return _quick_train(v2_store, tmp_path_factory.mktemp("sslrun"), "task=ssl", "ssl.embed_dim=32", "ssl.depth=1",
+                        "ssl.heads=2", "ssl.decoder_dim=32", "ssl.decoder_depth=1", "ssl.proj_dim=16")  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def ssl_embeddings(ssl_checkpoint: Path, v2_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from worldclass.retrieval.embed import embed
+
+    return embed(ssl_checkpoint, v2_store, tmp_path_factory.mktemp("sslemb") / "emb", chunk=16)

@@ -20,13 +20,17 @@ def test_datamodule_serves_three_splits(v2_store: Path) -> None:
 def test_demo_writes_report(tmp_path: Path, real_v1: Path) -> None:
     lines: list[str] = []
     report = run_demo(tmp_path, patches=40, workers=0, log=lines.append, real=real_v1, epochs=1, seg_epochs=1,
-                      scene_size=384)  # fmt: skip
+                      scene_size=384, ssl_epochs=1)  # fmt: skip
     html = report.read_text()
     assert "Imbalance statistics" in html and html.count("data:image/png;base64") >= 3
-    assert "real BigEarthNet v1 samples" in html and lines[-1].startswith("[7/7] report")
+    assert "real BigEarthNet v1 samples" in html and lines[-1].startswith("[8/8] report")
     assert (
         "Mapping: segmentation" in html
         and 'alt="map preview"' in html
         and (tmp_path / "maps" / "buildings.gpkg").is_file()
+    )
+    assert "Retrieval: find patches like this one" in html and 'alt="retrieval"' in html
+    assert (
+        "S1→S2" in html and "random ranking" in html and (tmp_path / "indexes/csmae-s2/index.faiss").is_file()
     )
     assert "MROS + DCW" in html and 'alt="F1 vs frequency"' in html and 'alt="label co-occurrence"' in html

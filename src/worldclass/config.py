@@ -102,8 +102,29 @@ class TrainerConfig:
 
 
 @dataclass
+class SSLConfig:
+    """Cross-sensor masked autoencoder (``task: ssl``): ViT encoder shared by S2 and S1 (``patch_size``
+    px patches of the 120 px input, ``embed_dim``, ``depth``, ``heads``), one decoder per sensor, loss =
+    masked reconstruction + ``cross_weight`` x cross-sensor reconstruction + ``contrastive_weight`` x
+    InfoNCE(S2, S1) at ``temperature``; ``mask_ratio`` of the tokens hidden per sensor."""
+
+    patch_size: int = 15
+    embed_dim: int = 192
+    depth: int = 4
+    heads: int = 3
+    decoder_dim: int = 128
+    decoder_depth: int = 2
+    proj_dim: int = 128
+    mask_ratio: float = 0.5
+    cross_weight: float = 1.0
+    contrastive_weight: float = 1.0
+    temperature: float = 0.1
+
+
+@dataclass
 class ExperimentConfig:
-    """The whole run. ``task``: classification (multi-label scenes) or segmentation (maps)."""
+    """The whole run. ``task``: classification (multi-label scenes), segmentation (maps) or ssl
+    (self-supervised cross-sensor pretraining on S1 + S2 pairs, labels unused)."""
 
     task: str = "classification"
     name: str = "experiment"
@@ -113,13 +134,14 @@ class ExperimentConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    ssl: SSLConfig = field(default_factory=SSLConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 CHOICES: dict[str, tuple[Any, ...]] = {
-    "task": ("classification", "segmentation"),
+    "task": ("classification", "segmentation", "ssl"),
     "data.dataset": ("bigearthnet", "inria", "scenes"),
     "model.arch": ("unet", "fcn", "mlp"),
     "data.num_classes": (19, 43),
@@ -244,6 +266,22 @@ def config_from_dict(tree: dict[str, Any], overrides: list[str] | None = None) -
 
 def _check_task(cfg: ExperimentConfig) -> None:
     """Cross-field checks: loss and dataset must fit the task; ``auto`` loss resolved."""
+    if cfg.task == "ssl":
+        if sorted(cfg.data.sensors) != ["s1", "s2"] or cfg.data.dataset != "bigearthnet":
+            raise ConfigError(
+                "task ssl learns from S1 + S2 pairs: set data.dataset bigearthnet, data.sensors [s2, s1]"
+            )
+        if cfg.loss.name != "auto" or cfg.sampler.name != "none":
+            raise ConfigError(
+                "task ssl has its own losses (see the ssl section): leave loss.name auto, sampler none"
+            )
+        if cfg.ssl.embed_dim % 4 or cfg.ssl.embed_dim % cfg.ssl.heads or 120 % cfg.ssl.patch_size:
+            raise ConfigError(
+                "ssl: embed_dim must be a multiple of 4 and of heads; patch_size must divide 120"
+            )
+        if not 0 < cfg.ssl.mask_ratio < 1:
+            raise ConfigError(f"config key 'ssl.mask_ratio': {cfg.ssl.mask_ratio} must be in (0, 1)")
+        return
     seg = cfg.task == "segmentation"
     losses = ("ce", "iou", "ce+iou") if seg else ("bce", "cw", "dcw", "focal")
     if cfg.loss.name == "auto":

@@ -4,8 +4,9 @@ Steps: (1) synthesise a small reBEN-layout archive, (2) take the real BigEarthNe
 (``tests/data/bigearthnet-v1-real`` in the repository), (3) encode both into stores, (4) compute
 imbalance statistics and a spatial-leak report, (5) train a small classifier briefly with MROS + DCW and
 evaluate it on the test split, (6) train a small segmenter on synthetic aerial scenes, map an unseen
-scene to a COG, polygonize its buildings (:mod:`worldclass.demo_mapping`), (7) write
-``OUT/report/index.html``.
+scene to a COG, polygonize its buildings (:mod:`worldclass.demo_mapping`), (7) pretrain a cross-sensor
+encoder, embed the archive, evaluate retrieval and query an index (:mod:`worldclass.demo_retrieval`),
+(8) write ``OUT/report/index.html``.
 """
 
 from __future__ import annotations
@@ -50,23 +51,24 @@ DEMO_TRAINING = [
 
 
 def run_demo(out: Path, *, patches: int = 800, workers: int = 2, log: Callable[[str], None] = print,
-             real: Path = REAL_SAMPLES, epochs: int = 8, seg_epochs: int = 6, scene_size: int = 1536) -> Path:  # fmt: skip
+             real: Path = REAL_SAMPLES, epochs: int = 8, seg_epochs: int = 6, scene_size: int = 1536,
+             ssl_epochs: int = 8) -> Path:  # fmt: skip
     """Run the demo into ``out``; returns the report path."""
     out = Path(out)
     synth_root, store = out / "archives" / "reben-synth", out / "stores" / "reben-synth"
-    log(f"[1/7] synthetic reBEN archive ({patches} patches) -> {synth_root}")
+    log(f"[1/8] synthetic reBEN archive ({patches} patches) -> {synth_root}")
     if not (synth_root / "metadata.parquet").is_file():
         synth_bigearthnet(synth_root, version=2, patches=patches, seed=0, workers=workers)
-    log(f"[2/7] encode -> {store}")
+    log(f"[2/8] encode -> {store}")
     enc = encode(synth_root, store, workers=workers)
     real_store = out / "stores" / "bigearthnet-v1-real"
     has_real = (real / "BigEarthNet-v1.0").is_dir()
     if has_real:
-        log(f"[3/7] real BigEarthNet v1 patches {real} -> {real_store}")
+        log(f"[3/8] real BigEarthNet v1 patches {real} -> {real_store}")
         encode(real, real_store, workers=0)
     else:
-        log(f"[3/7] real sample patches not found at {real}; run from the repository root to include them")
-    log("[4/7] statistics and splits")
+        log(f"[3/8] real sample patches not found at {real}; run from the repository root to include them")
+    log("[4/8] statistics and splits")
     stats = split_statistics(store)
     leak = make_splits(store, "official", leak_distance=1200.0)
     report = Report("worldclass demo: BigEarthNet data layer")
@@ -100,18 +102,22 @@ def run_demo(out: Path, *, patches: int = 800, workers: int = 2, log: Callable[[
             f"Real patches: label cardinality {real_stats['cardinality']:.2f} (19 classes).", note=True
         )
     report.figure(plots.patch_previews(items), "patch previews")
-    log(f"[5/7] train MROS+DCW for {epochs} epochs, evaluate on test")
-    _train_and_evaluate(report, store, out, epochs)
-    log("[6/7] mapping: segmentation, whole-scene COG, polygons")
+    log(f"[5/8] train MROS+DCW for {epochs} epochs, evaluate on test")
+    supervised = _train_and_evaluate(report, store, out, epochs)
+    log("[6/8] mapping: segmentation, whole-scene COG, polygons")
     from worldclass.demo_mapping import run_mapping_demo
 
     run_mapping_demo(report, out, epochs=seg_epochs, scene_size=scene_size, log=log)
+    log("[7/8] retrieval: cross-sensor pretraining, embeddings, protocol, index, query")
+    from worldclass.demo_retrieval import run_retrieval_demo
+
+    run_retrieval_demo(report, store, out, supervised, epochs=ssl_epochs, log=log)
     path = report.write(out / "report")
-    log(f"[7/7] report -> {path}")
+    log(f"[8/8] report -> {path}")
     return path
 
 
-def _train_and_evaluate(report: Report, store: Path, out: Path, epochs: int) -> None:
+def _train_and_evaluate(report: Report, store: Path, out: Path, epochs: int) -> Path:
     from worldclass.config import load_config
     from worldclass.training.evaluate import add_metrics_section, evaluate
     from worldclass.training.train import train
@@ -129,3 +135,4 @@ def _train_and_evaluate(report: Report, store: Path, out: Path, epochs: int) -> 
     )
     y, s = (np.asarray(metrics.pop(k)) for k in ("_targets", "_scores"))
     add_metrics_section(report, metrics, y, s, [p["name"] for p in metrics["per_class"]])
+    return result.best_checkpoint

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from worldclass.cli import mapping as _mapping  # noqa: F401  (registers the mapping commands)
+from worldclass.cli import retrieval as _retrieval  # noqa: F401  (registers the retrieval commands)
 from worldclass.cli.app import app
 
 

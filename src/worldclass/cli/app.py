@@ -154,7 +154,9 @@ def train(
         json.dumps(
             {
                 "best_checkpoint": str(result.best_checkpoint),
-                "val_iou" if cfg.task == "segmentation" else "val_map_macro": result.best_score,
+                {"segmentation": "val_iou", "ssl": "val_loss"}.get(
+                    cfg.task, "val_map_macro"
+                ): result.best_score,
                 "epochs": result.epochs,
                 "out": str(result.out),
             }
@@ -189,7 +191,15 @@ def evaluate(
     accuracy per group (Inria: city) and overall, over whole stitched scenes."""
     from worldclass.models.checkpoint import read_checkpoint
 
-    if read_checkpoint(checkpoint)["hyper_parameters"]["meta"]["task"] == "segmentation":
+    task = read_checkpoint(checkpoint)["hyper_parameters"]["meta"]["task"]
+    if task == "ssl":
+        from worldclass.errors import ConfigError
+
+        raise ConfigError(
+            f"{checkpoint}: a self-supervised encoder has no classes; evaluate it with `worldclass embed` "
+            "and `worldclass retrieval-eval`"
+        )
+    if task == "segmentation":
         from worldclass.training.seg_evaluate import evaluate_segmentation
 
         with progress_bar("evaluating scenes") as update:

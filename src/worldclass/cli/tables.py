@@ -36,3 +36,13 @@ def print_stats(result: dict[str, Any]) -> None:
             *(f"{st[k]:.3f}" for k in ("mean_ir", "max_ir", "cvir", "scumble", "cardinality")),
         )
     console.print(summary)
+
+
+def print_table(header: list[str], rows: list[list[Any]], title: str | None = None) -> None:
+    """A plain table: one column per header entry, values printed with str()."""
+    table = Table(title=title)
+    for col in header:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    Console().print(table)

@@ -1,4 +1,5 @@
-"""Metrics (numpy only): multi-label classification with minority-weighted averages, threshold tuning."""
+"""Metrics (numpy only): multi-label classification with minority-weighted averages, threshold tuning;
+multi-label retrieval (P/R/F1@k, mAP@k, weighted mAP@k)."""
 
 from worldclass.metrics.multilabel import (
     average_precision,
@@ -6,5 +7,13 @@ from worldclass.metrics.multilabel import (
     multilabel_metrics,
     tune_thresholds,
 )
+from worldclass.metrics.retrieval import recall_at_k, retrieval_metrics
 
-__all__ = ["average_precision", "minority_weights", "multilabel_metrics", "tune_thresholds"]
+__all__ = [
+    "average_precision",
+    "minority_weights",
+    "multilabel_metrics",
+    "recall_at_k",
+    "retrieval_metrics",
+    "tune_thresholds",
+]

@@ -3,10 +3,10 @@ preprocessing and the task config. Stored in Lightning checkpoints under ``hyper
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -53,3 +53,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except Exception as exc:  # corrupt or foreign file
         raise DataError(f"{p}: not a worldclass checkpoint ({type(exc).__name__}: {exc})") from None
     return ckpt
+
+
+M = TypeVar("M", bound=torch.nn.Module)
+
+
+def load_task_module(path: str | Path, task: str, build: Callable[[dict[str, Any]], M]) -> M:
+    """Rebuild a trained LightningModule of ``task`` from its checkpoint: ``build(hyper_parameters)``
+    constructs it, the stored weights are loaded, eval mode. Refuses checkpoints of another task."""
+    ckpt = read_checkpoint(path)
+    hp = ckpt["hyper_parameters"]
+    if hp["meta"]["task"] != task:
+        raise ConfigError(f"{path}: a {hp['meta']['task']} checkpoint; this needs a {task} one")
+    module = build(hp)
+    module.load_state_dict(ckpt["state_dict"])
+    return module.eval()

@@ -14,18 +14,18 @@ from worldclass.data.collate import collate
 from worldclass.data.dataset import BigEarthNet
 from worldclass.errors import DataError
 from worldclass.metrics import multilabel_metrics, tune_thresholds
-from worldclass.models.checkpoint import ModelMeta, read_checkpoint
+from worldclass.models.checkpoint import ModelMeta, load_task_module
 from worldclass.training.module import ClassificationModule
 
 
 def load_module(path: str | Path) -> ClassificationModule:
     """Rebuild a trained module from a checkpoint (no pretrained file, no network needed)."""
-    ckpt = read_checkpoint(path)
-    hp = ckpt["hyper_parameters"]
-    hp["config"]["model"]["pretrained"] = None  # weights come from the checkpoint
-    module = ClassificationModule(**hp)
-    module.load_state_dict(ckpt["state_dict"])
-    return module.eval()
+
+    def build(hp: dict[str, Any]) -> ClassificationModule:
+        hp["config"]["model"]["pretrained"] = None  # weights come from the checkpoint
+        return ClassificationModule(**hp)
+
+    return load_task_module(path, "classification", build)
 
 
 def dataset_for(

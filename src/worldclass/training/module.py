@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
@@ -14,6 +13,7 @@ from worldclass.metrics import multilabel_metrics
 from worldclass.models.checkpoint import ModelMeta
 from worldclass.models.classifier import create_classifier
 from worldclass.training.losses import build_loss
+from worldclass.training.schedule import warmup_cosine
 
 
 class ClassificationModule(L.LightningModule):
@@ -90,19 +90,7 @@ class ClassificationModule(L.LightningModule):
             self.log(f"val/{key}", float(m[key]), prog_bar=key == "map_macro", sync_dist=False)
 
     def configure_optimizers(self) -> Any:
-        oc = self.hparams["config"]["optim"]
-        opt = torch.optim.AdamW(self.parameters(), lr=oc["lr"], weight_decay=oc["weight_decay"])
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        warm = min(int(oc["warmup_steps"]), max(total // 10, 1))
-
-        def factor(step: int) -> float:  # linear warm-up from lr/10, then cosine to lr/10
-            if step < warm:
-                return 0.1 + 0.9 * step / warm
-            t = (step - warm) / max(total - warm, 1)
-            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return warmup_cosine(self, self.hparams["config"]["optim"])
 
     def predict_scores(self, loader: Any) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(targets, scores, patch_ids) of the evaluated classes over a DataLoader, in eval mode."""

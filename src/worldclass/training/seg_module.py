@@ -15,7 +15,7 @@ import torch
 
 from worldclass.errors import ConfigError
 from worldclass.metrics.segmentation import ConfusionAccumulator, confusion_metrics
-from worldclass.models.checkpoint import ModelMeta, read_checkpoint
+from worldclass.models.checkpoint import ModelMeta, load_task_module, read_checkpoint
 from worldclass.models.segmenter import SegmentationNet, load_encoder_weights
 from worldclass.training.seg_losses import SegmentationLoss
 
@@ -87,10 +87,4 @@ class SegmentationModule(L.LightningModule):
 
 def load_segmentation_module(path: str | Path) -> SegmentationModule:
     """Rebuild a trained segmentation module (weights from the checkpoint; nothing else is read)."""
-    ckpt = read_checkpoint(path)
-    hp = ckpt["hyper_parameters"]
-    if hp["meta"]["task"] != "segmentation":
-        raise ConfigError(f"{path}: a {hp['meta']['task']} checkpoint; this command needs a segmentation one")
-    module = SegmentationModule(hp["config"], hp["meta"])
-    module.load_state_dict(ckpt["state_dict"])
-    return module.eval()
+    return load_task_module(path, "segmentation", lambda hp: SegmentationModule(hp["config"], hp["meta"]))

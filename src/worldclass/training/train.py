@@ -91,6 +91,8 @@ def train(cfg: ExperimentConfig, *, resume: bool = False) -> TrainResult:
     """
     if cfg.task == "segmentation":
         return train_segmentation(cfg, resume=resume)
+    if cfg.task == "ssl":
+        return train_ssl(cfg, resume=resume)
     _prepare(cfg)
     dm = build_datamodule(cfg)
     dm.setup("fit")
@@ -126,16 +128,30 @@ def train_segmentation(cfg: ExperimentConfig, *, resume: bool = False) -> TrainR
     return fit(cfg, module, dm, "val/iou", [], resume=resume)
 
 
+def train_ssl(cfg: ExperimentConfig, *, resume: bool = False) -> TrainResult:
+    """Self-supervised cross-sensor run (labels unused); best checkpoint = lowest validation loss."""
+    from worldclass.ssl.module import SSLModule
+
+    _prepare(cfg)
+    dm = build_datamodule(cfg)
+    dm.setup("fit")
+    ds = dm.datasets["train"]
+    meta = ModelMeta(task="ssl", bands=list(ds.bands), classes=[], nomenclature="none",
+                     preprocessing=ds.transform.describe(), config=cfg.to_dict(), output_classes=[])  # fmt: skip
+    return fit(cfg, SSLModule(cfg.to_dict(), meta.to_dict()), dm, "val/loss", [], resume=resume, mode="min")
+
+
 def fit(
     cfg: ExperimentConfig, module: L.LightningModule, dm: L.LightningDataModule, monitor: str,
-    extra: list[Callback], *, resume: bool = False,
+    extra: list[Callback], *, resume: bool = False, mode: str = "max",
 ) -> TrainResult:  # fmt: skip
-    """Lightning fit with best/last checkpoints on ``monitor`` (max), early stopping, CSV (+TB) logs."""
+    """Lightning fit with best/last checkpoints on ``monitor`` (``mode`` max/min), early stopping, CSV
+    (+TB) logs."""
     out = Path(cfg.trainer.out)
     ckpt_dir = out / "checkpoints"
     callbacks: list[Callback] = [
-        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_last=True),
-        EarlyStopping(monitor=monitor, mode="max", patience=cfg.optim.patience),
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True),
+        EarlyStopping(monitor=monitor, mode=mode, patience=cfg.optim.patience),
         *extra,
     ]
     loggers: list[Any] = [L.pytorch.loggers.CSVLogger(out, name="logs")]

@@ -1,0 +1,108 @@
+"""Search as a service: one opened index, queries by stored patch id or by image files, RGB previews.
+
+Used by ``worldclass search`` (one query) and ``worldclass serve`` (many queries, one process). The
+checkpoint that embeds image queries is the one recorded in the index (or ``checkpoint=``); it must be
+byte-identical to the model the index was built with (SHA-256 check), otherwise query and archive
+vectors would not be comparable.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from worldclass.errors import ConfigError
+from worldclass.retrieval.encoders import Encoder, file_sha256, load_encoder
+from worldclass.retrieval.index import RetrievalIndex
+
+
+class SearchService:
+    def __init__(self, index: str | Path, *, checkpoint: str | Path | None = None, data: str | Path | None = None,
+                 device: str = "auto") -> None:  # fmt: skip
+        self.index = RetrievalIndex.open(index)
+        model = self.index.info.get("model", {})
+        self.checkpoint = Path(checkpoint or model.get("checkpoint", ""))
+        self.data = Path(data or self.index.info.get("data", {}).get("root", ""))
+        self.device = device
+        self._encoder: Encoder | None = None
+        self._previews: dict[str, tuple[Any, dict[str, int]]] = {}
+
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            if not self.checkpoint.is_file():
+                raise ConfigError(
+                    f"{self.index.path}: image queries need the model checkpoint {self.checkpoint}; pass --checkpoint"
+                )
+            if file_sha256(self.checkpoint) != self.index.info["model"].get("sha256"):
+                raise ConfigError(
+                    f"{self.checkpoint}: not the model this index was built with (SHA-256 differs); pass the "
+                    "original checkpoint with --checkpoint or rebuild the index"
+                )
+            layer = self.index.info["model"].get("layer", "auto")
+            self._encoder = load_encoder(self.checkpoint, layer=layer, device=self.device)
+        return self._encoder
+
+    def _answer(self, query: dict[str, Any], vector: np.ndarray, k: int, exclude: tuple[str, str] | None) -> dict[str, Any]:  # fmt: skip
+        scores, idx = self.index.search(vector, k, exclude=[exclude] if exclude else None)
+        return {"query": query, "index": str(self.index.path), "kind": self.index.kind,
+                "results": self.index.results(scores, idx)[0]}  # fmt: skip
+
+    def by_id(self, patch_id: str, *, sensor: str | None = None, k: int = 10) -> dict[str, Any]:
+        """Top-k for a stored patch (its vector is looked up, not recomputed); the query row itself is
+        left out of its results. ``sensor`` defaults to the sensor the index was built for."""
+        sensor = sensor or self.index.info["filter"].get("sensor")  # default: the sensor the index holds
+        vector = self.index.vector_of(patch_id, sensor)
+        src = self.index.source(0)
+        try:
+            row = src.row_of(patch_id, sensor)
+            sensor = src.rows.column("sensor")[row].as_py()
+            labels = src.rows.column("labels")[row].as_py()
+        except ConfigError:
+            labels = None
+        query = {"patch_id": patch_id, "sensor": sensor, "labels": labels}
+        return self._answer(query, vector, k, (patch_id, str(sensor)))
+
+    def by_image(
+        self, paths: Sequence[str | Path], *, sensor: str | None = None, k: int = 10
+    ) -> dict[str, Any]:
+        """Top-k for the files of one patch (embedded on the fly with the index's model)."""
+        from worldclass.retrieval.query import embed_patches, query_sensor, read_patch
+
+        enc = self.encoder()
+        sensor = query_sensor(enc, paths, sensor)
+        vector = embed_patches(enc, [read_patch(paths, enc.bands(sensor))], sensor)
+        return self._answer({"files": [Path(p).name for p in paths], "sensor": sensor}, vector, k, None)
+
+    def preview_png(self, patch_id: str, sensor: str) -> bytes | None:
+        """RGB (B04/B03/B02, 2-98 % stretch) or VV (S1 rows) PNG of a patch, None when unavailable."""
+        from worldclass.data.dataset import BigEarthNet
+        from worldclass.data.sensors import RGB
+        from worldclass.report.plots import stretch
+
+        kind = "s1" if sensor == "s1" else "s2"
+        if sensor == "image" or not self.data.exists():
+            return None
+        if kind not in self._previews:
+            ds = BigEarthNet(self.data, split="all", sensors=(kind,), bands=["VV"] if kind == "s1" else list(RGB),
+                             normalize="none", include_snow_cloud=True, return_mask=False)  # fmt: skip
+            self._previews[kind] = (ds, {p: i for i, p in enumerate(ds.patch_ids)})
+        ds, where = self._previews[kind]
+        if patch_id not in where:
+            return None
+        img = ds[where[patch_id]]["image"].numpy()
+        rgb = (
+            stretch(img.transpose(1, 2, 0))
+            if kind == "s2"
+            else stretch(np.repeat(img.transpose(1, 2, 0), 3, 2))
+        )
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8)).resize((120, 120)).save(
+            buf, format="PNG"
+        )
+        return buf.getvalue()
