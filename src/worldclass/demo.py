@@ -29,16 +29,26 @@ from worldclass.report import Report, plots
 REAL_SAMPLES = Path("tests/data/bigearthnet-v1-real")
 
 
+def preview_dataset(root: Path) -> BigEarthNet:
+    """Every patch of ``root`` as raw B04/B03/B02 + VV (no normalisation), for report previews."""
+    return BigEarthNet(root, split="all", sensors=("s2", "s1"), bands=[*RGB, "VV"], normalize="none",
+                       include_snow_cloud=True, return_mask=False)  # fmt: skip
+
+
+def preview_item(ds: BigEarthNet, index: int, title: str) -> dict[str, Any]:
+    """One :func:`worldclass.report.plots.patch_previews` item of a :func:`preview_dataset` patch."""
+    img = ds[index]["image"].numpy()
+    return {"rgb": img[:3].transpose(1, 2, 0), "vv": img[3], "title": title}
+
+
 def _previews(root: Path, n: int, prefix: str) -> list[dict[str, Any]]:
-    ds = BigEarthNet(root, split="all", sensors=("s2", "s1"), bands=[*RGB, "VV"], normalize="none",
-                     include_snow_cloud=True, return_mask=False)  # fmt: skip
+    ds = preview_dataset(root)
+    labels = ds.labels()
     items = []
     for i in np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int):
-        s = ds[int(i)]
-        img = s["image"].numpy()
-        names = [CLASSES19[k] if ds.num_classes == 19 else "" for k in np.flatnonzero(s["label"].numpy())]
-        items.append({"rgb": img[:3].transpose(1, 2, 0), "vv": img[3],
-                      "title": f"{prefix}{s['patch_id'][-14:]}\n" + ", ".join(n[:18] for n in names[:3])})  # fmt: skip
+        names = [CLASSES19[k] if ds.num_classes == 19 else "" for k in np.flatnonzero(labels[i])]
+        title = f"{prefix}{ds.patch_ids[i][-14:]}\n" + ", ".join(n[:18] for n in names[:3])
+        items.append(preview_item(ds, int(i), title))
     return items
 
 

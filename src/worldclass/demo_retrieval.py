@@ -22,24 +22,19 @@ DEMO_SSL = [
 
 
 def _items(store: Path, hits: list[dict[str, Any]], query: dict[str, Any]) -> list[dict[str, Any]]:
-    from worldclass.data.dataset import BigEarthNet
-    from worldclass.data.nomenclature import CLASSES19
-    from worldclass.data.sensors import RGB
+    from worldclass.demo import preview_dataset, preview_item
 
-    ds = BigEarthNet(store, split="all", sensors=("s2", "s1"), bands=[*RGB, "VV"], normalize="none",
-                     include_snow_cloud=True, return_mask=False)  # fmt: skip
+    ds = preview_dataset(store)
     where = {p: i for i, p in enumerate(ds.patch_ids)}
-    short = {c: c[:16] for c in CLASSES19}
     items = []
     for rank, h in enumerate([query, *hits]):
-        img = ds[where[h["patch_id"]]]["image"].numpy()
         head = (
             f"query [{query['sensor'].upper()}]"
             if rank == 0
             else f"#{rank} {h['score']:.2f} [{h['sensor'].upper()}]"
         )
-        labels = ", ".join(short.get(n, n) for n in (h.get("labels") or [])[:2])
-        items.append({"rgb": img[:3].transpose(1, 2, 0), "vv": img[3], "title": f"{head}\n{labels}"})
+        labels = ", ".join(n[:16] for n in (h.get("labels") or [])[:2])
+        items.append(preview_item(ds, where[h["patch_id"]], f"{head}\n{labels}"))
     return items
 
 

@@ -17,6 +17,7 @@ Codes are ``sign(h) > 0`` packed MSB-first with :func:`numpy.packbits` (faiss bi
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -83,12 +84,10 @@ class HashHead(nn.Module):
         save_file(
             {k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / "hash_head.safetensors")
         )
-        (folder / "hash_head.json").write_text(__import__("json").dumps(asdict(self.cfg)))
+        (folder / "hash_head.json").write_text(json.dumps(asdict(self.cfg)))
 
     @classmethod
     def load(cls, folder: Path) -> HashHead:
-        import json
-
         from safetensors.torch import load_file
 
         head = cls(HashConfig(**json.loads((folder / "hash_head.json").read_text())))

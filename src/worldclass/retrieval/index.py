@@ -126,7 +126,6 @@ class RetrievalIndex:
         self._sources: dict[int, Embeddings] = {}
         self._ids: list[str] = rows.column("patch_id").to_pylist()
         self._sensors: list[str] = rows.column("sensor").to_pylist()
-        self._labels: list[list[str]] = rows.column("labels").to_pylist()
 
     @classmethod
     def open(cls, path: str | Path) -> RetrievalIndex:
@@ -197,18 +196,23 @@ class RetrievalIndex:
             self._sources[i] = emb
         return self._sources[i]
 
-    def vector_of(self, patch_id: str, sensor: str | None = None) -> npt.NDArray[np.float32]:
-        """Stored (1, dim) vector of a patch, looked up in the source embeddings (no recomputation).
-        Patches of any source of the index are found, also with a sensor the index does not hold
-        (cross-sensor queries: index of S2, query by the S1 row of the same embedding set)."""
+    def locate(self, patch_id: str, sensor: str | None = None) -> tuple[Embeddings, int]:
+        """(source embedding set, row) of a stored patch. Patches of any source of the index are found,
+        also with a sensor the index does not hold (cross-sensor queries: index of S2, query by the S1
+        row of the same embedding set)."""
         last: Exception | None = None
         for i in range(len(self.info["sources"])):
             emb = self.source(i)
             try:
-                return np.asarray(emb.vectors[emb.row_of(patch_id, sensor)], np.float32)[None]
+                return emb, emb.row_of(patch_id, sensor)
             except ConfigError as exc:
                 last = exc
         raise ConfigError(f"{self.path}: {last}") from None
+
+    def vector_of(self, patch_id: str, sensor: str | None = None) -> npt.NDArray[np.float32]:
+        """Stored (1, dim) vector of a patch, looked up in the source embeddings (no recomputation)."""
+        emb, row = self.locate(patch_id, sensor)
+        return np.asarray(emb.vectors[row], np.float32)[None]
 
     def _encode(self, vectors: npt.ArrayLike) -> Any:
         v = l2_normalize(np.atleast_2d(np.asarray(vectors, np.float32)))
@@ -254,7 +258,7 @@ class RetrievalIndex:
         for srow, irow in zip(scores, idx, strict=True):
             out.append([
                 {"rank": r + 1, "patch_id": self._ids[i], "sensor": self._sensors[i], "score": round(float(s), 5),
-                 "labels": list(self._labels[i] or [])}
+                 "labels": list(self.rows.column("labels")[int(i)].as_py() or [])}
                 for r, (s, i) in enumerate(zip(srow, irow, strict=True)) if i >= 0
             ])  # fmt: skip
         return out

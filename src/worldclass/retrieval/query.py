@@ -42,13 +42,14 @@ def _native(arr: npt.NDArray[Any], band: str) -> npt.NDArray[np.float32]:
     return F.interpolate(t, size=(size, size), mode=mode).numpy()[0, 0]  # type: ignore[no-any-return]
 
 
-def _read(path: Path) -> tuple[npt.NDArray[Any], tuple[str | None, ...]]:
+def _read(path: Path, *, pixels: bool = True) -> tuple[npt.NDArray[Any] | None, tuple[str | None, ...]]:
+    """(bands, band descriptions) of a GeoTIFF; ``pixels=False`` reads only the header."""
     import rasterio
     from rasterio.errors import RasterioIOError
 
     try:
         with rasterio.open(path) as src:
-            return src.read(), tuple(src.descriptions)
+            return (src.read() if pixels else None), tuple(src.descriptions)
     except RasterioIOError as exc:
         if not path.exists():
             raise MissingFileError(f"{path}: query image not found") from None
@@ -66,6 +67,7 @@ def read_patch(paths: Sequence[str | Path], bands: Sequence[str]) -> dict[str, n
     for f in files:
         m = _BAND_RE.search(f.name)
         data, desc = _read(f)
+        assert data is not None
         if m and data.shape[0] == 1:
             found[m.group(1).upper()] = data[0]
             continue
@@ -101,7 +103,7 @@ def query_sensor(enc: Encoder, paths: Sequence[str | Path], sensor: str | None =
             if m:
                 names.add(m.group(1).upper())
             else:
-                names.update(d.upper() for d in _read(f)[1] if d)
+                names.update(d.upper() for d in _read(f, pixels=False)[1] if d)
     for s in enc.sensors:
         if set(enc.bands(s)) <= names:
             return s

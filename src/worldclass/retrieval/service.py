@@ -55,16 +55,10 @@ class SearchService:
         """Top-k for a stored patch (its vector is looked up, not recomputed); the query row itself is
         left out of its results. ``sensor`` defaults to the sensor the index was built for."""
         sensor = sensor or self.index.info["filter"].get("sensor")  # default: the sensor the index holds
-        vector = self.index.vector_of(patch_id, sensor)
-        src = self.index.source(0)
-        try:
-            row = src.row_of(patch_id, sensor)
-            sensor = src.rows.column("sensor")[row].as_py()
-            labels = src.rows.column("labels")[row].as_py()
-        except ConfigError:
-            labels = None
-        query = {"patch_id": patch_id, "sensor": sensor, "labels": labels}
-        return self._answer(query, vector, k, (patch_id, str(sensor)))
+        src, row = self.index.locate(patch_id, sensor)
+        sensor = str(src.rows.column("sensor")[row].as_py())
+        query = {"patch_id": patch_id, "sensor": sensor, "labels": src.rows.column("labels")[row].as_py()}
+        return self._answer(query, np.asarray(src.vectors[row], np.float32)[None], k, (patch_id, sensor))
 
     def by_image(
         self, paths: Sequence[str | Path], *, sensor: str | None = None, k: int = 10
