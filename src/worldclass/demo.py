@@ -11,17 +11,20 @@ encoder, embed the archive, evaluate retrieval and query an index (:mod:`worldcl
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from worldclass.data.bigearthnet.sources import lmdb_forget
 from worldclass.data.dataset import BigEarthNet
 from worldclass.data.encode import encode
 from worldclass.data.nomenclature import CLASSES19
 from worldclass.data.sensors import RGB
 from worldclass.data.stats import imbalance
+from worldclass.data.store import FORMAT_VERSION, is_store, read_info
 from worldclass.data.summary import make_splits, split_statistics
 from worldclass.data.synth.bigearthnet import synth_bigearthnet
 from worldclass.report import Report, plots
@@ -60,6 +63,14 @@ DEMO_TRAINING = [
 ]  # fmt: skip
 
 
+def _drop_outdated_store(store: Path, log: Callable[[str], None]) -> None:
+    """The demo owns its output folder: a store of an older format left by a previous demo is re-encoded."""
+    if is_store(store) and read_info(store).get("format_version") != FORMAT_VERSION:
+        log(f"      {store} has an older store format; re-encoding it")
+        lmdb_forget(store)
+        shutil.rmtree(store)
+
+
 def run_demo(out: Path, *, patches: int = 800, workers: int = 2, log: Callable[[str], None] = print,
              real: Path = REAL_SAMPLES, epochs: int = 8, seg_epochs: int = 6, scene_size: int = 1536,
              ssl_epochs: int = 8) -> Path:  # fmt: skip
@@ -70,11 +81,13 @@ def run_demo(out: Path, *, patches: int = 800, workers: int = 2, log: Callable[[
     if not (synth_root / "metadata.parquet").is_file():
         synth_bigearthnet(synth_root, version=2, patches=patches, seed=0, workers=workers)
     log(f"[2/8] encode -> {store}")
+    _drop_outdated_store(store, log)
     enc = encode(synth_root, store, workers=workers)
     real_store = out / "stores" / "bigearthnet-v1-real"
     has_real = (real / "BigEarthNet-v1.0").is_dir()
     if has_real:
         log(f"[3/8] real BigEarthNet v1 patches {real} -> {real_store}")
+        _drop_outdated_store(real_store, log)
         encode(real, real_store, workers=0)
     else:
         log(f"[3/8] real sample patches not found at {real}; run from the repository root to include them")

@@ -55,8 +55,10 @@ def run_retrieval_demo(report: Report, store: Path, out: Path, supervised: Path,
     emb_dir = out / "embeddings"
     log(f"  embed the archive (supervised features, SSL S2 + S1) -> {emb_dir}")
     sets = {
-        "supervised (MROS+DCW classifier)": embed(supervised, store, emb_dir / "supervised"),
-        "self-supervised (CSMAE-style)": embed(result.best_checkpoint, store, emb_dir / "csmae"),
+        "supervised (MROS+DCW classifier)": embed(supervised, store, emb_dir / "supervised", overwrite=True),
+        "self-supervised (CSMAE-style)": embed(
+            result.best_checkpoint, store, emb_dir / "csmae", overwrite=True
+        ),
     }
     evals = {name: retrieval_eval(path, k=10) for name, path in sets.items()}
     header, rows = results_table(evals)

@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 from worldclass.data.bigearthnet.sources import MAP_KEY, Source
 from worldclass.data.bigearthnet.table import conform, normalize_split
+from worldclass.data.native import NativeBatch, pack
 from worldclass.data.nomenclature import (
     IGNORE_INDEX,
     class_names,
@@ -171,27 +172,36 @@ class BigEarthNet(Dataset[Sample]):
         return multi_hot(names, self.num_classes, source=pid)
 
     def __getitems__(self, indices: Sequence[int]) -> list[Sample]:
-        """Batched loading: read native arrays, then one resample/normalise pass for the whole batch."""
+        """Batched loading: one read of the native arrays, one compiled resample/normalise call for the
+        whole batch. Samples are views of one (B, C, H, W) batch tensor, which :func:`collate` returns
+        without copying."""
         need_map = self.return_mask or (
             self.num_classes == 43 and self._label_cache is None and self.source.version == 2
         )
         requests = [(self.patch_ids[i], self.s1_names[i]) for i in indices]
 
-        def build(raw: list[dict[str, Any]]) -> list[Sample]:  # copies everything it keeps
-            images = self.transform(raw)
+        def build(native: NativeBatch) -> list[Sample]:
+            images = self.transform(native)
+            masks = self.transform.masks(native, self._lut) if self.return_mask else None
+            if self._label_cache is not None:
+                labels = torch.from_numpy(self._label_cache[np.asarray(indices, dtype=np.int64)])
+            else:  # labels from the label files / reference maps read with this batch
+                raw: Sequence[dict[str, Any] | None] = native.arrays or [None] * len(indices)
+                labels = torch.from_numpy(np.stack([self._label(i, raw[k]) for k, i in enumerate(indices)]))
             out = []
             for k, i in enumerate(indices):
-                sample: Sample = {
-                    "image": images[k],
-                    "label": torch.from_numpy(self._label(i, raw[k])),
-                    "patch_id": self.patch_ids[i],
-                }
-                if self.return_mask:
-                    sample["mask"] = torch.from_numpy(self._lut[np.minimum(raw[k][MAP_KEY], 999)])
+                sample: Sample = {"image": images[k], "label": labels[k], "patch_id": self.patch_ids[i]}
+                if masks is not None:
+                    sample["mask"] = masks[k]
                 out.append(sample)
             return out
 
-        return self.source.read_many(requests, self.bands, need_map, build)
+        if self._label_cache is None:  # needs the arrays as dicts (reference maps for 43-class labels)
+            names = [f"{self.source.root}: patch {pid}" for pid, _ in requests]
+            return self.source.read_many(
+                requests, self.bands, need_map, lambda raw: build(pack(raw, self.bands, need_map, names))
+            )
+        return self.source.read_native(requests, self.bands, need_map, build)
 
     def __getitem__(self, index: int) -> Sample:
         return self.__getitems__([index])[0]

@@ -28,6 +28,7 @@ from worldclass.data.store import (
     FORMAT_VERSION,
     INFO_KEY,
     TABLE_KEY,
+    meta_key,
     patch_key,
     safetensors_header,
     table_to_bytes,
@@ -50,11 +51,9 @@ class EncodeResult:
     complete: bool = False
 
 
-def encode_patch(source: Source, patch_id: str, s1_name: str | None) -> bytes:
-    """Serialise one patch (all bands of the source + reference map) as safetensors bytes.
-
-    Per-patch metadata (labels43, patch centre x/y in m, crs) goes into the safetensors header.
-    """
+def encode_patch(source: Source, patch_id: str, s1_name: str | None) -> tuple[bytes, bytes]:
+    """Serialise one patch: (safetensors bytes of all bands of the source + reference map, JSON bytes of
+    its metadata: labels43, tile, patch centre x/y in m, crs)."""
     from safetensors.numpy import save
 
     bands = available_bands(source)
@@ -70,14 +69,16 @@ def encode_patch(source: Source, patch_id: str, s1_name: str | None) -> bytes:
     if tile:
         meta["tile"] = tile
     meta.update({k: str(v) for k, v in geo.items() if v is not None})
-    return save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=meta)
+    value = save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+    return value, json.dumps(meta).encode()
 
 
-def _encode_chunk(
-    root: str, rows: list[tuple[str, str | None]]
-) -> list[tuple[str, bytes | None, str | None]]:
+Encoded = tuple[str, tuple[bytes, bytes] | None, str | None]
+
+
+def _encode_chunk(root: str, rows: list[tuple[str, str | None]]) -> list[Encoded]:
     source = open_source(Path(root))
-    out: list[tuple[str, bytes | None, str | None]] = []
+    out: list[Encoded] = []
     for patch_id, s1_name in rows:
         try:
             out.append((patch_id, encode_patch(source, patch_id, s1_name), None))
@@ -136,6 +137,11 @@ def encode(
             old = txn.get(INFO_KEY)
             if old is not None:
                 prev = json.loads(old)
+                if prev.get("format_version") != FORMAT_VERSION:
+                    raise ConfigError(
+                        f"{out}: holds a store of format {prev.get('format_version')} (this worldclass "
+                        f"writes {FORMAT_VERSION}); it stays readable, encode into a new folder"
+                    )
                 if prev.get("bands") != info["bands"] or prev.get("source_version") != info["source_version"]:
                     raise ConfigError(
                         f"{out}: holds a store of another source (v{prev.get('source_version')}, "
@@ -148,11 +154,12 @@ def encode(
         if progress:
             progress(len(done), len(ids))
 
-        def write(batch: list[tuple[str, bytes | None, str | None]]) -> None:
+        def write(batch: list[Encoded]) -> None:
             with env.begin(write=True) as txn:
                 for pid, value, err in batch:
-                    if value is not None:
-                        txn.put(patch_key(pid), value)
+                    if value is not None:  # metadata first: a patch key implies its metadata is there
+                        txn.put(meta_key(pid), value[1])
+                        txn.put(patch_key(pid), value[0])
                         result.encoded += 1
                     else:
                         result.problems[pid] = err or "unknown error"
@@ -165,7 +172,7 @@ def encode(
                 write(_encode_chunk(root, chunk))
         else:
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-                pending: set[Future[list[tuple[str, bytes | None, str | None]]]] = set()
+                pending: set[Future[list[Encoded]]] = set()
                 for chunk in _chunks(todo, CHUNK):
                     pending.add(pool.submit(_encode_chunk, root, chunk))
                     if len(pending) >= 4 * workers:  # bounded memory: a few chunks in flight
@@ -186,22 +193,25 @@ def _finalize(
     """Verify every patch against the table, then write the table and mark the store complete."""
     ids = table.column("patch_id").to_pylist()
     bands = set(info["bands"]) | ({MAP_KEY} if info["has_mask"] else set())
-    meta: dict[str, dict[str, str]] = {}
+    meta: dict[str, dict[str, str] | None] = {}
     with env.begin(buffers=True) as txn:
         for pid in ids:
             value = txn.get(patch_key(pid))
             if value is None:
                 result.problems.setdefault(pid, "not encoded")
                 continue
+            raw = txn.get(meta_key(pid))
             try:
                 h = safetensors_header(value)
+                meta[pid] = json.loads(bytes(raw)) if raw is not None else None
             except (ValueError, struct.error):
                 result.problems[pid] = "stored value is corrupt"
                 continue
             if not bands.issubset(h):
                 result.problems[pid] = f"stored bands {sorted(set(h) - {'__metadata__'})} incomplete"
                 continue
-            meta[pid] = h.get("__metadata__", {})
+            if meta[pid] is None:
+                result.problems[pid] = "stored metadata missing"
     if result.problems and not allow_missing:
         info["missing"] = sorted(result.problems)
         with env.begin(write=True) as txn:
@@ -215,20 +225,21 @@ def _finalize(
             f"full list in {Path(env.path()) / 'encode-problems.txt'}; fix them and re-run to resume, "
             "or pass --allow-missing"
         )
-    keep = [i for i, pid in enumerate(ids) if pid in meta]
+    found = {pid: m for pid, m in meta.items() if m is not None}
+    keep = [i for i, pid in enumerate(ids) if pid in found]
     table = table.take(pa.array(keep, type=pa.int64()))
     kept_ids = table.column("patch_id").to_pylist()
-    labels43 = [json.loads(meta[p].get("labels43", "[]")) for p in kept_ids]
+    labels43 = [json.loads(found[p].get("labels43", "[]")) for p in kept_ids]
     cols = {name: table.column(name) for name in table.column_names}
     cols["labels43"] = pa.array(labels43, type=pa.list_(pa.string()))
     if info["source_version"] == 1:
         cols["labels"] = pa.array([names43_to_19(x) for x in labels43], type=pa.list_(pa.string()))
     for key in ("x", "y"):
         cols[key] = pa.array(
-            [float(meta[p][key]) if key in meta[p] else None for p in kept_ids], pa.float64()
+            [float(found[p][key]) if key in found[p] else None for p in kept_ids], pa.float64()
         )
-    cols["crs"] = pa.array([meta[p].get("crs") for p in kept_ids], pa.string())
-    cols["tile"] = pa.array([meta[p].get("tile") for p in kept_ids], pa.string())
+    cols["crs"] = pa.array([found[p].get("crs") for p in kept_ids], pa.string())
+    cols["tile"] = pa.array([found[p].get("tile") for p in kept_ids], pa.string())
     final = pa.table(cols, schema=table.schema)
     info.update(complete=True, n_patches=len(kept_ids), missing=sorted(result.problems))
     with env.begin(write=True) as txn:

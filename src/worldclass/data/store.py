@@ -1,12 +1,15 @@
 """The worldclass store: one LMDB environment folder holding every patch and its metadata table.
 
-Format (``format_version`` 1)::
+Format (``format_version`` 2)::
 
     OUT/data.mdb, OUT/lock.mdb        an LMDB environment (subdir layout)
     key  b"p/<patch_id>"            -> safetensors bytes: {band name: native array, ...,
                                        "reference_map": uint16 raw CLC codes (v2 only)}
                                        S2 uint16 at 120/60/20 px, S1 float32 dB at 120 px (bit-identical
-                                       to the GeoTIFFs; no resampling, no normalisation)
+                                       to the GeoTIFFs; no resampling, no normalisation). No per-patch
+                                       header metadata, so every patch of a store has the same header
+                                       and its layout is parsed once per process.
+    key  b"m/<patch_id>"            -> JSON: labels43, tile, x, y (patch centre, m), crs
     key  b"__meta__/info"           -> JSON: format, format_version, source_version (1|2), source_kind,
                                        bands, has_mask, complete (bool), n_patches, missing (names)
     key  b"__meta__/table"          -> parquet bytes of the patch table (worldclass.data.bigearthnet.table)
@@ -14,6 +17,7 @@ Format (``format_version`` 1)::
 A store is usable only when ``info.complete`` is true; it is set in the very last transaction of
 ``worldclass encode`` after verification, so an interrupted run never looks complete and re-running
 resumes (patches already present are skipped). One LMDB read returns all bands of a patch.
+Format 1 (metadata inside each safetensors header) is still read, with one header parse per patch.
 """
 
 from __future__ import annotations
@@ -23,22 +27,28 @@ import json
 import os
 import struct
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from worldclass.data.bigearthnet.sources import MAP_KEY, Arrays, Source, lmdb_open
+from worldclass.data.kernels import KIND_F32, KIND_U16
+from worldclass.data.native import NativeBatch
 from worldclass.data.sensors import BANDS, S1_NAMES, S2_NAMES
 from worldclass.errors import DataError, IncompleteStoreError, MissingFileError
 
 FORMAT = "worldclass-store"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 INFO_KEY = b"__meta__/info"
 TABLE_KEY = b"__meta__/table"
 PATCH_PREFIX = b"p/"
+META_PREFIX = b"m/"
 _DTYPES = {
     "U16": np.uint16,
     "F32": np.float32,
@@ -79,6 +89,49 @@ def safetensors_views(value: memoryview | bytes) -> dict[str, Any]:
 
 def patch_key(patch_id: str) -> bytes:
     return PATCH_PREFIX + patch_id.encode()
+
+
+def meta_key(patch_id: str) -> bytes:
+    return META_PREFIX + patch_id.encode()
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Byte offsets (from the value start) and kinds of the requested bands in one safetensors header."""
+
+    offsets: npt.NDArray[np.int64]
+    kinds: npt.NDArray[np.int64]
+    mask_offset: int
+    size: int  # bytes the value must hold
+
+
+_KIND = {"U16": KIND_U16, "F32": KIND_F32}
+
+
+@lru_cache(maxsize=64)
+def _layout(header: bytes, bands: tuple[str, ...], mask: bool) -> _Layout:
+    spec = json.loads(header)
+    base = 8 + len(header)
+    offsets, kinds, end = [], [], base
+    for name in (*bands, MAP_KEY) if mask else bands:
+        t = spec.get(name)
+        if t is None:
+            stored = sorted(k for k in spec if k != "__metadata__")
+            raise DataError(f"store has no {name!r} (stored: {stored}); re-encode the store with it")
+        size = 120 if name == MAP_KEY else BANDS[name].size
+        kind = _KIND.get(t["dtype"])
+        if kind is None or list(t["shape"]) != [size, size] or (name == MAP_KEY and kind != KIND_U16):
+            raise DataError(f"store value {name!r} is {t['dtype']} {t['shape']}; re-encode the store")
+        start, stop = t["data_offsets"]
+        if stop - start != size * size * (2 if kind == KIND_U16 else 4):
+            raise DataError(f"store value {name!r} has a corrupt header; re-encode the store")
+        offsets.append(base + start)
+        kinds.append(kind)
+        end = max(end, base + stop)
+    mask_offset = offsets.pop() if mask else -1
+    if mask:
+        kinds.pop()
+    return _Layout(np.array(offsets, np.int64), np.array(kinds, np.int64), mask_offset, end)
 
 
 def table_to_bytes(table: pa.Table) -> bytes:
@@ -193,6 +246,44 @@ class StoreSource(Source):
                     out[MAP_KEY] = d[MAP_KEY]
                 batch.append(out)
             return consume(batch)
+
+    def read_native(
+        self,
+        requests: Sequence[tuple[str, str | None]],
+        bands: tuple[str, ...],
+        mask: bool,
+        consume: Callable[[NativeBatch], T],
+    ) -> T:
+        """Zero-copy: addresses inside the memory-mapped values, from a cached per-header layout."""
+        n = len(requests)
+        addresses = np.empty((n, len(bands)), np.int64)
+        kinds = np.empty((n, len(bands)), np.int64)
+        masks = np.empty(n, np.int64) if mask else None
+        keep: list[Any] = []
+        with self.env().begin(buffers=True) as txn:
+            for i, (patch_id, _) in enumerate(requests):
+                value = txn.get(patch_key(patch_id))
+                if value is None:
+                    raise MissingFileError(
+                        f"{self.root}: patch {patch_id} not in the store; re-encode with it"
+                    )
+                (n_header,) = struct.unpack_from("<Q", value, 0)
+                try:
+                    layout = _layout(bytes(value[8 : 8 + n_header]), bands, mask)
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise DataError(f"{self.root}: patch {patch_id} is corrupt ({exc}); re-encode") from None
+                except DataError as exc:
+                    raise DataError(f"{self.root}: patch {patch_id}: {exc}") from None
+                if len(value) < layout.size:
+                    raise DataError(f"{self.root}: patch {patch_id} is truncated; re-encode the store")
+                array = np.frombuffer(value, np.uint8)
+                keep.append(array)
+                address = array.__array_interface__["data"][0]
+                addresses[i] = layout.offsets + address
+                kinds[i] = layout.kinds
+                if masks is not None:
+                    masks[i] = address + layout.mask_offset
+            return consume(NativeBatch(addresses, kinds, masks, None, keep))
 
     def read_all(self, patch_id: str) -> Arrays:
         """Every array stored for a patch (bands and reference map)."""

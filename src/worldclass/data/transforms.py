@@ -1,8 +1,10 @@
-"""The one preprocessing path of worldclass: select bands -> resample -> stack -> normalise.
+"""The one preprocessing path of worldclass: select bands -> normalise -> resample -> stack.
 
-Works on a batch of native-resolution patches (dicts band -> array, as read from any source) so that
-one ``torch.nn.functional.interpolate`` call upsamples all 20 m (60 px) or 60 m (20 px) bands of the
-whole batch. A single sample is a batch of one, so every source and batch size gives the same tensor.
+Works on whole batches of native-resolution patches, given as dicts band -> array (any source) or as a
+:class:`~worldclass.data.native.NativeBatch` (the store's zero-copy path). One compiled kernel call
+(:mod:`worldclass.data.kernels`) fills the batch, split across ``torch.get_num_threads()`` threads, into
+a recycled output buffer. A single sample is a batch of one, so every source and batch size gives the
+same tensor.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import torch
-import torch.nn.functional as F
 
+from worldclass.data.kernels import fill_images, fill_masks, resampling_table
+from worldclass.data.native import POOL, NativeBatch, pack, run_split
 from worldclass.data.sensors import BANDS, band_statistics
 from worldclass.errors import ConfigError
 
@@ -46,10 +49,9 @@ class PatchTransform:
         self.size = size
         self.resampling = resampling
         self.normalize = normalize
-        # bands grouped by native size: {native px: [(channel index, band name), ...]}
-        self.groups: dict[int, list[tuple[int, str]]] = {}
-        for c, b in enumerate(self.bands):
-            self.groups.setdefault(BANDS[b].size * size // 120, []).append((c, b))
+        self._native = np.array([BANDS[b].size for b in self.bands], np.int64)
+        tables = [resampling_table(int(h), size, resampling == "nearest") for h in self._native]
+        self._tables = tuple(np.ascontiguousarray(np.stack([t[k] for t in tables])) for k in range(4))
         if normalize == "none":
             self.mean = torch.zeros(len(self.bands))
             self.std = torch.ones(len(self.bands))
@@ -60,44 +62,26 @@ class PatchTransform:
         self._scale_np = (1.0 / self.std).numpy().astype(np.float32)
         self._shift_np = (-self.mean / self.std).numpy().astype(np.float32)
 
-    def __call__(self, batch: Sequence[dict[str, npt.NDArray[Any]]]) -> torch.Tensor:
-        """batch: B dicts band -> native array. Returns float32 (B, C, size, size).
+    def __call__(self, batch: Sequence[dict[str, npt.NDArray[Any]]] | NativeBatch) -> torch.Tensor:
+        """batch: B dicts band -> native array, or a NativeBatch. Returns float32 (B, C, size, size).
 
-        Normalisation is applied at native resolution before upsampling: it is a per-band affine map and
-        bilinear/nearest weights sum to one, so the result equals normalising after resampling, at a
-        fraction of the memory traffic. Full-resolution bands are written once, straight into the output.
+        Normalisation is applied at native resolution before resampling: it is a per-band affine map and
+        bilinear/nearest weights sum to one, so the result equals normalising after resampling.
         """
+        native = batch if isinstance(batch, NativeBatch) else pack(batch, self.bands, False)
+        n = len(native)
+        out = POOL.take((n, len(self.bands), self.size, self.size), torch.float32)
+        run_split(fill_images, n, native.addresses, native.kinds, self._native, self._scale_np,
+                  self._shift_np, *self._tables, self.resampling == "nearest", out.numpy())  # fmt: skip
+        return out
+
+    def masks(self, batch: NativeBatch, lut: npt.NDArray[np.int64]) -> torch.Tensor:
+        """(B, 120, 120) int64 class indices ``lut[min(code, len(lut) - 1)]`` of the batch's reference maps."""
+        if batch.mask_addresses is None:
+            raise ConfigError("this batch was read without reference maps (mask=False)")
         n = len(batch)
-        out = torch.empty((n, len(self.bands), self.size, self.size), dtype=torch.float32)
-        dst = out.numpy()
-        scale, shift = self._scale_np, self._shift_np
-        for native, members in self.groups.items():
-            if native == self.size:  # full resolution: one fused cast + scale write, then shift
-                for i, sample in enumerate(batch):
-                    for c, b in members:
-                        np.multiply(sample[b], scale[c], out=dst[i, c], casting="unsafe")
-                for c, _ in members:
-                    dst[:, c] += shift[c]
-                continue
-            stack = np.empty((n, len(members), native, native), dtype=np.float32)
-            for i, sample in enumerate(batch):
-                for j, (_, b) in enumerate(members):
-                    stack[i, j] = sample[b]
-            idx = [c for c, _ in members]
-            stack *= scale[idx].reshape(1, -1, 1, 1)
-            stack += shift[idx].reshape(1, -1, 1, 1)
-            if self.resampling == "nearest" and self.size % native == 0:  # integer factor: broadcast
-                f = self.size // native
-                for j, c in enumerate(idx):
-                    dst[:, c].reshape(n, native, f, native, f)[:] = stack[:, j, :, None, :, None]
-                continue
-            up = F.interpolate(
-                torch.from_numpy(stack),
-                size=(self.size, self.size),
-                mode=self.resampling,
-                align_corners=False if self.resampling == "bilinear" else None,
-            )
-            out[:, idx] = up
+        out = POOL.take((n, 120, 120), torch.int64)
+        run_split(fill_masks, n, batch.mask_addresses, np.ascontiguousarray(lut, np.int64), out.numpy())
         return out
 
     def describe(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from worldclass.data.bigearthnet import naming
 from worldclass.data.bigearthnet.geotiff import read_band
 from worldclass.data.bigearthnet.table import conform, make_table, normalize_split
+from worldclass.data.native import NativeBatch, pack
 from worldclass.data.nomenclature import names43_to_19
 from worldclass.data.sensors import BANDS, S1_NAMES, S2_NAMES
 from worldclass.errors import CorruptFileError, DataError, MissingFileError
@@ -70,6 +71,18 @@ class Source(ABC):
         of its memory map), so ``consume`` must copy whatever it keeps.
         """
         return consume([self.read(pid, s1, bands, mask) for pid, s1 in requests])
+
+    def read_native(
+        self,
+        requests: Sequence[tuple[str, str | None]],
+        bands: tuple[str, ...],
+        mask: bool,
+        consume: Callable[[NativeBatch], T],
+    ) -> T:
+        """Like :meth:`read_many`, but ``consume`` gets a checked :class:`NativeBatch` (valid during the
+        call) for :class:`~worldclass.data.transforms.PatchTransform`; the dicts are in its ``arrays``."""
+        names = [f"{self.root}: patch {pid}" for pid, _ in requests]
+        return self.read_many(requests, bands, mask, lambda raw: consume(pack(raw, bands, mask, names)))
 
     def read_labels43(self, patch_id: str) -> list[str] | None:
         """43-class labels of a patch when the source stores them (v1 JSON), else None."""

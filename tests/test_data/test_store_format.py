@@ -1,0 +1,67 @@
+"""Store format 2 (layout parsed once per header), reading format 1 stores, and corrupt values."""
+
+import json
+import shutil
+from pathlib import Path
+
+import lmdb
+import pytest
+import torch
+from safetensors.numpy import load, save
+
+from worldclass.data import BigEarthNet
+from worldclass.data.bigearthnet.sources import lmdb_forget
+from worldclass.data.encode import encode
+from worldclass.data.store import INFO_KEY, META_PREFIX, PATCH_PREFIX, patch_key
+from worldclass.errors import ConfigError, DataError
+
+KW = {"split": "all", "sensors": ("s2", "s1"), "include_snow_cloud": True}
+
+
+def _rewrite_as_format1(store: Path) -> None:
+    """What worldclass 0.1 wrote: metadata inside each safetensors header, no m/ keys."""
+    env = lmdb.open(str(store), map_size=1 << 32)
+    with env.begin(write=True) as txn:
+        patches = [(k, bytes(v)) for k, v in txn.cursor() if k.startswith(PATCH_PREFIX)]
+        for key, value in patches:
+            meta_key = META_PREFIX + key[len(PATCH_PREFIX) :]
+            meta = json.loads(txn.get(meta_key))
+            txn.put(key, save(load(value), metadata={k: str(v) for k, v in meta.items()}))
+            txn.delete(meta_key)
+        info = json.loads(txn.get(INFO_KEY))
+        txn.put(INFO_KEY, json.dumps({**info, "format_version": 1}).encode())
+    env.close()
+
+
+def test_format1_store_reads_the_same_and_is_not_resumed(
+    v2_store: Path, v2_root: Path, tmp_path: Path
+) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(v2_store, old)
+    _rewrite_as_format1(old)
+    a, b = BigEarthNet(v2_store, **KW), BigEarthNet(old, **KW)
+    batch_a, batch_b = a.__getitems__(list(range(8))), b.__getitems__(list(range(8)))
+    for sa, sb in zip(batch_a, batch_b, strict=True):
+        for key in ("image", "label", "mask"):
+            assert torch.equal(sa[key], sb[key]), key
+    with pytest.raises(ConfigError, match="format 1"):
+        encode(v2_root, old)
+
+
+def test_corrupt_values_give_one_clear_error(v2_store: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    shutil.copytree(v2_store, bad)
+    ds = BigEarthNet(bad, **KW)
+    first, second = ds.patch_ids[0], ds.patch_ids[1]
+    lmdb_forget(bad)  # this process's read-only handle, before writing
+    env = lmdb.open(str(bad), map_size=1 << 32)
+    with env.begin(write=True) as txn:
+        txn.put(patch_key(first), bytes(txn.get(patch_key(first)))[:-100])  # truncated
+        txn.put(patch_key(second), b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
+    env.close()
+    ds = BigEarthNet(bad, **KW)
+    with pytest.raises(DataError, match=f"{first} is truncated"):
+        ds[0]
+    with pytest.raises(DataError, match=f"patch {second} is corrupt"):
+        ds[1]
+    assert ds[2]["image"].shape == (14, 120, 120)
