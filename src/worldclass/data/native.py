@@ -8,7 +8,8 @@ straight from its memory map with one layout check per distinct patch layout.
 
 :class:`BufferPool` recycles the (B, C, H, W) output buffers: a buffer comes back to the pool when the
 last tensor or view using it is freed. Fresh 50 MB batches cost more in page faults than the whole
-resampling does; recycled ones cost nothing.
+resampling does; recycled ones cost nothing. In DataLoader workers the buffers are shared-memory slots
+that the main process maps once (:mod:`worldclass.data.handover`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from worldclass.data import handover
 from worldclass.data.kernels import KIND_F32, KIND_U16
 from worldclass.data.sensors import BANDS
 from worldclass.errors import DataError
@@ -113,6 +115,9 @@ class BufferPool:
     def take(self, shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
         """An uninitialised tensor of ``shape`` and ``dtype`` (float32 / int64 / ...)."""
         np_dtype = torch.empty((), dtype=dtype).numpy().dtype
+        shared = handover.take(tuple(shape), np_dtype)  # DataLoader worker: a reusable shared slot
+        if shared is not None:
+            return shared
         nbytes = math.prod(shape) * np_dtype.itemsize
         self._state()
         with self._lock:
