@@ -160,7 +160,7 @@ def hand_over(tensor: torch.Tensor) -> torch.Tensor | SlotRef:
 # ---- main-process side -------------------------------------------------------------------------------
 
 _MAPS: dict[str, list[Any]] = {}  # path -> [mmap, live tensors, worker pid]
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # re-entrant: a garbage collection inside may run _released in this thread
 
 
 def _alive(pid: int) -> bool:
@@ -210,7 +210,7 @@ def _sweep() -> None:
                 mm.close()
             except BufferError:  # the last view is still being freed; a later sweep closes it
                 continue
-            del _MAPS[path]
+            _MAPS.pop(path, None)
     for f in SHM_DIR.glob("worldclass-*"):
         pid = f.name.split("-")[1]
         if pid.isdigit() and not _alive(int(pid)):

@@ -105,12 +105,12 @@ class BufferPool:
     def __init__(self, keep: int = 4) -> None:
         self.keep = keep
         self._pid = -1
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a garbage collection inside may run _give_back
         self._free: dict[int, list[npt.NDArray[np.uint8]]] = {}
 
     def _state(self) -> None:
         if self._pid != os.getpid():  # a forked child starts with an empty pool and a fresh lock
-            self._pid, self._lock, self._free = os.getpid(), threading.Lock(), {}
+            self._pid, self._lock, self._free = os.getpid(), threading.RLock(), {}
 
     def take(self, shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
         """An uninitialised tensor of ``shape`` and ``dtype`` (float32 / int64 / ...)."""
