@@ -30,7 +30,7 @@ def test_worker_batches_are_shared_slots_and_stay_valid(v2_store: Path) -> None:
         s["patch_id"]: (s["image"].clone(), s["mask"].clone()) for s in ds.__getitems__(range(len(ds)))
     }
     loader = DataLoader(
-        ds, batch_size=4, num_workers=2, collate_fn=collate, persistent_workers=True, shuffle=True
+        ds, batch_size=5, num_workers=2, collate_fn=collate, persistent_workers=True, shuffle=True
     )
     kept = []  # more batches than slots: the workers must fall back instead of overwriting these
     before = set(handover._MAPS)

@@ -35,6 +35,7 @@ import torch
 
 SHM_DIR = Path("/dev/shm")
 SLOTS = 4  # per buffer size and worker: prefetched batches (2 by default) + the one in use + one spare
+MAX_RINGS = 4  # buffer sizes per worker (images, masks, a smaller last batch, ...)
 _HEADER = mmap.PAGESIZE  # flag bytes (one per slot) live in the first page
 
 
@@ -109,14 +110,18 @@ class _Worker:
 
     def take(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> torch.Tensor | None:
         nbytes = int(np.prod(shape)) * dtype.itemsize
+        for size in sorted(b for b in self.rings if b >= nbytes):  # e.g. a smaller last batch fits too
+            tensor = self.rings[size].take(shape, dtype)
+            if tensor is not None:
+                return tensor
         slot_bytes = -(-nbytes // mmap.PAGESIZE) * mmap.PAGESIZE
-        ring = self.rings.get(slot_bytes)
-        if ring is None:
-            try:
-                ring = self.rings[slot_bytes] = _Ring(slot_bytes)
-            except OSError:
-                self.disabled = True
-                return None
+        if slot_bytes in self.rings or len(self.rings) >= MAX_RINGS:
+            return None  # every fitting slot is in use: ordinary memory this time
+        try:
+            ring = self.rings[slot_bytes] = _Ring(slot_bytes)
+        except OSError:
+            self.disabled = True
+            return None
         return ring.take(shape, dtype)
 
     def hand_over(self, tensor: torch.Tensor) -> SlotRef | None:
