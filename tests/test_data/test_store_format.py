@@ -13,7 +13,7 @@ from worldclass.data import BigEarthNet
 from worldclass.data.bigearthnet.sources import lmdb_forget
 from worldclass.data.encode import encode
 from worldclass.data.store import INFO_KEY, META_PREFIX, PATCH_PREFIX, patch_key
-from worldclass.errors import ConfigError, DataError
+from worldclass.errors import ConfigError, DataError, IncompleteStoreError
 
 KW = {"split": "all", "sensors": ("s2", "s1"), "include_snow_cloud": True}
 
@@ -65,3 +65,20 @@ def test_corrupt_values_give_one_clear_error(v2_store: Path, tmp_path: Path) -> 
     with pytest.raises(DataError, match=f"patch {second} is corrupt"):
         ds[1]
     assert ds[2]["image"].shape == (14, 120, 120)
+
+
+def test_patch_without_metadata_is_reported(v2_store: Path, v2_root: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(v2_store, store)
+    pid = BigEarthNet(store, **KW).patch_ids[0]
+    lmdb_forget(store)
+    env = lmdb.open(str(store), map_size=1 << 32)
+    with env.begin(write=True) as txn:
+        txn.delete(META_PREFIX + pid.encode())
+        info = json.loads(txn.get(INFO_KEY))
+        txn.put(INFO_KEY, json.dumps({**info, "complete": False}).encode())
+    env.close()
+    with pytest.raises(IncompleteStoreError, match=f"{pid}: stored metadata missing"):
+        encode(v2_root, store)
+    result = encode(v2_root, store, allow_missing=True)
+    assert result.complete and pid not in BigEarthNet(store, **KW).patch_ids

@@ -193,7 +193,7 @@ def _finalize(
     """Verify every patch against the table, then write the table and mark the store complete."""
     ids = table.column("patch_id").to_pylist()
     bands = set(info["bands"]) | ({MAP_KEY} if info["has_mask"] else set())
-    meta: dict[str, dict[str, str] | None] = {}
+    meta: dict[str, dict[str, str]] = {}
     with env.begin(buffers=True) as txn:
         for pid in ids:
             value = txn.get(patch_key(pid))
@@ -203,15 +203,16 @@ def _finalize(
             raw = txn.get(meta_key(pid))
             try:
                 h = safetensors_header(value)
-                meta[pid] = json.loads(bytes(raw)) if raw is not None else None
+                m = json.loads(bytes(raw)) if raw is not None else None
             except (ValueError, struct.error):
                 result.problems[pid] = "stored value is corrupt"
                 continue
             if not bands.issubset(h):
                 result.problems[pid] = f"stored bands {sorted(set(h) - {'__metadata__'})} incomplete"
-                continue
-            if meta[pid] is None:
+            elif m is None:
                 result.problems[pid] = "stored metadata missing"
+            else:
+                meta[pid] = m
     if result.problems and not allow_missing:
         info["missing"] = sorted(result.problems)
         with env.begin(write=True) as txn:
@@ -225,21 +226,20 @@ def _finalize(
             f"full list in {Path(env.path()) / 'encode-problems.txt'}; fix them and re-run to resume, "
             "or pass --allow-missing"
         )
-    found = {pid: m for pid, m in meta.items() if m is not None}
-    keep = [i for i, pid in enumerate(ids) if pid in found]
+    keep = [i for i, pid in enumerate(ids) if pid in meta]
     table = table.take(pa.array(keep, type=pa.int64()))
     kept_ids = table.column("patch_id").to_pylist()
-    labels43 = [json.loads(found[p].get("labels43", "[]")) for p in kept_ids]
+    labels43 = [json.loads(meta[p].get("labels43", "[]")) for p in kept_ids]
     cols = {name: table.column(name) for name in table.column_names}
     cols["labels43"] = pa.array(labels43, type=pa.list_(pa.string()))
     if info["source_version"] == 1:
         cols["labels"] = pa.array([names43_to_19(x) for x in labels43], type=pa.list_(pa.string()))
     for key in ("x", "y"):
         cols[key] = pa.array(
-            [float(found[p][key]) if key in found[p] else None for p in kept_ids], pa.float64()
+            [float(meta[p][key]) if key in meta[p] else None for p in kept_ids], pa.float64()
         )
-    cols["crs"] = pa.array([found[p].get("crs") for p in kept_ids], pa.string())
-    cols["tile"] = pa.array([found[p].get("tile") for p in kept_ids], pa.string())
+    cols["crs"] = pa.array([meta[p].get("crs") for p in kept_ids], pa.string())
+    cols["tile"] = pa.array([meta[p].get("tile") for p in kept_ids], pa.string())
     final = pa.table(cols, schema=table.schema)
     info.update(complete=True, n_patches=len(kept_ids), missing=sorted(result.problems))
     with env.begin(write=True) as txn:
