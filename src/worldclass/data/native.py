@@ -152,6 +152,8 @@ def run_split(kernel: Callable[..., None], n: int, *args: Any) -> None:
         kernel(*args, 0, n)
         return
     if _EXECUTOR is None or _EXECUTOR[0] != os.getpid() or _EXECUTOR[1] != threads:
+        if _EXECUTOR is not None and _EXECUTOR[0] == os.getpid():  # thread count changed: retire the old pool
+            _EXECUTOR[2].shutdown(wait=False)
         _EXECUTOR = (os.getpid(), threads, ThreadPoolExecutor(threads - 1, thread_name_prefix="worldclass"))
     bounds = [n * k // threads for k in range(threads + 1)]
     futures = [_EXECUTOR[2].submit(kernel, *args, bounds[k], bounds[k + 1]) for k in range(threads - 1)]
