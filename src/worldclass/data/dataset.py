@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from worldclass.data.bigearthnet.sources import MAP_KEY, Source
 from worldclass.data.bigearthnet.table import conform, normalize_split
-from worldclass.data.native import NativeBatch, pack
+from worldclass.data.native import NativeBatch
 from worldclass.data.nomenclature import (
     IGNORE_INDEX,
     class_names,
@@ -185,7 +185,7 @@ class BigEarthNet(Dataset[Sample]):
             masks = self.transform.masks(native, self._lut) if self.return_mask else None
             if self._label_cache is not None:
                 labels = torch.from_numpy(self._label_cache[np.asarray(indices, dtype=np.int64)])
-            else:  # labels from the label files / reference maps read with this batch
+            else:  # from the label files / reference maps read with this batch (file sources pack dicts)
                 raw: Sequence[dict[str, Any] | None] = native.arrays or [None] * len(indices)
                 labels = torch.from_numpy(np.stack([self._label(i, raw[k]) for k, i in enumerate(indices)]))
             out = []
@@ -196,11 +196,6 @@ class BigEarthNet(Dataset[Sample]):
                 out.append(sample)
             return out
 
-        if self._label_cache is None:  # needs the arrays as dicts (reference maps for 43-class labels)
-            names = [f"{self.source.root}: patch {pid}" for pid, _ in requests]
-            return self.source.read_many(
-                requests, self.bands, need_map, lambda raw: build(pack(raw, self.bands, need_map, names))
-            )
         return self.source.read_native(requests, self.bands, need_map, build)
 
     def __getitem__(self, index: int) -> Sample:
