@@ -127,7 +127,9 @@ def main() -> None:
         out[f"naive_samples_per_s_workers{w}"] = round(a, 1)
         out[f"store_samples_per_s_workers{w}"] = round(b, 1)
         out[f"speedup_workers{w}"] = round(b / a, 1)
-        out[f"store_with_masks_samples_per_s_workers{w}"] = round(rate(masked, w, args.batch_size, 5 * len(fast), collate), 1)  # fmt: skip
+        out[f"store_with_masks_samples_per_s_workers{w}"] = round(
+            rate(masked, w, args.batch_size, 5 * len(fast), collate), 1
+        )
     print(json.dumps(out))
 
 

@@ -28,8 +28,8 @@ from torch import nn
 
 from worldclass.data.synth.aerial import write_scene
 from worldclass.mapping.predictor import Predictor, pick_device
-from worldclass.mapping.scene import map_scenes
 from worldclass.mapping.tiling import Grid
+from worldclass.mapping.whole_scene import map_scenes
 
 
 def predictor(model: str, device: str) -> Predictor:
@@ -41,9 +41,17 @@ def predictor(model: str, device: str) -> Predictor:
 
         net = SegmentationNet("unet", "resnet34", 3, 2)
     dev = pick_device(device)
-    return Predictor(net=net, bands=["red", "green", "blue"], classes=["not building", "building"], scale=1 / 255,
-                     mean=np.full(3, 0.45, np.float32), std=np.full(3, 0.2, np.float32), dtype="uint8",
-                     device=dev, bf16=dev.type == "cuda")  # fmt: skip
+    return Predictor(
+        net=net,
+        bands=["red", "green", "blue"],
+        classes=["not building", "building"],
+        scale=1 / 255,
+        mean=np.full(3, 0.45, np.float32),
+        std=np.full(3, 0.2, np.float32),
+        dtype="uint8",
+        device=dev,
+        bf16=dev.type == "cuda",
+    )
 
 
 def rss_mb() -> float:
@@ -85,12 +93,29 @@ def child(args: argparse.Namespace) -> None:
         if args.naive:
             secs = naive_map(pred, scene, Path(tmp) / "naive.tif", args.tile, args.overlap)
         else:
-            [r] = map_scenes(pred, [scene], Path(tmp) / "map.tif", tile=args.tile, overlap=args.overlap,
-                             batch_size=args.batch)  # fmt: skip
+            [r] = map_scenes(
+                pred,
+                [scene],
+                Path(tmp) / "map.tif",
+                tile=args.tile,
+                overlap=args.overlap,
+                batch_size=args.batch,
+            )
             secs = r.seconds
-        print(json.dumps({"gpx": args.child_gpx, "side": side, "naive": args.naive, "seconds": round(secs, 2),
-                          "mpx_per_s": round(side * side / 1e6 / secs, 2), "peak_rss_mb": round(rss_mb()),
-                          "rss_before_mapping_mb": round(base_rss), "scene_write_s": round(gen_s, 1)}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "gpx": args.child_gpx,
+                    "side": side,
+                    "naive": args.naive,
+                    "seconds": round(secs, 2),
+                    "mpx_per_s": round(side * side / 1e6 / secs, 2),
+                    "peak_rss_mb": round(rss_mb()),
+                    "rss_before_mapping_mb": round(base_rss),
+                    "scene_write_s": round(gen_s, 1),
+                }
+            )
+        )
 
 
 def main() -> None:
@@ -111,8 +136,18 @@ def main() -> None:
     if args.child_gpx is not None:
         child(args)
         return
-    common = ["--model", args.model, "--device", args.device, "--tile", str(args.tile), "--overlap",
-              str(args.overlap), "--batch", str(args.batch)] + (["--tmp", args.tmp] if args.tmp else [])  # fmt: skip
+    common = [
+        "--model",
+        args.model,
+        "--device",
+        args.device,
+        "--tile",
+        str(args.tile),
+        "--overlap",
+        str(args.overlap),
+        "--batch",
+        str(args.batch),
+    ] + (["--tmp", args.tmp] if args.tmp else [])
     runs = [(g, False) for g in args.gpx] + [(args.naive_gpx or min(args.gpx), True)]
     results = []
     for gpx, naive in runs:
@@ -123,12 +158,21 @@ def main() -> None:
     ours = [r for r in results if not r["naive"]]
     nv = next(r for r in results if r["naive"])
     same = next((r for r in ours if r["gpx"] == nv["gpx"]), ours[0])
-    print(json.dumps({
-        "model": args.model, "device": str(pick_device(args.device)), "tile": args.tile, "overlap": args.overlap,
-        "batch": args.batch, "worldclass": ours, "naive": nv,
-        "speedup_vs_naive": round(same["mpx_per_s"] / nv["mpx_per_s"], 2),
-        "rss_ratio_naive_vs_worldclass": round(nv["peak_rss_mb"] / same["peak_rss_mb"], 2),
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "model": args.model,
+                "device": str(pick_device(args.device)),
+                "tile": args.tile,
+                "overlap": args.overlap,
+                "batch": args.batch,
+                "worldclass": ours,
+                "naive": nv,
+                "speedup_vs_naive": round(same["mpx_per_s"] / nv["mpx_per_s"], 2),
+                "rss_ratio_naive_vs_worldclass": round(nv["peak_rss_mb"] / same["peak_rss_mb"], 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,18 @@ from worldclass.mapping.polygonize import polygonize
 
 
 def make_map(path: Path, side: int, noise: float) -> None:
-    prof = dict(driver="GTiff", height=side, width=side, count=1, dtype="uint8", nodata=255, crs="EPSG:32633",
-                transform=from_origin(500000, 5000000, 0.3, 0.3), tiled=True, compress="deflate")  # fmt: skip
+    prof = dict(
+        driver="GTiff",
+        height=side,
+        width=side,
+        count=1,
+        dtype="uint8",
+        nodata=255,
+        crs="EPSG:32633",
+        transform=from_origin(500000, 5000000, 0.3, 0.3),
+        tiled=True,
+        compress="deflate",
+    )
     rng = np.random.default_rng(0)
     with rasterio.open(path, "w", **prof) as dst:
         for win in blocks(side, side):
@@ -72,21 +82,47 @@ def main() -> None:
         d = Path(tmp)
         make_map(d / "map.tif", args.side, args.noise)
         nv = naive(d / "map.tif", d / "naive.gpkg", args.simplify)
-        r = polygonize(d / "map.tif", d / "ours.gpkg", min_area=args.min_area, simplify=args.simplify, chunk=args.chunk,
-                       workers=args.workers)  # fmt: skip
+        r = polygonize(
+            d / "map.tif",
+            d / "ours.gpkg",
+            min_area=args.min_area,
+            simplify=args.simplify,
+            chunk=args.chunk,
+            workers=args.workers,
+        )
         geoms, _, _ = read_polygons(r.out)
-        rr = polygonize(d / "map.tif", d / "reg.gpkg", classes=["building"], min_area=args.min_area,
-                        simplify=args.simplify, chunk=args.chunk, workers=args.workers, regularize=True)  # fmt: skip
+        rr = polygonize(
+            d / "map.tif",
+            d / "reg.gpkg",
+            classes=["building"],
+            min_area=args.min_area,
+            simplify=args.simplify,
+            chunk=args.chunk,
+            workers=args.workers,
+            regularize=True,
+        )
         out = {
             "map_mpx": round(mpx, 1),
-            "naive": {"mpx_per_s": round(mpx / nv["seconds"], 2), "seconds": round(nv["seconds"], 2),
-                      "polygons": nv["polygons"], "valid_share": nv["valid"]},
-            "worldclass": {"mpx_per_s": round(mpx / r.seconds, 2), "seconds": round(r.seconds, 2), "polygons": r.polygons,
-                           "valid_share": float(shapely.is_valid(geoms).mean()), "chunk": args.chunk,
-                           "workers": args.workers},
-            "worldclass_buildings_regularized": {"mpx_per_s": round(mpx / rr.seconds, 2), "polygons": rr.polygons},
+            "naive": {
+                "mpx_per_s": round(mpx / nv["seconds"], 2),
+                "seconds": round(nv["seconds"], 2),
+                "polygons": nv["polygons"],
+                "valid_share": nv["valid"],
+            },
+            "worldclass": {
+                "mpx_per_s": round(mpx / r.seconds, 2),
+                "seconds": round(r.seconds, 2),
+                "polygons": r.polygons,
+                "valid_share": float(shapely.is_valid(geoms).mean()),
+                "chunk": args.chunk,
+                "workers": args.workers,
+            },
+            "worldclass_buildings_regularized": {
+                "mpx_per_s": round(mpx / rr.seconds, 2),
+                "polygons": rr.polygons,
+            },
             "speedup": round(nv["seconds"] / r.seconds, 2),
-        }  # fmt: skip
+        }
     print(json.dumps(out))
 
 

@@ -52,8 +52,14 @@ def latencies(fn, queries: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:  
 def run(n: int, dim: int, queries: int, kinds: list[str], work: Path) -> dict[str, object]:
     vectors = synthetic(n, dim, seed=1)
     q = synthetic(queries, dim, seed=2)
-    rows = pa.table({"patch_id": [f"p{i}" for i in range(n)], "sensor": ["s2"] * n, "split": ["test"] * n,
-                     "labels": pa.array([[]] * n, pa.list_(pa.string()))})  # fmt: skip
+    rows = pa.table(
+        {
+            "patch_id": [f"p{i}" for i in range(n)],
+            "sensor": ["s2"] * n,
+            "split": ["test"] * n,
+            "labels": pa.array([[]] * n, pa.list_(pa.string())),
+        }
+    )
     emb = write_embeddings(work / f"emb{n}", vectors, rows, {"model": {"sha256": "synthetic"}, "classes": []})
     del vectors
     from worldclass.retrieval.embeddings import Embeddings
@@ -80,8 +86,11 @@ def run(n: int, dim: int, queries: int, kinds: list[str], work: Path) -> dict[st
         index = build_index(emb, work / f"{kind}{n}", kind.removesuffix("-refine"), params=params)
         build = time.perf_counter() - t0
         found, lat = latencies(lambda x, index=index: index.search(x, 10)[1], q)
-        entry = {"build_s": round(build, 2), **{k: round(v, 3) for k, v in lat.items()},
-                 "recall@10": round(recall_at_k(found, exact), 4)}  # fmt: skip
+        entry = {
+            "build_s": round(build, 2),
+            **{k: round(v, 3) for k, v in lat.items()},
+            "recall@10": round(recall_at_k(found, exact), 4),
+        }
         if kind == "hnsw":
             for ef in (32, 128):
                 index.set_search_params(ef_search=ef)
@@ -94,7 +103,10 @@ def run(n: int, dim: int, queries: int, kinds: list[str], work: Path) -> dict[st
             for nprobe in (4, 64):
                 index.set_search_params(nprobe=nprobe)
                 f2, l2 = latencies(lambda x, index=index: index.search(x, 10)[1], q)
-                entry[f"nprobe{nprobe}"] = {"p50_ms": round(l2["p50_ms"], 3), "recall@10": round(recall_at_k(f2, exact), 4)}  # fmt: skip
+                entry[f"nprobe{nprobe}"] = {
+                    "p50_ms": round(l2["p50_ms"], 3),
+                    "recall@10": round(recall_at_k(f2, exact), 4),
+                }
         entry["params"] = {k: v for k, v in index.info["params"].items() if v not in (None, {}, 0)}
         result[kind] = entry
         shutil.rmtree(work / f"{kind}{n}", ignore_errors=True)

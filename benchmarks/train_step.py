@@ -64,8 +64,15 @@ def images_per_s(device: str, batch: int, steps: int, *, channels_last: bool, bf
 
 def loader_split(store: Path, device: str, batch: int, steps: int, workers: int) -> dict[str, Any]:
     ds = BigEarthNet(store, split="all", sensors=("s2", "s1"), bands="s2-10+s1", include_snow_cloud=True)
-    loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers, collate_fn=collate,
-                        pin_memory=device == "cuda", persistent_workers=workers > 0)  # fmt: skip
+    loader = DataLoader(
+        ds,
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=device == "cuda",
+        persistent_workers=workers > 0,
+    )
     model = create_classifier("resnet50", 12, 19).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     wait = compute = 0.0
@@ -87,8 +94,11 @@ def loader_split(store: Path, device: str, batch: int, steps: int, workers: int)
             torch.cuda.synchronize()
         t2 = time.perf_counter()
         wait, compute = wait + t1 - t0, compute + t2 - t1
-    return {"loader_wait_s_per_step": round(wait / steps, 4), "step_s": round(compute / steps, 4),
-            "loader_share": round(wait / (wait + compute), 3)}  # fmt: skip
+    return {
+        "loader_wait_s_per_step": round(wait / steps, 4),
+        "step_s": round(compute / steps, 4),
+        "loader_share": round(wait / (wait + compute), 3),
+    }
 
 
 def main() -> None:
@@ -98,8 +108,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    out: dict[str, Any] = {"device": device, "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
-                           "cpu_capability": torch.backends.cpu.get_cpu_capability()}  # fmt: skip
+    out: dict[str, Any] = {
+        "device": device,
+        "batch_size": args.batch_size,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
     naive = images_per_s(device, args.batch_size, args.steps, channels_last=False, bf16=False)
     out["naive_fp32_eager_img_s"] = round(naive, 1)
     cl = images_per_s(device, args.batch_size, args.steps, channels_last=True, bf16=False)

@@ -90,48 +90,65 @@ def scenes_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def seg_checkpoint(scenes_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny U-Net trained for one short epoch on the vector-labelled scenes."""
-    from worldclass.config import load_config
-    from worldclass.data.synth.aerial import AERIAL_CLASSES
-    from worldclass.training.train import train
+    from helpers import scenes_config
+    from worldclass.training import train
 
-    out = tmp_path_factory.mktemp("segrun")
-    cfg = load_config(None, [
-        "task=segmentation", f"data.root={scenes_root}", "data.dataset=scenes", f"data.classes={AERIAL_CLASSES}",
-        "data.vector=labels.gpkg", "data.patch_size=64", "data.samples_per_epoch=32", "data.batch_size=8",
-        "data.num_workers=0", "model.encoder=resnet18", "optim.max_epochs=1", f"trainer.out={out}",
-        "trainer.progress=false",
-    ])  # fmt: skip
-    return train(cfg).best_checkpoint
+    return train(scenes_config(scenes_root, tmp_path_factory.mktemp("segrun"))).best_checkpoint
 
 
 def _quick_train(store: Path, out: Path, *extra: str) -> Path:
-    from worldclass.config import load_config
-    from worldclass.training.train import train
+    from worldclass.tasks import load_config
+    from worldclass.training import train
 
-    cfg = load_config(None, [
-        f"data.root={store}", "data.bands=s2-10+s1", "data.batch_size=8", "data.num_workers=0", "optim.max_epochs=1",
-        "optim.limit_train_batches=2", "optim.limit_val_batches=1", "optim.warmup_steps=1", f"trainer.out={out}",
-        "trainer.progress=false", *extra,
-    ])  # fmt: skip
+    cfg = load_config(
+        None,
+        [
+            f"data.root={store}",
+            "data.bands=s2-10+s1",
+            "data.batch_size=8",
+            "data.num_workers=0",
+            "optim.max_epochs=1",
+            "optim.limit_train_batches=2",
+            "optim.limit_val_batches=1",
+            "optim.warmup_steps=1",
+            f"trainer.out={out}",
+            "trainer.progress=false",
+            *extra,
+        ],
+    )
     return train(cfg).best_checkpoint
 
 
 @pytest.fixture(scope="session")
 def cls_checkpoint(v2_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny S2+S1 early-fusion classifier (resnet10t), trained for two batches."""
-    return _quick_train(v2_store, tmp_path_factory.mktemp("clsrun"), "model.backbone=resnet10t",
-                        "model.drop_path_rate=0")  # fmt: skip
+    return _quick_train(
+        v2_store, tmp_path_factory.mktemp("clsrun"), "model.backbone=resnet10t", "model.drop_path_rate=0"
+    )
 
 
 @pytest.fixture(scope="session")
 def ssl_checkpoint(v2_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny cross-sensor masked autoencoder, trained for two batches."""
-    return _quick_train(v2_store, tmp_path_factory.mktemp("sslrun"), "task=ssl", "ssl.embed_dim=32", "ssl.depth=1",
-                        "ssl.heads=2", "ssl.decoder_dim=32", "ssl.decoder_depth=1", "ssl.proj_dim=16")  # fmt: skip
+    from worldclass.tasks import get_task
+
+    return _quick_train(v2_store, tmp_path_factory.mktemp("sslrun"), "task=csmae", *get_task("csmae").smoke)
 
 
 @pytest.fixture(scope="session")
 def ssl_embeddings(ssl_checkpoint: Path, v2_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from worldclass.retrieval.embed import embed
+    from worldclass.retrieval.embed_archive import embed
 
     return embed(ssl_checkpoint, v2_store, tmp_path_factory.mktemp("sslemb") / "emb", chunk=16)
+
+
+@pytest.fixture(scope="session")
+def learn_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 160-patch synthetic reBEN store: enough patches for a short run to show that a model learns."""
+    from worldclass.data.encode import encode
+    from worldclass.data.synth.bigearthnet import synth_bigearthnet
+
+    base = tmp_path_factory.mktemp("learn")
+    root = synth_bigearthnet(base / "reBEN", version=2, patches=160, seed=11)
+    encode(root, base / "store", workers=0)
+    return base / "store"

@@ -67,7 +67,7 @@ def test_config_typo_is_one_line(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("data:\n  root: x\nmodel:\n  backbon: resnet18\n")
     r = run("train", str(cfg))
-    assert r.returncode == 2 and "did you mean 'backbone'" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "did you mean 'model.backbone'" in r.stderr and "Traceback" not in r.stderr
     cfg.write_text("data:\n  root: x\n")
     r = run("train", str(cfg), "--set", "loss.name=softmax")
     assert r.returncode == 2 and "choose one of" in r.stderr

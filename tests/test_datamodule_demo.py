@@ -19,8 +19,17 @@ def test_datamodule_serves_three_splits(v2_store: Path) -> None:
 
 def test_demo_writes_report(tmp_path: Path, real_v1: Path) -> None:
     lines: list[str] = []
-    report = run_demo(tmp_path, patches=40, workers=0, log=lines.append, real=real_v1, epochs=1, seg_epochs=1,
-                      scene_size=384, ssl_epochs=1)  # fmt: skip
+    report = run_demo(
+        tmp_path,
+        patches=40,
+        workers=0,
+        log=lines.append,
+        real=real_v1,
+        epochs=1,
+        seg_epochs=1,
+        scene_size=384,
+        ssl_epochs=1,
+    )
     html = report.read_text()
     assert "Imbalance statistics" in html and html.count("data:image/png;base64") >= 3
     assert "real BigEarthNet v1 samples" in html and lines[-1].startswith("[8/8] report")

@@ -36,3 +36,12 @@ class IncompleteStoreError(DataError):
     """A store was interrupted or failed verification; re-run `worldclass encode` to resume."""
 
     exit_code = 3
+
+
+def unknown_name(what: str, name: object, known: list[str]) -> ConfigError:
+    """One error for an unknown ``what`` (e.g. "task"), with a did-you-mean hint and the valid names."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"unknown {what} {name!r}{hint}; valid: {known}")

@@ -67,8 +67,9 @@ def test_bad_rasters_give_one_clear_message(v2_copy: Path, defect: str) -> None:
         match = "not a readable GeoTIFF"
     else:
         arr = np.zeros((60, 60), np.uint16) if defect == "wrong_size" else np.zeros((120, 120), np.float32)
-        with rasterio.open(path, "w", driver="GTiff", height=arr.shape[0], width=arr.shape[1], count=1,
-                           dtype=arr.dtype.name) as ds:  # fmt: skip
+        with rasterio.open(
+            path, "w", driver="GTiff", height=arr.shape[0], width=arr.shape[1], count=1, dtype=arr.dtype.name
+        ) as ds:
             ds.write(arr, 1)
         expected, match = (
             CorruptFileError,

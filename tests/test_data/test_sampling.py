@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from worldclass.data.imbalance import imbalance
 from worldclass.data.sampling import IndexListSampler, MROSSampler, minority_classes, ml_ros, mros_weights
-from worldclass.data.stats import imbalance
 
 
 def _labels() -> np.ndarray:

@@ -79,3 +79,25 @@ def test_transform_without_normalisation_keeps_units() -> None:
     assert torch.equal(out[0, 1], torch.from_numpy(p["VV"]))
     with pytest.raises(ConfigError):
         PatchTransform(("B02",), resampling="cubic")  # type: ignore[arg-type]
+
+
+def test_another_geometry_needs_no_generic_change() -> None:
+    """A 256 px, 13-band dataset (all S2 L1C bands incl. B10, resampled to 10 m, as SEN12MS ships them)
+    goes through the same transform by naming its native sizes and statistics; nothing of BigEarthNet's
+    band table is used (B10 is not even in it)."""
+    bands = (*[f"B0{i}" for i in range(1, 10)], "B10", "B11", "B12", "B8A")
+    assert "B10" not in BANDS
+    mean, std = [1000.0 + i for i in range(13)], [10.0 + i for i in range(13)]
+    t = PatchTransform(bands, size=256, native_sizes=[256] * 13, mean=mean, std=std)
+    rng = np.random.default_rng(0)
+    raw = {b: rng.integers(0, 10000, (256, 256)).astype(np.uint16) for b in bands}
+    out = t([raw])
+    assert out.shape == (1, 13, 256, 256)
+    ref = torch.stack(
+        [
+            (torch.from_numpy(raw[b].astype(np.float32)) - m) / s
+            for b, m, s in zip(bands, mean, std, strict=True)
+        ]
+    )
+    assert torch.allclose(out[0], ref, atol=1e-4)
+    assert t.describe()["native_sizes"] == [256] * 13

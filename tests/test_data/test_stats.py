@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from worldclass.data.stats import imbalance, irlbl
+from worldclass.data.imbalance import imbalance, irlbl
 
 
 def test_hand_computed_example() -> None:

@@ -12,8 +12,16 @@ from worldclass.data.nomenclature import CLASSES19
 
 def test_v2_layout_dtypes_crs_and_metadata(v2_root: Path) -> None:
     t = pq.read_table(v2_root / naming.V2_METADATA)
-    assert t.column_names == ["patch_id", "labels", "split", "country", "s1_name", "s2v1_name",
-                              "contains_seasonal_snow", "contains_cloud_or_shadow"]  # fmt: skip
+    assert t.column_names == [
+        "patch_id",
+        "labels",
+        "split",
+        "country",
+        "s1_name",
+        "s2v1_name",
+        "contains_seasonal_snow",
+        "contains_cloud_or_shadow",
+    ]
     assert set(t.column("split").to_pylist()) <= {"train", "validation", "test"}
     pid, s1 = t.column("patch_id")[0].as_py(), t.column("s1_name")[0].as_py()
     for band, size, dtype in (("B02", 120, "uint16"), ("B05", 60, "uint16"), ("B09", 20, "uint16")):

@@ -18,8 +18,8 @@ from torch import nn
 from worldclass.errors import ConfigError, CorruptFileError, DataError
 from worldclass.mapping.engine import run_grid
 from worldclass.mapping.predictor import Predictor
-from worldclass.mapping.scene import map_scenes
 from worldclass.mapping.tiling import Grid, starts
+from worldclass.mapping.whole_scene import map_scenes
 
 
 def pointwise_predictor(bands: int = 3, classes: int = 3) -> Predictor:
@@ -28,9 +28,14 @@ def pointwise_predictor(bands: int = 3, classes: int = 3) -> Predictor:
     torch.manual_seed(0)
     nn.init.normal_(net.weight, std=2.0)
     return Predictor(
-        net=net, bands=["red", "green", "blue"][:bands], classes=[f"c{i}" for i in range(classes)],
-        scale=1 / 255, mean=np.full(bands, 0.5, np.float32), std=np.full(bands, 0.25, np.float32), dtype="uint8",
-    )  # fmt: skip
+        net=net,
+        bands=["red", "green", "blue"][:bands],
+        classes=[f"c{i}" for i in range(classes)],
+        scale=1 / 255,
+        mean=np.full(bands, 0.5, np.float32),
+        std=np.full(bands, 0.25, np.float32),
+        dtype="uint8",
+    )
 
 
 def reference_probs(pred: Predictor, image: np.ndarray) -> np.ndarray:
@@ -40,8 +45,15 @@ def reference_probs(pred: Predictor, image: np.ndarray) -> np.ndarray:
 def write_scene(
     path: Path, image: np.ndarray, *, crs: str | None = "EPSG:32633", nodata: int | None = None
 ) -> Path:
-    profile = dict(driver="GTiff", height=image.shape[1], width=image.shape[2], count=image.shape[0],
-                   dtype=image.dtype, transform=from_origin(500000, 5000000, 0.5, 0.5), nodata=nodata)  # fmt: skip
+    profile = dict(
+        driver="GTiff",
+        height=image.shape[1],
+        width=image.shape[2],
+        count=image.shape[0],
+        dtype=image.dtype,
+        transform=from_origin(500000, 5000000, 0.5, 0.5),
+        nodata=nodata,
+    )
     if crs:
         profile["crs"] = crs
     with rasterio.open(path, "w", **profile) as dst:
@@ -64,9 +76,13 @@ class ArraySink:
 
 @settings(max_examples=25, deadline=None)
 @given(
-    h=st.integers(20, 300), w=st.integers(20, 300), tile=st.sampled_from([64, 96, 128]),
-    frac=st.sampled_from([0, 4, 8, 2]), batch=st.integers(1, 5), blend=st.sampled_from(["hann", "crop"]),
-)  # fmt: skip
+    h=st.integers(20, 300),
+    w=st.integers(20, 300),
+    tile=st.sampled_from([64, 96, 128]),
+    frac=st.sampled_from([0, 4, 8, 2]),
+    batch=st.integers(1, 5),
+    blend=st.sampled_from(["hann", "crop"]),
+)
 def test_streamed_blend_equals_whole_image(tmp_path_factory, h, w, tile, frac, batch, blend) -> None:
     overlap = tile // frac if frac else 0
     rng = np.random.default_rng(h * 1000 + w)
@@ -74,8 +90,18 @@ def test_streamed_blend_equals_whole_image(tmp_path_factory, h, w, tile, frac, b
     path = write_scene(tmp_path_factory.mktemp("s") / "s.tif", image)
     pred = pointwise_predictor()
     sink = ArraySink(3, h, w)
-    tiles = run_grid(pred, str(path), sink, height=h, width=w, indexes=[1, 2, 3], tile=tile,
-                     overlap=overlap, blend=blend, batch_size=batch)  # fmt: skip
+    tiles = run_grid(
+        pred,
+        str(path),
+        sink,
+        height=h,
+        width=w,
+        indexes=[1, 2, 3],
+        tile=tile,
+        overlap=overlap,
+        blend=blend,
+        batch_size=batch,
+    )
     assert tiles == len(Grid(h, w, tile, overlap, blend))
     assert (sink.writes == 1).all()  # every pixel handed on exactly once
     np.testing.assert_allclose(sink.probs, reference_probs(pred, image), atol=2e-5)

@@ -12,8 +12,8 @@ import numpy as np
 import rasterio
 
 from worldclass.mapping.predictor import load_predictor
-from worldclass.training.seg_evaluate import evaluate_segmentation
-from worldclass.training.seg_module import load_segmentation_module
+from worldclass.models import load_model
+from worldclass.tasks.segmentation.evaluate import evaluate_segmentation
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -21,7 +21,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_checkpoint_carries_preprocessing(seg_checkpoint: Path, scenes_root: Path) -> None:
-    meta = load_segmentation_module(seg_checkpoint).meta
+    _, meta = load_model(seg_checkpoint)
     assert meta.task == "segmentation" and meta.bands == ["red", "green", "blue"]
     assert meta.classes[:2] == ["background", "building"] and meta.preprocessing["dtype"] == "uint8"
     p = load_predictor(seg_checkpoint, device="cpu")
@@ -40,15 +40,35 @@ def test_evaluate_segmentation_counts_every_validation_pixel(seg_checkpoint: Pat
 
 def test_cli_map_polygonize_submission(seg_checkpoint: Path, scenes_root: Path, tmp_path: Path) -> None:
     scene = scenes_root / "images" / "scene2.tif"
-    r = cli("map", str(seg_checkpoint), str(scene), "--out", str(tmp_path / "map.tif"), "--tile", "128",
-            "--overlap", "32", "--batch-size", "2", "--probabilities")  # fmt: skip
+    r = cli(
+        "map",
+        str(seg_checkpoint),
+        str(scene),
+        "--out",
+        str(tmp_path / "map.tif"),
+        "--tile",
+        "128",
+        "--overlap",
+        "32",
+        "--batch-size",
+        "2",
+        "--probabilities",
+    )
     assert r.returncode == 0, r.stderr
     line = json.loads(r.stdout.strip().splitlines()[-1])
     assert line["mpx"] == round(384 * 384 / 1e6, 3)
     with rasterio.open(tmp_path / "map.tif") as m:
         assert m.height == 384 and set(np.unique(m.read(1))) <= set(range(5))
-    r = cli("polygonize", str(tmp_path / "map.tif"), "--out", str(tmp_path / "poly.gpkg"), "--min-area", "1",
-            "--simplify", "0.3")  # fmt: skip
+    r = cli(
+        "polygonize",
+        str(tmp_path / "map.tif"),
+        "--out",
+        str(tmp_path / "poly.gpkg"),
+        "--min-area",
+        "1",
+        "--simplify",
+        "0.3",
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1])["polygons"] >= 0
     r = cli("polygon-metrics", str(tmp_path / "poly.gpkg"), str(scenes_root / "labels.gpkg"))
@@ -90,20 +110,19 @@ def test_cli_map_polygonize_submission(seg_checkpoint: Path, scenes_root: Path, 
 def test_refinement_and_finetune_from_checkpoint(
     seg_checkpoint: Path, scenes_root: Path, tmp_path: Path
 ) -> None:
-    from worldclass.config import load_config
-    from worldclass.data.synth.aerial import AERIAL_CLASSES
-    from worldclass.training.train import train
+    from helpers import scenes_config
+    from worldclass.training import train
 
-    base = load_segmentation_module(seg_checkpoint)
-    cfg = load_config(None, [
-        "task=segmentation", f"data.root={scenes_root}", "data.dataset=scenes", f"data.classes={AERIAL_CLASSES}",
-        "data.patch_size=64", "data.samples_per_epoch=16", "data.batch_size=8", "data.num_workers=0",
-        "model.encoder=resnet18", "model.refine_steps=2", f"model.init_from={seg_checkpoint}", "model.freeze_base=true",
-        "optim.max_epochs=1", f"trainer.out={tmp_path}", "trainer.progress=false",
-    ])  # fmt: skip
-    refined = load_segmentation_module(train(cfg).best_checkpoint)
-    assert refined.net.refiner is not None
-    for (name, a), b in zip(
-        base.net.base.state_dict().items(), refined.net.base.state_dict().values(), strict=True
-    ):
+    base, _ = load_model(seg_checkpoint)
+    cfg = scenes_config(
+        scenes_root,
+        tmp_path,
+        "data.samples_per_epoch=16",
+        "model.refine_steps=2",
+        f"model.init_from={seg_checkpoint}",
+        "model.freeze_base=true",
+    )
+    refined, _ = load_model(train(cfg).best_checkpoint)
+    assert refined.refiner is not None
+    for (name, a), b in zip(base.base.state_dict().items(), refined.base.state_dict().values(), strict=True):
         assert np.array_equal(a.numpy(), b.numpy()), name  # the frozen segmenter did not move

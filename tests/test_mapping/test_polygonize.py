@@ -24,8 +24,16 @@ def write_map(path: Path, classes: np.ndarray, nodata_box: bool = False) -> Path
     data = classes.astype(np.uint8).copy()
     if nodata_box:
         data[:20, :30] = 255
-    prof = dict(driver="GTiff", height=data.shape[0], width=data.shape[1], count=1, dtype="uint8", nodata=255,
-                crs="EPSG:32633", transform=from_origin(500000, 5000000, 0.5, 0.5))  # fmt: skip
+    prof = dict(
+        driver="GTiff",
+        height=data.shape[0],
+        width=data.shape[1],
+        count=1,
+        dtype="uint8",
+        nodata=255,
+        crs="EPSG:32633",
+        transform=from_origin(500000, 5000000, 0.5, 0.5),
+    )
     with rasterio.open(path, "w", **prof) as dst:
         dst.write(data, 1)
         dst.update_tags(classes=json.dumps(NAMES))

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from worldclass.errors import ConfigError
-from worldclass.models import create_classifier
 from worldclass.models.checkpoint import ModelMeta
+from worldclass.models.classifier import create_classifier
 
 
 @pytest.mark.parametrize("fusion", ["early", "late"])

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from worldclass.errors import ConfigError
+from worldclass.losses.segmentation import SegmentationLoss, soft_iou_loss
 from worldclass.models.segmenter import Refiner, SegmentationNet, load_encoder_weights
-from worldclass.training.seg_losses import SegmentationLoss, soft_iou_loss
 
 
 @pytest.mark.parametrize("arch", ["unet", "fcn", "mlp"])

@@ -13,7 +13,7 @@ from worldclass.data.bigearthnet.naming import v2_band_path, v2_s1_band_path
 from worldclass.data.dataset import BigEarthNet
 from worldclass.errors import ConfigError, IncompleteStoreError, MissingFileError
 from worldclass.retrieval import Embeddings, build_index
-from worldclass.retrieval.embed import embed
+from worldclass.retrieval.embed_archive import embed
 from worldclass.retrieval.evaluate import retrieval_eval
 from worldclass.retrieval.service import SearchService
 
@@ -29,7 +29,9 @@ def _patch_folders(v2_root: Path, v2_store: Path, i: int = 0) -> tuple[str, Path
     return pid, v2_band_path(v2_root, pid, "B02").parent, v2_s1_band_path(v2_root, s1, "VV").parent
 
 
-def test_classifier_embeddings_resume_and_search(cls_checkpoint: Path, v2_store: Path, v2_root: Path, tmp_path: Path) -> None:  # fmt: skip
+def test_classifier_embeddings_resume_and_search(
+    cls_checkpoint: Path, v2_store: Path, v2_root: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "emb"
 
     def interrupt(done: int, total: int) -> None:
@@ -64,8 +66,14 @@ def test_classifier_embeddings_resume_and_search(cls_checkpoint: Path, v2_store:
         service.by_image([s2_dir], k=5)
 
 
-def test_ssl_cross_sensor_protocol_and_search(ssl_embeddings: Path, ssl_checkpoint: Path, cls_checkpoint: Path,
-                                              v2_store: Path, v2_root: Path, tmp_path: Path) -> None:  # fmt: skip
+def test_ssl_cross_sensor_protocol_and_search(
+    ssl_embeddings: Path,
+    ssl_checkpoint: Path,
+    cls_checkpoint: Path,
+    v2_store: Path,
+    v2_root: Path,
+    tmp_path: Path,
+) -> None:
     res = retrieval_eval(ssl_embeddings, k=5)
     assert set(res["directions"]) == {"S2→S2", "S2→S1", "S1→S2", "S1→S1"}
     for m in res["directions"].values():
@@ -87,7 +95,9 @@ def test_ssl_cross_sensor_protocol_and_search(ssl_embeddings: Path, ssl_checkpoi
         embed(cls_checkpoint, v2_store, ssl_embeddings)
 
 
-def test_segmentation_checkpoint_embeds_scene_windows(seg_checkpoint: Path, scenes_root: Path, tmp_path: Path) -> None:  # fmt: skip
+def test_segmentation_checkpoint_embeds_scene_windows(
+    seg_checkpoint: Path, scenes_root: Path, tmp_path: Path
+) -> None:
     emb = Embeddings.open(embed(seg_checkpoint, scenes_root, tmp_path / "emb", window=128))
     ids = emb.rows.column("patch_id").to_pylist()
     assert emb.info["sensors"] == ["image"] and len(ids) == len(set(ids)) and "@" in ids[0]

@@ -31,11 +31,14 @@ def clustered(n: int, dim: int = 32, seed: int = 0, clusters: int = 12) -> tuple
 
 def make_set(path: Path, n: int = 400, seed: int = 0, prefix: str = "p", sha: str = "m1") -> Path:
     v, c = clustered(n, seed=seed)
-    rows = pa.table({
-        "patch_id": [f"{prefix}{i}" for i in range(n)], "sensor": ["s2"] * n,
-        "split": ["test" if i % 2 else "validation" for i in range(n)],
-        "labels": [[CLASSES[k % 4], CLASSES[(k // 4) % 4]] for k in c],
-    })  # fmt: skip
+    rows = pa.table(
+        {
+            "patch_id": [f"{prefix}{i}" for i in range(n)],
+            "sensor": ["s2"] * n,
+            "split": ["test" if i % 2 else "validation" for i in range(n)],
+            "labels": [[CLASSES[k % 4], CLASSES[(k // 4) % 4]] for k in c],
+        }
+    )
     return write_embeddings(path, v, rows, {"model": {"sha256": sha}, "classes": CLASSES})
 
 

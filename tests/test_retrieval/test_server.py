@@ -30,8 +30,14 @@ def _post_files(url: str, files: list[Path]) -> dict:  # type: ignore[type-arg]
     boundary = uuid.uuid4().hex
     body = b""
     for f in files:
-        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{f.name}\"\r\n"
-                 "Content-Type: image/tiff\r\n\r\n").encode() + f.read_bytes() + b"\r\n"  # fmt: skip
+        body += (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{f.name}"\r\n'
+                "Content-Type: image/tiff\r\n\r\n"
+            ).encode()
+            + f.read_bytes()
+            + b"\r\n"
+        )
     body += f"--{boundary}--\r\n".encode()
     req = urllib.request.Request(
         url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
@@ -78,8 +84,14 @@ def test_api_upload_and_previews(server: str, v2_store: Path, v2_root: Path) -> 
 def test_page_renders_results_in_headless_browser(server: str, v2_store: Path, tmp_path: Path) -> None:
     pid = BigEarthNet(v2_store, split="all", sensors=("s2", "s1")).patch_ids[0]
     url = server + f"?id={pid}&sensor=s1"
-    flags = [str(BROWSER), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
-             f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    flags = [
+        str(BROWSER),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--virtual-time-budget=15000",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     assert dom.count('<div class="hit" data-id="S2') == 10, dom[-2000:]  # rendered by the page's script
     assert "patches in a hnsw index" in dom and f"<b>query</b> {pid} [s1]" in dom

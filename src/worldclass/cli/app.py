@@ -60,7 +60,7 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Per-class counts and imbalance statistics (IRLbl, MeanIR, MaxIR, CVIR, SCUMBLE, cardinality)."""
-    from worldclass.data.summary import split_statistics
+    from worldclass.data.imbalance import split_statistics
 
     result = split_statistics(
         source,
@@ -87,7 +87,7 @@ def splits(
     leak_distance: Annotated[float, typer.Option(help="Leak report distance in m.")] = 1200.0,
 ) -> None:
     """Assign splits and report spatial leakage between test and train patches."""
-    from worldclass.data.summary import make_splits
+    from worldclass.data.splits import make_splits
 
     report = make_splits(
         source,
@@ -124,11 +124,17 @@ def demo(
     out: Annotated[Path, typer.Option(help="Output folder (archives, stores, report).")] = Path("demo-out"),
     patches: Annotated[int, typer.Option(help="Synthetic v2 patches.")] = 400,
     workers: Annotated[int, typer.Option(help="Processes for synth/encode.")] = 2,
+    real_samples: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of real BigEarthNet v1 patches to include (tests/data/bigearthnet-v1-real)."
+        ),
+    ] = None,
 ) -> None:
     """The main job on the embedded default: synth + real patches -> stores -> stats -> HTML report."""
     from worldclass.demo import run_demo
 
-    report = run_demo(out, patches=patches, workers=workers, log=typer.echo)
+    report = run_demo(out, patches=patches, workers=workers, real=real_samples, log=typer.echo)
     typer.echo(f"report: {report}")
 
 
@@ -143,20 +149,21 @@ def train(
         list[str] | None, typer.Option("--set", help="Override, e.g. --set optim.lr=3e-4.")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue exactly from OUT/checkpoints/last.ckpt.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace the checkpoints of an earlier run in OUT.")
+    ] = False,
 ) -> None:
-    """Train a multi-label classifier (early stopping on val macro AP) or a segmenter (on val IoU): config task."""
-    from worldclass.config import load_config
-    from worldclass.training.train import train as run
+    """Train the config's task (`worldclass tasks` lists them); early stopping on its monitored metric."""
+    from worldclass.tasks import load_config
+    from worldclass.training import train as run
 
     cfg = load_config(config, set_)
-    result = run(cfg, resume=resume)
+    result = run(cfg, resume=resume, overwrite=overwrite)
     typer.echo(
         json.dumps(
             {
                 "best_checkpoint": str(result.best_checkpoint),
-                {"segmentation": "val_iou", "ssl": "val_loss"}.get(
-                    cfg.task, "val_map_macro"
-                ): result.best_score,
+                result.monitor.replace("/", "_"): result.best_score,
                 "epochs": result.epochs,
                 "out": str(result.out),
             }
@@ -174,54 +181,72 @@ def evaluate(
     ] = None,
     split: Annotated[
         str | None,
-        typer.Option(
-            help="train, validation/val or test; default test (classification), val (segmentation)."
-        ),
+        typer.Option(help="Split to evaluate; default: the task's (classification test, segmentation val)."),
     ] = None,
     out: Annotated[
         Path, typer.Option(help="Folder for metrics.json, per-class/per-group CSV, report.html.")
     ] = Path("eval"),
-    tune_thresholds: Annotated[bool, typer.Option(help="Per-class thresholds tuned on validation.")] = False,
+    tune_thresholds: Annotated[
+        bool | None,
+        typer.Option(
+            "--tune-thresholds/--no-tune-thresholds",
+            help="Per-class thresholds tuned on validation (default: the run's trainer.threshold_tuning).",
+        ),
+    ] = None,
     bands: Annotated[str | None, typer.Option(help="Comma-separated bands of the data (checked).")] = None,
     workers: Annotated[int, typer.Option(help="DataLoader workers.")] = 0,
-    tile: Annotated[int, typer.Option(help="Segmentation: tile side for whole-scene inference.")] = 512,
-    overlap: Annotated[int, typer.Option(help="Segmentation: tile overlap.")] = 64,
+    tile: Annotated[
+        int | None, typer.Option(help="Segmentation: tile side (default: the checkpoint's patch size).")
+    ] = None,
+    overlap: Annotated[int | None, typer.Option(help="Segmentation: tile overlap (default 0).")] = None,
 ) -> None:
-    """Evaluate a checkpoint. Classification: micro/macro/minor F1, P, R, BAcc, mAP. Segmentation: IoU and
-    accuracy per group (Inria: city) and overall, over whole stitched scenes."""
-    from worldclass.models.checkpoint import read_checkpoint
+    """Evaluate a checkpoint with its task. Classification: micro/macro/minor F1, P, R, BAcc, mAP.
+    Segmentation: IoU and accuracy per group (Inria: city) and overall, over whole stitched scenes."""
+    from worldclass.models.checkpoint import checkpoint_meta
+    from worldclass.tasks import EvalOptions, get_task
 
-    task = read_checkpoint(checkpoint)["hyper_parameters"]["meta"]["task"]
-    if task == "ssl":
-        from worldclass.errors import ConfigError
-
-        raise ConfigError(
-            f"{checkpoint}: a self-supervised encoder has no classes; evaluate it with `worldclass embed` "
-            "and `worldclass retrieval-eval`"
+    task = get_task(checkpoint_meta(checkpoint).task)
+    with progress_bar("evaluating") as update:
+        options = EvalOptions(
+            num_workers=workers,
+            tune_thresholds=tune_thresholds,
+            bands=bands.split(",") if bands else None,
+            tile=tile,
+            overlap=overlap,
+            progress=update,
         )
-    if task == "segmentation":
-        from worldclass.training.seg_evaluate import evaluate_segmentation
+        result = task.evaluate(
+            checkpoint, data=data, split=split or task.eval_split or "test", out=out, options=options
+        )
+    typer.echo(json.dumps(task.headline(result) | {"out": str(out)}))
 
-        with progress_bar("evaluating scenes") as update:
-            seg = evaluate_segmentation(checkpoint, data=data, split=split or "val", out=out, tile=tile,
-                                        overlap=overlap, progress=update)  # fmt: skip
-        o = seg["overall"]
-        typer.echo(json.dumps({"iou": round(o["iou"], 4), "accuracy": round(o["accuracy"], 4),
-                               "miou": round(o["miou"], 4), "out": str(out)}))  # fmt: skip
+
+@app.command("tasks")
+def list_tasks_command() -> None:
+    """List the registered tasks: name, monitored metric, dataset kinds, summary."""
+    from worldclass.tasks import get_task, list_tasks
+
+    for name in list_tasks():
+        t = get_task(name)
+        aliases = f" (also {', '.join(t.aliases)})" if t.aliases else ""
+        typer.echo(
+            f"{name}{aliases}: {t.summary}; monitors {t.monitor} ({t.mode}); data: {', '.join(t.dataset_kinds)}"
+        )
+
+
+@app.command("datasets")
+def list_datasets_command(
+    name: Annotated[str | None, typer.Argument(help="Print this dataset's data card.")] = None,
+) -> None:
+    """List the registered datasets, or print one dataset's data card."""
+    from worldclass.datasets import get_dataset, list_datasets
+
+    if name is not None:
+        typer.echo(get_dataset(name).card())
         return
-    from worldclass.training.evaluate import evaluate as run
-
-    result = run(
-        checkpoint,
-        data=data,
-        split=split or "test",
-        out=out,
-        tune=tune_thresholds,
-        num_workers=workers,
-        bands=bands.split(",") if bands else None,
-    )
-    keys = ("f1_micro", "f1_macro", "f1_minor", "map_macro", "map_micro")
-    typer.echo(json.dumps({k: round(result[k], 4) for k in keys} | {"out": str(out)}))
+    for n in list_datasets():
+        d = get_dataset(n)
+        typer.echo(f"{n} [{d.kind}]: {d.summary}")
 
 
 @experiment_app.command(
@@ -234,7 +259,7 @@ def experiment_imbalance(
     ] = None,
 ) -> None:
     """Seed ablation: Base, CW, MROS+DCW (+ pretrained) on the same data and seed; one results table."""
-    from worldclass.config import load_config
+    from worldclass.tasks import load_config
     from worldclass.training.experiment import run_imbalance
 
     result = run_imbalance(load_config(config, set_), log=typer.echo)

@@ -63,15 +63,34 @@ def map_(
 ) -> None:
     """Whole-scene inference with bounded memory -> Cloud-Optimized GeoTIFF class maps (uint8, nodata 255)."""
     from worldclass.mapping.predictor import load_predictor
-    from worldclass.mapping.scene import map_scenes
+    from worldclass.mapping.whole_scene import map_scenes
 
     predictor = load_predictor(checkpoint, device=device)
     with progress_bar("mapping tiles") as update:
-        results = map_scenes(predictor, scenes, out, tile=tile, overlap=overlap, blend=blend, batch_size=batch_size,
-                             probabilities=probabilities, band_indexes=_ints(bands), progress=update)  # fmt: skip
+        results = map_scenes(
+            predictor,
+            scenes,
+            out,
+            tile=tile,
+            overlap=overlap,
+            blend=blend,
+            batch_size=batch_size,
+            probabilities=probabilities,
+            band_indexes=_ints(bands),
+            progress=update,
+        )
     for r in results:
-        typer.echo(json.dumps({"scene": str(r.scene), "map": str(r.out), "mpx": round(r.pixels / 1e6, 3),
-                               "seconds": round(r.seconds, 2), "mpx_per_s": round(r.pixels / 1e6 / r.seconds, 3)}))  # fmt: skip
+        typer.echo(
+            json.dumps(
+                {
+                    "scene": str(r.scene),
+                    "map": str(r.out),
+                    "mpx": round(r.pixels / 1e6, 3),
+                    "seconds": round(r.seconds, 2),
+                    "mpx_per_s": round(r.pixels / 1e6 / r.seconds, 3),
+                }
+            )
+        )
 
 
 @app.command(
@@ -97,10 +116,27 @@ def polygonize(
     from worldclass.mapping.polygonize import polygonize as run
 
     with progress_bar("polygonizing chunks") as update:
-        r = run(map_path, out, classes=classes.split(",") if classes else None, min_area=min_area,
-                simplify=simplify, regularize=regularize, chunk=chunk, workers=workers, progress=update)  # fmt: skip
-    typer.echo(json.dumps({"out": str(r.out), "polygons": r.polygons, "seconds": round(r.seconds, 2),
-                           "mpx_per_s": round(r.pixels / 1e6 / r.seconds, 2)}))  # fmt: skip
+        r = run(
+            map_path,
+            out,
+            classes=classes.split(",") if classes else None,
+            min_area=min_area,
+            simplify=simplify,
+            regularize=regularize,
+            chunk=chunk,
+            workers=workers,
+            progress=update,
+        )
+    typer.echo(
+        json.dumps(
+            {
+                "out": str(r.out),
+                "polygons": r.polygons,
+                "seconds": round(r.seconds, 2),
+                "mpx_per_s": round(r.pixels / 1e6 / r.seconds, 2),
+            }
+        )
+    )
 
 
 @app.command("polygon-metrics", epilog="Example: worldclass polygon-metrics buildings.gpkg reference.gpkg")
@@ -133,7 +169,7 @@ def inria_submission(
     building_class: Annotated[int, typer.Option(help="Class index of 'building' in the maps.")] = 1,
 ) -> None:
     """Write the Inria leaderboard format: uint8 0/255 single-band GeoTIFF per tile, official names, zipped."""
-    from worldclass.mapping.leaderboard import write_inria_submission
+    from worldclass.mapping.inria_submission import write_inria_submission
 
     tiles = write_inria_submission(maps, out, building_class=building_class)
     typer.echo(json.dumps({"tiles": len(tiles), "zip": str(Path(out) / "submission.zip")}))

@@ -37,12 +37,23 @@ def embed(
     overwrite: Annotated[bool, typer.Option(help="Replace embeddings of another model/data in OUT.")] = False,
 ) -> None:
     """Embed every patch of an archive (all splits) into an embedding set; resumable."""
-    from worldclass.retrieval.embed import embed as run
+    from worldclass.retrieval.embed_archive import embed as run
     from worldclass.retrieval.embeddings import Embeddings
 
     with progress_bar("embedding") as update:
-        path = run(checkpoint, data, out, sensors=sensor, layer=layer, batch_size=batch_size, workers=workers,
-                   window=window, device=device, overwrite=overwrite, progress=update)  # fmt: skip
+        path = run(
+            checkpoint,
+            data,
+            out,
+            sensors=sensor,
+            layer=layer,
+            batch_size=batch_size,
+            workers=workers,
+            window=window,
+            device=device,
+            overwrite=overwrite,
+            progress=update,
+        )
     emb = Embeddings.open(path)
     typer.echo(
         json.dumps(
@@ -75,12 +86,24 @@ def index_build(
     """Build a faiss index over an embedding set (cosine similarity, or Hamming for binary codes)."""
     from worldclass.retrieval.index import IndexParams, build_index
 
-    params = IndexParams(hnsw_m=hnsw_m, ef_construction=ef_construction, ef_search=ef_search, nlist=nlist,
-                         pq_m=pq_m, nprobe=nprobe, refine=refine, bits=bits, hash_supervision=hash_supervision)  # fmt: skip
+    params = IndexParams(
+        hnsw_m=hnsw_m,
+        ef_construction=ef_construction,
+        ef_search=ef_search,
+        nlist=nlist,
+        pq_m=pq_m,
+        nprobe=nprobe,
+        refine=refine,
+        bits=bits,
+        hash_supervision=hash_supervision,
+    )
     with progress_bar("indexing") as update:
         index = build_index(embeddings, out, kind, sensor=sensor, split=split, params=params, progress=update)
-    typer.echo(json.dumps({"index": str(out), "kind": kind, "n": len(index),
-                           "build_seconds": index.info["build_seconds"]}))  # fmt: skip
+    typer.echo(
+        json.dumps(
+            {"index": str(out), "kind": kind, "n": len(index), "build_seconds": index.info["build_seconds"]}
+        )
+    )
 
 
 @index_app.command("add", epilog="Example: worldclass index add idx/s2 emb/new-patches")

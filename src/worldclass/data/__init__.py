@@ -1,4 +1,5 @@
-"""Data layer: nomenclatures, sensors, BigEarthNet sources, the store, splits, statistics, synthetic archives.
+"""Data layer: nomenclatures, sensors, BigEarthNet sources, the store, splits, statistics, scenes,
+synthetic archives. Registered datasets (names, data cards) live in :mod:`worldclass.datasets`.
 
 Import cost is kept low: heavy modules load on first attribute access.
 """
@@ -9,13 +10,22 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from worldclass.data.dataset import BigEarthNet
+    from worldclass.data.inria import InriaAerial
+    from worldclass.data.scenes import Scene, SceneDataset
 
-__all__ = ["BigEarthNet"]
+__all__ = ["BigEarthNet", "InriaAerial", "Scene", "SceneDataset"]
+
+_WHERE = {
+    "BigEarthNet": "worldclass.data.dataset",
+    "InriaAerial": "worldclass.data.inria",
+    "Scene": "worldclass.data.scenes",
+    "SceneDataset": "worldclass.data.scenes",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "BigEarthNet":
-        from worldclass.data.dataset import BigEarthNet
+    if name in _WHERE:
+        import importlib
 
-        return BigEarthNet
+        return getattr(importlib.import_module(_WHERE[name]), name)
     raise AttributeError(name)

@@ -65,11 +65,19 @@ def _conform(value: Any, size: int, dtypes: tuple[str, ...], what: str) -> npt.N
 
 
 def pack(
-    batch: Sequence[Arrays], bands: Sequence[str], mask: bool, names: Sequence[str] | None = None
+    batch: Sequence[Arrays],
+    bands: Sequence[str],
+    mask: bool,
+    names: Sequence[str] | None = None,
+    *,
+    native_sizes: Sequence[int] | None = None,
+    mask_size: int = 120,
 ) -> NativeBatch:
     """Check the arrays of every sample and collect their addresses. Any numeric dtype is accepted
-    (uint16 kept, others converted to float32); shapes must be the bands' native sizes. ``names``
-    (one per sample, e.g. the patch id) appear in error messages."""
+    (uint16 kept, others converted to float32); shapes must be the bands' native sizes (``native_sizes``
+    in px, one per band; default: BigEarthNet's, :attr:`worldclass.data.sensors.Band.size`), reference
+    maps ``mask_size`` px. ``names`` (one per sample, e.g. the patch id) appear in error messages."""
+    sizes = list(native_sizes) if native_sizes is not None else [BANDS[b].size for b in bands]
     n = len(batch)
     addresses = np.empty((n, len(bands)), np.int64)
     kinds = np.empty((n, len(bands)), np.int64)
@@ -80,7 +88,7 @@ def pack(
         for c, b in enumerate(bands):
             if b not in sample:
                 raise DataError(f"{where}: band {b} missing (has {sorted(sample)}); read it from the source")
-            a = _conform(sample[b], BANDS[b].size, ("uint16", "float32"), f"{where}: band {b}")
+            a = _conform(sample[b], sizes[c], ("uint16", "float32"), f"{where}: band {b}")
             keep.append(a)
             addresses[i, c] = _address(a)
             kinds[i, c] = KIND_U16 if a.dtype == np.uint16 else KIND_F32
@@ -90,7 +98,7 @@ def pack(
                 raise DataError(f"{where}: reference map missing; v2 sources provide it")
             if np.asarray(m).dtype != np.uint16:
                 raise DataError(f"{where}: reference map has dtype {m.dtype}, expected uint16 CLC codes")
-            m = _conform(m, 120, ("uint16",), f"{where}: reference map")
+            m = _conform(m, mask_size, ("uint16",), f"{where}: reference map")
             keep.append(m)
             masks[i] = _address(m)
     return NativeBatch(addresses, kinds, masks, list(batch), keep)

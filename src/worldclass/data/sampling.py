@@ -20,7 +20,7 @@ import numpy.typing as npt
 import torch
 from torch.utils.data import Sampler
 
-from worldclass.data.stats import irlbl
+from worldclass.data.imbalance import irlbl
 
 
 def minority_classes(labels: npt.ArrayLike) -> npt.NDArray[np.bool_]:
@@ -108,8 +108,15 @@ class MROSSampler(_RankedSampler):
     :meth:`set_epoch` each epoch (Lightning does).
     """
 
-    def __init__(self, weights: npt.ArrayLike, num_samples: int | None = None, *, seed: int = 0,
-                 num_replicas: int | None = None, rank: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        weights: npt.ArrayLike,
+        num_samples: int | None = None,
+        *,
+        seed: int = 0,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> None:
         w = torch.as_tensor(np.asarray(weights, np.float64))
         if w.ndim != 1 or len(w) == 0 or bool((w < 0).any()) or float(w.sum()) <= 0:
             raise ValueError(
@@ -126,8 +133,9 @@ class MROSSampler(_RankedSampler):
 class IndexListSampler(_RankedSampler):
     """Shuffles a fixed index list (e.g. the ML-ROS resampled set with its clones) every epoch."""
 
-    def __init__(self, index: npt.ArrayLike, *, seed: int = 0, num_replicas: int | None = None,
-                 rank: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, index: npt.ArrayLike, *, seed: int = 0, num_replicas: int | None = None, rank: int | None = None
+    ) -> None:
         self.index = torch.as_tensor(np.asarray(index, np.int64))
         super().__init__(len(self.index), seed=seed, num_replicas=num_replicas, rank=rank)
 

@@ -156,8 +156,13 @@ def read_labels(scene: Scene, window: Window, classes: Sequence[str]) -> np.ndar
         hits.sort()  # file order: later features are burnt over earlier ones
         mask = np.zeros((h, w), np.uint8)
         if len(hits):
-            mask = rasterize(zip(geoms[hits], values[hits], strict=True), out_shape=(h, w), transform=t,
-                             fill=0, dtype="uint8")  # fmt: skip
+            mask = rasterize(
+                zip(geoms[hits], values[hits], strict=True),
+                out_shape=(h, w),
+                transform=t,
+                fill=0,
+                dtype="uint8",
+            )
         return mask
     return None
 
@@ -172,10 +177,19 @@ class SceneDataset(Dataset[dict[str, Any]]):
     """
 
     def __init__(
-        self, scenes: Sequence[Scene], classes: Sequence[str], *, size: int = 256, mode: str = "random",
-        samples_per_epoch: int = 1000, scale: float = 1 / 255, mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None, bands: Sequence[int] | None = None, augment: bool = True,
-    ) -> None:  # fmt: skip
+        self,
+        scenes: Sequence[Scene],
+        classes: Sequence[str],
+        *,
+        size: int = 256,
+        mode: str = "random",
+        samples_per_epoch: int = 1000,
+        scale: float = 1 / 255,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        bands: Sequence[int] | None = None,
+        augment: bool = True,
+    ) -> None:
         if not scenes:
             raise DataError("no scenes to read: check the data root")
         self.scenes, self.classes, self.size, self.mode = list(scenes), list(classes), size, mode
@@ -237,8 +251,13 @@ class SceneDataset(Dataset[dict[str, Any]]):
         return {"image": x, "mask": m, "group": scene.group, "scene": scene.name}
 
 
-def band_statistics(scenes: Sequence[Scene], *, scale: float = 1 / 255, bands: Sequence[int] | None = None,
-                    max_side: int = 512) -> tuple[list[float], list[float]]:  # fmt: skip
+def band_statistics(
+    scenes: Sequence[Scene],
+    *,
+    scale: float = 1 / 255,
+    bands: Sequence[int] | None = None,
+    max_side: int = 512,
+) -> tuple[list[float], list[float]]:
     """Per-band mean and std of ``raw * scale`` over the scenes, from decimated reads (bounded memory)."""
     sums: np.ndarray | None = None
     sq: np.ndarray | None = None

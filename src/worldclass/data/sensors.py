@@ -5,6 +5,10 @@ reflectance x 1e4. Native patch sizes for a 1.2 km BigEarthNet patch: 120 px (10
 20 px (60 m). Sentinel-1: ``VV``, ``VH`` backscatter in dB (float32), 120 px at 10 m.
 
 Channel order convention of worldclass: the requested S2 bands in ESA order, then S1 bands (VV, VH).
+
+``Band.size`` and :data:`PATCH_SIZE` are BigEarthNet's geometry (a 1.2 km patch, L2A bands); a dataset of
+another geometry or band set declares its own and gives native sizes and statistics to
+:class:`worldclass.data.transforms.PatchTransform`, which then uses nothing from this table.
 """
 
 from __future__ import annotations

@@ -214,3 +214,31 @@ def read_split_file(path: Path) -> pa.Table:
     if bad:
         raise DataError(f"{path}: split values {bad} invalid; use train, validation, test")
     return pa.table({"patch_id": pc.cast(t.column("patch_id"), pa.string()), "split": split})
+
+
+def make_splits(
+    source: Path | str,
+    method: str,
+    *,
+    out: Path | None = None,
+    seed: int = 0,
+    validation: Sequence[str] = (),
+    test: Sequence[str] = (),
+    leak_distance: float = 1200.0,
+) -> dict[str, Any]:
+    """Assign splits with ``method``, optionally write them, and report sizes and test→train leakage."""
+    from worldclass.data.bigearthnet.table import conform
+    from worldclass.data.open import open_source
+
+    table = conform(open_source(source).table())
+    result = assign(table, method, seed=seed, validation=validation, test=test)
+    split = [s or "" for s in result.column("split").to_pylist()]
+    if method == "official" and not any(split):
+        raise ConfigError(f"{source}: has no official split; use --method geographic, random or country")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        (pcsv.write_csv if out.suffix == ".csv" else pq.write_table)(result, out)
+    x, y, crs = coordinates(table)
+    leak = spatial_leak(x, y, crs, split, leak_distance)
+    sizes = {s: int(np.sum(np.asarray(split) == s)) for s in SPLITS}
+    return {"method": method, "sizes": sizes, "leak_test_to_train": leak, "out": str(out) if out else None}

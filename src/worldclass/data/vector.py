@@ -54,9 +54,14 @@ def pixel_to_map(geoms: np.ndarray, transform: Any) -> np.ndarray:
 
 
 def write_polygons(
-    path: str | Path, geoms: np.ndarray, fields: dict[str, np.ndarray], *, crs: Any, append: bool = False,
+    path: str | Path,
+    geoms: np.ndarray,
+    fields: dict[str, np.ndarray],
+    *,
+    crs: Any,
+    append: bool = False,
     layer: str | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Write (Multi)Polygons with attribute columns; GeoJSON is reprojected to EPSG:4326."""
     from pyogrio.raw import write
 
@@ -65,9 +70,17 @@ def write_polygons(
         geoms, crs = reproject(geoms, crs, "EPSG:4326"), "EPSG:4326"
     crs_wkt = crs if isinstance(crs, str) else crs.to_wkt()
     write(
-        str(path), shapely.to_wkb(geoms), [np.asarray(v) for v in fields.values()], list(fields), driver=driver,
-        geometry_type="MultiPolygon", promote_to_multi=True, crs=crs_wkt, append=append, layer=layer,
-    )  # fmt: skip
+        str(path),
+        shapely.to_wkb(geoms),
+        [np.asarray(v) for v in fields.values()],
+        list(fields),
+        driver=driver,
+        geometry_type="MultiPolygon",
+        promote_to_multi=True,
+        crs=crs_wkt,
+        append=append,
+        layer=layer,
+    )
 
 
 def read_polygons(

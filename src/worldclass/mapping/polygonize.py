@@ -96,17 +96,33 @@ class _Output:
     def finish(self) -> None:
         self.flush(final=True)
         if not self.started:  # nothing found: still write a valid, empty layer
-            write_polygons(self.partial, np.array([], dtype=object), {"class_id": np.array([], np.int32),
-                           "class_name": np.array([], dtype=object), "area": np.array([]),
-                           "perimeter": np.array([])}, crs=self.crs, layer="polygons")  # fmt: skip
+            write_polygons(
+                self.partial,
+                np.array([], dtype=object),
+                {
+                    "class_id": np.array([], np.int32),
+                    "class_name": np.array([], dtype=object),
+                    "area": np.array([]),
+                    "perimeter": np.array([]),
+                },
+                crs=self.crs,
+                layer="polygons",
+            )
         os.replace(self.partial, self.path)
 
 
 def polygonize(
-    map_path: str | Path, out: str | Path, *, classes: Sequence[str | int] | None = None, min_area: float = 0.0,
-    simplify: float = 0.0, regularize: bool = False, chunk: int = 2048, workers: int = 2,
+    map_path: str | Path,
+    out: str | Path,
+    *,
+    classes: Sequence[str | int] | None = None,
+    min_area: float = 0.0,
+    simplify: float = 0.0,
+    regularize: bool = False,
+    chunk: int = 2048,
+    workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
-) -> PolygonizeResult:  # fmt: skip
+) -> PolygonizeResult:
     """Polygons of the selected classes (default: every class but 0) of a class map.
 
     ``min_area`` and ``simplify`` are in map units (m² and m for projected CRSs); ``simplify`` is the
@@ -136,10 +152,22 @@ def polygonize(
     pending: dict[int, list[shapely.Geometry]] = {c: [] for c in keep}
     n_rows, n_cols = (h + chunk - 1) // chunk, (w + chunk - 1) // chunk
     jobs = [
-        ChunkJob(str(path), r * chunk, c * chunk, min(chunk, h - r * chunk), min(chunk, w - c * chunk), h, w,
-                 halo, sieve_px, tol, tuple(sorted(keep)))
-        for r in range(n_rows) for c in range(n_cols)
-    ]  # fmt: skip
+        ChunkJob(
+            str(path),
+            r * chunk,
+            c * chunk,
+            min(chunk, h - r * chunk),
+            min(chunk, w - c * chunk),
+            h,
+            w,
+            halo,
+            sieve_px,
+            tol,
+            tuple(sorted(keep)),
+        )
+        for r in range(n_rows)
+        for c in range(n_cols)
+    ]
     workers = min(workers, len(jobs)) if len(jobs) > 1 else 0
     # fork where available: chunk workers need only numpy/rasterio/shapely, and spawn would re-import the
     # caller's main module (possibly torch) in every worker, costing more than the chunks themselves
@@ -156,8 +184,13 @@ def polygonize(
                 progress(i + 1, len(jobs))
             if (i + 1) % n_cols == 0:  # a chunk row is complete: merge what its seams cut
                 nxt = (i + 1) // n_cols * chunk
-                _merge_pending(pending, output, next_seam=nxt if nxt < h else None, regularize=regularize,
-                               min_px=sieve_px)  # fmt: skip
+                _merge_pending(
+                    pending,
+                    output,
+                    next_seam=nxt if nxt < h else None,
+                    regularize=regularize,
+                    min_px=sieve_px,
+                )
                 output.flush()
         output.finish()
     finally:
@@ -180,9 +213,13 @@ def _finish(
 
 
 def _merge_pending(
-    pending: dict[int, list[shapely.Geometry]], output: _Output, *, next_seam: int | None, regularize: bool,
+    pending: dict[int, list[shapely.Geometry]],
+    output: _Output,
+    *,
+    next_seam: int | None,
+    regularize: bool,
     min_px: int,
-) -> None:  # fmt: skip
+) -> None:
     """Union seam-cut parts per class; parts not reaching the next horizontal seam are final."""
     for cls, parts in pending.items():
         if not parts:

@@ -15,6 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from worldclass.errors import ConfigError
+from worldclass.models.checkpoint import ModelMeta, load_model
+from worldclass.models.device import pick_device
+from worldclass.models.segmenter import SegmentationNet
+
 
 @dataclass
 class Predictor:
@@ -60,27 +65,26 @@ class Predictor:
         return np.ascontiguousarray(probs.cpu().numpy())
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    """``auto`` -> cuda if available else cpu; anything else as given."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def load_predictor(checkpoint: str | Path, *, device: str = "auto") -> Predictor:
-    """Predictor of a worldclass segmentation checkpoint (refuses classification checkpoints)."""
-    from worldclass.training.seg_module import load_segmentation_module
+    """Predictor of a worldclass segmentation checkpoint (refuses other checkpoints). No Lightning."""
+    model, meta = load_model(checkpoint)
+    if not isinstance(model, SegmentationNet):
+        raise ConfigError(f"{checkpoint}: a {meta.task} checkpoint; mapping needs a segmentation one")
+    return predictor_from_model(model, meta, device=device)
 
-    return predictor_from_module(load_segmentation_module(checkpoint), device=device)
 
-
-def predictor_from_module(module: Any, *, device: str = "auto") -> Predictor:
-    """Predictor of a loaded :class:`~worldclass.training.seg_module.SegmentationModule`."""
-    meta = module.meta
+def predictor_from_model(model: nn.Module, meta: ModelMeta, *, device: str = "auto") -> Predictor:
+    """Predictor of a loaded segmentation model and its metadata."""
     pre: dict[str, Any] = meta.preprocessing
     dev = pick_device(device)
     return Predictor(
-        net=module.net, bands=list(meta.bands), classes=list(meta.classes), scale=float(pre["scale"]),
-        mean=np.asarray(pre["mean"], np.float32), std=np.asarray(pre["std"], np.float32),
-        dtype=str(pre["dtype"]), device=dev, bf16=dev.type == "cuda",
-    )  # fmt: skip
+        net=model,
+        bands=list(meta.bands),
+        classes=list(meta.classes),
+        scale=float(pre["scale"]),
+        mean=np.asarray(pre["mean"], np.float32),
+        std=np.asarray(pre["std"], np.float32),
+        dtype=str(pre["dtype"]),
+        device=dev,
+        bf16=dev.type == "cuda",
+    )

@@ -25,8 +25,19 @@ from rasterio.windows import Window
 
 NODATA = 255
 GDAL_CACHE_MB = 256  # GDAL block cache for reads, windowed writes and the COG copy (bounds RSS)
-_PALETTE = [(0, 0, 0), (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128)]  # fmt: skip
+_PALETTE = [
+    (0, 0, 0),
+    (230, 25, 75),
+    (60, 180, 75),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
+]
 
 
 def probs_path(out: Path) -> Path:
@@ -41,17 +52,30 @@ class MapWriter:
     """Context manager and :class:`~worldclass.mapping.engine.Sink` writing a class map (+ probabilities)."""
 
     def __init__(
-        self, out: str | Path, profile: dict[str, Any], classes: list[str], *, probabilities: bool = False,
+        self,
+        out: str | Path,
+        profile: dict[str, Any],
+        classes: list[str],
+        *,
+        probabilities: bool = False,
         tags: dict[str, str] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.out = Path(out)
         self.classes = classes
         self.probabilities = probabilities
         base = {
-            "driver": "GTiff", "height": profile["height"], "width": profile["width"], "crs": profile["crs"],
-            "transform": profile["transform"], "dtype": "uint8", "nodata": NODATA, "tiled": True,
-            "blockxsize": 512, "blockysize": 512, "BIGTIFF": "IF_SAFER",
-        }  # fmt: skip
+            "driver": "GTiff",
+            "height": profile["height"],
+            "width": profile["width"],
+            "crs": profile["crs"],
+            "transform": profile["transform"],
+            "dtype": "uint8",
+            "nodata": NODATA,
+            "tiled": True,
+            "blockxsize": 512,
+            "blockysize": 512,
+            "BIGTIFF": "IF_SAFER",
+        }
         self._profiles = {self.out: {**base, "count": 1}}
         if probabilities:
             self._profiles[probs_path(self.out)] = {**base, "count": len(classes)}
@@ -104,7 +128,13 @@ class MapWriter:
         cog = _partial(path, ".cog.tmp")
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
             rasterio.shutil.copy(
-            partial, cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512, BIGTIFF="IF_SAFER",
-            OVERVIEW_RESAMPLING="NEAREST" if path == self.out else "AVERAGE", NUM_THREADS="ALL_CPUS",
-        )  # fmt: skip
+                partial,
+                cog,
+                driver="COG",
+                COMPRESS="DEFLATE",
+                BLOCKSIZE=512,
+                BIGTIFF="IF_SAFER",
+                OVERVIEW_RESAMPLING="NEAREST" if path == self.out else "AVERAGE",
+                NUM_THREADS="ALL_CPUS",
+            )
         os.replace(cog, path)

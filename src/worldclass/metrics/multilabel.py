@@ -123,10 +123,20 @@ def multilabel_metrics(
     rows = []
     for c in range(y.shape[1]):
         row: dict[str, Any] = {
-            "index": c, "support": int(support[c]), "tp": int(tp[c]), "fp": int(fp[c]), "fn": int(fn[c]),
-            "tn": int(tn[c]), "precision": float(prec[c]), "recall": float(rec[c]), "f1": float(f1[c]),
-            "bacc": float(bacc[c]), "ap": float(ap[c]), "weight_minor": float(w[c]), "threshold": float(thr[c]),
-        }  # fmt: skip
+            "index": c,
+            "support": int(support[c]),
+            "tp": int(tp[c]),
+            "fp": int(fp[c]),
+            "fn": int(fn[c]),
+            "tn": int(tn[c]),
+            "precision": float(prec[c]),
+            "recall": float(rec[c]),
+            "f1": float(f1[c]),
+            "bacc": float(bacc[c]),
+            "ap": float(ap[c]),
+            "weight_minor": float(w[c]),
+            "threshold": float(thr[c]),
+        }
         if names is not None:
             row["name"] = names[c]
         rows.append(row)

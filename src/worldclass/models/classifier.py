@@ -7,17 +7,26 @@
 Pretrained weights are optional and only read from a local file (``pretrained``: a timm/torchvision state
 dict, e.g. ImageNet RGB); timm adapts the first convolution to ``in_chans`` (RGB filters repeated and
 rescaled). Nothing is downloaded.
+
+:class:`SceneClassifier` (registered as ``scene_classifier``) is what tasks train and checkpoints hold:
+the logit model plus the rule that turns logits into scores of the evaluated classes (attribute
+encoding: 43 outputs scored on the 19 parents) and the embedding layers for retrieval.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from worldclass.compat import ensure_torchvision_importable
 from worldclass.errors import ConfigError
+from worldclass.models.registry import register_model
+
+#: Ways of combining S2 and S1 bands (see module docstring).
+FUSIONS = ("early", "late")
 
 
 def _timm():  # type: ignore[no-untyped-def]
@@ -39,8 +48,14 @@ def check_backbone(name: str) -> None:
         )
 
 
-def _backbone(name: str, in_chans: int, num_classes: int, drop_rate: float, drop_path_rate: float,
-              pretrained: str | Path | None) -> nn.Module:  # fmt: skip
+def _backbone(
+    name: str,
+    in_chans: int,
+    num_classes: int,
+    drop_rate: float,
+    drop_path_rate: float,
+    pretrained: str | Path | None,
+) -> nn.Module:
     timm = _timm()
     check_backbone(name)
     kwargs: dict[str, object] = {"in_chans": in_chans, "num_classes": num_classes, "drop_rate": drop_rate}
@@ -99,3 +114,85 @@ def create_classifier(
         s1 = _backbone(backbone, s1_channels, 0, drop_rate, drop_path_rate, pretrained)
         return LateFusion(s2, s1, s1_channels, num_classes, drop_rate)
     raise ConfigError(f"unknown fusion {fusion!r}; choose early or late")
+
+
+class SceneClassifier(nn.Module):
+    """Multi-label scene classifier: ``forward`` (B, in_chans, H, W) -> logits (B, num_classes).
+
+    ``attribute_encoding``: the ``num_classes`` = 43 outputs are CLC level-3 attributes and
+    :meth:`scores` gives the 19 parents as ``clip(p43 @ M, 0, 1)`` (M: the 43 -> 19 matrix).
+    Embedding layers: ``features`` (pooled pre-logit features; late fusion: S2 and S1 branches
+    concatenated) and ``scores`` (probabilities of the evaluated classes).
+    """
+
+    embedding_layers = ("features", "scores")
+
+    def __init__(
+        self,
+        backbone: str,
+        in_chans: int,
+        num_classes: int,
+        *,
+        fusion: str = "early",
+        s1_channels: int = 0,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        attribute_encoding: bool = False,
+        pretrained: str | Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.net = create_classifier(
+            backbone,
+            in_chans,
+            num_classes,
+            fusion=fusion,
+            s1_channels=s1_channels,
+            drop_rate=drop_rate,
+            drop_path_rate=drop_path_rate,
+            pretrained=pretrained,
+        )
+        self.attribute_encoding = attribute_encoding
+        if attribute_encoding:
+            from worldclass.data.nomenclature import matrix_43_to_19
+
+            self.register_buffer("parents", torch.from_numpy(matrix_43_to_19()), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out: torch.Tensor = self.net(x)
+        return out
+
+    def _to_parents(self, x: torch.Tensor) -> torch.Tensor:
+        m: torch.Tensor = self.get_buffer("parents")
+        return (x.float() @ m).clamp(0, 1)
+
+    def scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """Probabilities (B, evaluated classes) of logits (B, num_classes)."""
+        p = torch.sigmoid(logits.float())
+        return self._to_parents(p) if self.attribute_encoding else p
+
+    def targets(self, labels: torch.Tensor) -> torch.Tensor:
+        """Multi-hot labels of the outputs -> labels of the evaluated classes."""
+        return self._to_parents(labels) if self.attribute_encoding else labels
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_chans, H, W) -> (B, D) pooled pre-logit features."""
+        net: Any = self.net
+        if isinstance(net, LateFusion):
+            k = net.s1_channels
+            return torch.cat([net.s2(x[:, :-k]), net.s1(x[:, -k:])], 1)
+        out: torch.Tensor = net.forward_head(net.forward_features(x), pre_logits=True)
+        return out
+
+    def embed(self, x: torch.Tensor, sensor: str = "", layer: str = "features") -> torch.Tensor:
+        """(B, in_chans, H, W) -> (B, D): ``features`` or ``scores`` (see class docstring)."""
+        if layer == "scores":
+            return self.scores(self(x))
+        return self.features(x).float()
+
+
+@register_model("scene_classifier")
+def scene_classifier(**kwargs: Any) -> SceneClassifier:
+    """Registry builder of :class:`SceneClassifier` (keyword arguments as its constructor)."""
+    return SceneClassifier(**kwargs)

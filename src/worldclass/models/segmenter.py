@@ -30,6 +30,7 @@ from torch import nn
 
 from worldclass.compat import ensure_torchvision_importable
 from worldclass.errors import ConfigError
+from worldclass.models.registry import register_model
 
 ARCHS = ("unet", "fcn", "mlp")
 
@@ -74,9 +75,11 @@ class FCN(nn.Module):
         self.encoder = _encoder(encoder, in_channels)
         c = int(self.encoder.out_channels[-1])  # type: ignore[index]
         self.head = nn.Sequential(
-            nn.Conv2d(c, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
+            nn.Conv2d(c, hidden, 3, padding=1, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU(inplace=True),
             nn.Conv2d(hidden, num_classes, 1),
-        )  # fmt: skip
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.encoder(x)
@@ -116,8 +119,16 @@ class MultiResolutionMLP(nn.Module):
 class Refiner(nn.Module):
     """Iterative refinement of logits ``u`` (B, K, H, W) given the image ``x`` (B, C, H, W)."""
 
-    def __init__(self, num_classes: int, in_channels: int, *, steps: int = 5, filters: int = 32,
-                 hidden: int = 32, kernel: int = 5) -> None:  # fmt: skip
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        *,
+        steps: int = 5,
+        filters: int = 32,
+        hidden: int = 32,
+        kernel: int = 5,
+    ) -> None:
         super().__init__()
         self.steps = steps
         self.map_filters = nn.Conv2d(num_classes, filters, kernel, padding=kernel // 2, bias=False)
@@ -141,7 +152,13 @@ class Refiner(nn.Module):
 
 
 class SegmentationNet(nn.Module):
-    """A segmenter, optionally followed by a :class:`Refiner` (``refine_steps > 0``)."""
+    """A segmenter, optionally followed by a :class:`Refiner` (``refine_steps > 0``).
+
+    ``forward``: (B, C, H, W) -> logits (B, K, H, W). Embedding layer ``features``: the encoder's
+    deepest feature map, average-pooled (B, D).
+    """
+
+    embedding_layers = ("features",)
 
     def __init__(
         self, arch: str, encoder: str, in_channels: int, num_classes: int, *, refine_steps: int = 0
@@ -164,6 +181,12 @@ class SegmentationNet(nn.Module):
         u: torch.Tensor = self.base(x)
         return self.refiner(u, x) if self.refiner is not None else u
 
+    def embed(self, x: torch.Tensor, sensor: str = "", layer: str = "features") -> torch.Tensor:
+        """(B, C, H, W) -> (B, D) pooled deepest encoder features."""
+        encoder: Any = self.base.encoder
+        deepest: torch.Tensor = encoder(x)[-1]
+        return deepest.float().mean((2, 3))
+
     def freeze_base(self) -> None:
         """Train only the refiner (the seed recipe: refinement on top of a frozen segmenter)."""
         for p in self.base.parameters():
@@ -175,6 +198,14 @@ class SegmentationNet(nn.Module):
         if self.refiner is not None and not any(p.requires_grad for p in self.base.parameters()):
             self.base.eval()  # frozen base keeps its batch-norm statistics
         return self
+
+
+@register_model("segmenter")
+def segmenter(
+    arch: str, encoder: str, in_channels: int, num_classes: int, refine_steps: int = 0
+) -> SegmentationNet:
+    """Registry builder of :class:`SegmentationNet`."""
+    return SegmentationNet(arch, encoder, in_channels, num_classes, refine_steps=refine_steps)
 
 
 def load_encoder_weights(net: SegmentationNet, path: str | Path) -> None:

@@ -11,9 +11,13 @@ from worldclass.report.plots import _plt
 
 
 def map_preview(
-    rgb: np.ndarray, classes: np.ndarray, polygons: Sequence[Any], extent: tuple[float, float, float, float],
-    names: Sequence[str], reference: np.ndarray | None = None,
-) -> Any:  # fmt: skip
+    rgb: np.ndarray,
+    classes: np.ndarray,
+    polygons: Sequence[Any],
+    extent: tuple[float, float, float, float],
+    names: Sequence[str],
+    reference: np.ndarray | None = None,
+) -> Any:
     """``rgb`` (3, h, w) uint8, ``classes`` (h, w) uint8 (255 nodata), ``polygons`` shapely geometries in
     the CRS of ``extent`` = (left, right, bottom, top); optional ``reference`` (h, w) class labels."""
     plt = _plt()
@@ -28,8 +32,14 @@ def map_preview(
     axes[0].set_title("scene (RGB)")
 
     def class_panel(ax: Any, labels: np.ndarray, title: str) -> None:
-        ax.imshow(np.ma.masked_equal(labels, 255), cmap=palette, vmin=0, vmax=len(names) - 1, extent=extent,
-                  interpolation="nearest")  # fmt: skip
+        ax.imshow(
+            np.ma.masked_equal(labels, 255),
+            cmap=palette,
+            vmin=0,
+            vmax=len(names) - 1,
+            extent=extent,
+            interpolation="nearest",
+        )
         ax.set_title(title)
 
     k = 1

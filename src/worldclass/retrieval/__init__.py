@@ -1,7 +1,7 @@
 """Content-based image retrieval: embedding sets, faiss indexes (flat, HNSW, IVF-PQ, binary hash codes),
 search by stored patch or by image, and the BigEarthNet retrieval evaluation (see ``retrieval.evaluate``).
 
-Data flow: checkpoint + archive --:func:`embed`--> embedding set (``vectors.npy`` + ``rows.parquet``)
+Data flow: checkpoint + archive --:func:`worldclass.retrieval.embed_archive.embed`--> embedding set (``vectors.npy`` + ``rows.parquet``)
 --:func:`build_index`--> index folder --:meth:`RetrievalIndex.search`--> ranked patch ids, scores, labels.
 """
 

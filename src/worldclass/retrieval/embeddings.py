@@ -34,8 +34,13 @@ from worldclass.errors import ConfigError, DataError, IncompleteStoreError
 
 FORMAT = "worldclass-embeddings/1"
 ROW_SCHEMA = pa.schema(
-    [("patch_id", pa.string()), ("sensor", pa.string()), ("split", pa.string()), ("labels", pa.list_(pa.string()))]
-)  # fmt: skip
+    [
+        ("patch_id", pa.string()),
+        ("sensor", pa.string()),
+        ("split", pa.string()),
+        ("labels", pa.list_(pa.string())),
+    ]
+)
 
 
 def l2_normalize(x: npt.ArrayLike) -> npt.NDArray[np.float32]:
@@ -74,9 +79,15 @@ def write_embeddings(path: str | Path, vectors: npt.ArrayLike, rows: pa.Table, i
     pq.write_table(rows, tmp / "rows.parquet")
     meta = dict(info)
     model = dict(meta.get("model", {}))
-    meta.update(format=FORMAT, dim=int(v.shape[1]), rows=len(v), complete=True, model=model,
-                sensors=sorted(set(rows.column("sensor").to_pylist())),
-                fingerprint=fingerprint(str(model.get("sha256", "")), rows, v))  # fmt: skip
+    meta.update(
+        format=FORMAT,
+        dim=int(v.shape[1]),
+        rows=len(v),
+        complete=True,
+        model=model,
+        sensors=sorted(set(rows.column("sensor").to_pylist())),
+        fingerprint=fingerprint(str(model.get("sha256", "")), rows, v),
+    )
     (tmp / "info.json").write_text(json.dumps(meta, indent=1))
     replace_dir(tmp, out)
     return out

@@ -29,9 +29,15 @@ def direction_name(query: str, archive: str) -> str:
 
 
 def retrieval_eval(
-    embeddings: str | Path, *, k: int = 10, query_split: str = "validation", archive_split: str = "test",
-    kind: str = "flat", directions: Sequence[tuple[str, str]] | None = None, params: IndexParams | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    embeddings: str | Path,
+    *,
+    k: int = 10,
+    query_split: str = "validation",
+    archive_split: str = "test",
+    kind: str = "flat",
+    directions: Sequence[tuple[str, str]] | None = None,
+    params: IndexParams | None = None,
+) -> dict[str, Any]:
     """Metrics per direction: ``{"directions": {"S1→S2": {precision, recall, f1, map, wmap, ...}}, ...}``."""
     emb = Embeddings.open(embeddings)
     if not emb.classes:
@@ -41,8 +47,14 @@ def retrieval_eval(
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for archive_sensor in dict.fromkeys(b for _, b in pairs):
-            index = build_index(emb.path, Path(tmp) / archive_sensor.replace("+", "_"), kind,
-                                sensor=archive_sensor, split=archive_split, params=params)  # fmt: skip
+            index = build_index(
+                emb.path,
+                Path(tmp) / archive_sensor.replace("+", "_"),
+                kind,
+                sensor=archive_sensor,
+                split=archive_split,
+                params=params,
+            )
             archive_labels = labels_to_multi_hot(index.rows.column("labels").to_pylist(), emb.classes)
             for query_sensor in [a for a, b in pairs if b == archive_sensor]:
                 rows = emb.select(sensor=query_sensor, split=query_split)
@@ -57,13 +69,19 @@ def retrieval_eval(
                 results[direction_name(query_sensor, archive_sensor)] = m
     return {
         "random": _random_reference(emb, k, query_split, archive_split, pairs[0]),
-        "embeddings": str(emb.path), "model": emb.info.get("model", {}), "k": k, "kind": kind,
-        "query_split": query_split, "archive_split": archive_split, "directions": results,
-    }  # fmt: skip
+        "embeddings": str(emb.path),
+        "model": emb.info.get("model", {}),
+        "k": k,
+        "kind": kind,
+        "query_split": query_split,
+        "archive_split": archive_split,
+        "directions": results,
+    }
 
 
-def _random_reference(emb: Embeddings, k: int, query_split: str, archive_split: str, pair: tuple[str, str],
-                      seed: int = 0) -> dict[str, float]:  # fmt: skip
+def _random_reference(
+    emb: Embeddings, k: int, query_split: str, archive_split: str, pair: tuple[str, str], seed: int = 0
+) -> dict[str, float]:
     """Metrics of a random ranking of the archive: the floor every model must beat (label imbalance
     alone gives it a non-zero precision)."""
     q, a = emb.select(sensor=pair[0], split=query_split), emb.select(sensor=pair[1], split=archive_split)
@@ -78,6 +96,13 @@ def results_table(named: dict[str, dict[str, Any]]) -> tuple[list[str], list[lis
     rows = []
     for name, res in named.items():
         for d, m in [*res["directions"].items(), ("random ranking", res["random"])]:
-            rows.append([name, d, *(round(100 * m[key], 1) for key in ("precision", "recall", "f1", "map")),
-                         round(m["wmap"], 3), int(m["queries"])])  # fmt: skip
+            rows.append(
+                [
+                    name,
+                    d,
+                    *(round(100 * m[key], 1) for key in ("precision", "recall", "f1", "map")),
+                    round(m["wmap"], 3),
+                    int(m["queries"]),
+                ]
+            )
     return header, rows

@@ -148,7 +148,9 @@ class RetrievalIndex:
             index = reader(str(p / "index.faiss"))
             rows = pq.read_table(p / "rows.parquet")
         except (RuntimeError, OSError, ValueError) as exc:
-            raise DataError(f"{p}: corrupt index files ({str(exc).splitlines()[0][:120]}); rebuild with `worldclass index build`") from None  # fmt: skip
+            raise DataError(
+                f"{p}: corrupt index files ({str(exc).splitlines()[0][:120]}); rebuild with `worldclass index build`"
+            ) from None
         if index.ntotal != rows.num_rows or rows.num_rows != info["n"]:
             raise DataError(
                 f"{p}: index holds {index.ntotal} vectors but rows.parquet {rows.num_rows} and index.json {info['n']}; "
@@ -242,7 +244,11 @@ class RetrievalIndex:
         if exclude:
             keep_s, keep_i = np.full((len(q), k), np.nan, np.float32), np.full((len(q), k), -1, np.int64)
             for qi, key in enumerate(exclude):
-                sel = [j for j in range(kk) if idx[qi, j] >= 0 and (self._ids[idx[qi, j]], self._sensors[idx[qi, j]]) != key][:k]  # fmt: skip
+                sel = [
+                    j
+                    for j in range(kk)
+                    if idx[qi, j] >= 0 and (self._ids[idx[qi, j]], self._sensors[idx[qi, j]]) != key
+                ][:k]
                 keep_s[qi, : len(sel)], keep_i[qi, : len(sel)] = scores[qi, sel], idx[qi, sel]
             return keep_s, keep_i
         if kk < k:
@@ -256,11 +262,19 @@ class RetrievalIndex:
         """Per query the ranked hits as dicts: rank, patch_id, sensor, score, labels."""
         out = []
         for srow, irow in zip(scores, idx, strict=True):
-            out.append([
-                {"rank": r + 1, "patch_id": self._ids[i], "sensor": self._sensors[i], "score": round(float(s), 5),
-                 "labels": list(self.rows.column("labels")[int(i)].as_py() or [])}
-                for r, (s, i) in enumerate(zip(srow, irow, strict=True)) if i >= 0
-            ])  # fmt: skip
+            out.append(
+                [
+                    {
+                        "rank": r + 1,
+                        "patch_id": self._ids[i],
+                        "sensor": self._sensors[i],
+                        "score": round(float(s), 5),
+                        "labels": list(self.rows.column("labels")[int(i)].as_py() or []),
+                    }
+                    for r, (s, i) in enumerate(zip(srow, irow, strict=True))
+                    if i >= 0
+                ]
+            )
         return out
 
 
@@ -280,8 +294,14 @@ def _write(out: Path, info: dict[str, Any], index: Any, rows: pa.Table, head: Ha
     replace_dir(tmp, out)
 
 
-def _add_chunks(index: Any, vectors: npt.NDArray[np.float32], rows: npt.NDArray[np.int64], head: HashHead | None,
-                progress: Callable[[int, int], None] | None, chunk: int = 50_000) -> None:  # fmt: skip
+def _add_chunks(
+    index: Any,
+    vectors: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.int64],
+    head: HashHead | None,
+    progress: Callable[[int, int], None] | None,
+    chunk: int = 50_000,
+) -> None:
     for i in range(0, len(rows), chunk):
         v = l2_normalize(vectors[rows[i : i + chunk]])
         index.add(head.codes(v) if head is not None else v)
@@ -290,10 +310,15 @@ def _add_chunks(index: Any, vectors: npt.NDArray[np.float32], rows: npt.NDArray[
 
 
 def build_index(
-    embeddings: str | Path, out: str | Path, kind: str = "hnsw", *, sensor: str | None = None,
-    split: str | None = None, params: IndexParams | None = None,
+    embeddings: str | Path,
+    out: str | Path,
+    kind: str = "hnsw",
+    *,
+    sensor: str | None = None,
+    split: str | None = None,
+    params: IndexParams | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> RetrievalIndex:  # fmt: skip
+) -> RetrievalIndex:
     """Index the rows of ``embeddings`` (optionally one sensor/split) into ``out`` (replaced atomically)."""
     if kind not in KINDS:
         raise ConfigError(f"--kind {kind!r}: choose one of {list(KINDS)}")
@@ -312,17 +337,31 @@ def build_index(
     log: dict[str, Any] = {}
     if kind == "binary":
         labels = emb.multi_hot(sample) if p.hash_supervision == "labels" else None
-        head, log = train_hash_head(train, HashConfig(dim=emb.dim, bits=p.bits, supervision=p.hash_supervision,
-                                                      steps=p.hash_steps, seed=p.seed), labels)  # fmt: skip
+        head, log = train_hash_head(
+            train,
+            HashConfig(
+                dim=emb.dim, bits=p.bits, supervision=p.hash_supervision, steps=p.hash_steps, seed=p.seed
+            ),
+            labels,
+        )
     index = _make(kind, emb.dim, train, p, len(rows))
     _add_chunks(index, emb.vectors, rows, head, progress)
     info = {
-        "format": FORMAT, "kind": kind, "dim": emb.dim, "metric": "hamming" if kind == "binary" else "cosine",
-        "params": asdict(p), "model": emb.info.get("model", {}), "classes": emb.classes,
-        "data": emb.info.get("data", {}), "filter": {"sensor": sensor, "split": split},
-        "sources": [{"embeddings": str(emb.path.resolve()), "fingerprint": emb.fingerprint, "rows": len(rows)}],
-        "build_seconds": round(time.perf_counter() - t0, 3), "hash_training": log,
-    }  # fmt: skip
+        "format": FORMAT,
+        "kind": kind,
+        "dim": emb.dim,
+        "metric": "hamming" if kind == "binary" else "cosine",
+        "params": asdict(p),
+        "model": emb.info.get("model", {}),
+        "classes": emb.classes,
+        "data": emb.info.get("data", {}),
+        "filter": {"sensor": sensor, "split": split},
+        "sources": [
+            {"embeddings": str(emb.path.resolve()), "fingerprint": emb.fingerprint, "rows": len(rows)}
+        ],
+        "build_seconds": round(time.perf_counter() - t0, 3),
+        "hash_training": log,
+    }
     _write(Path(out), info, index, _rows_table(emb, rows, 0), head)
     return RetrievalIndex.open(out)
 
@@ -351,8 +390,10 @@ def add_to_index(
     src = len(idx.info["sources"])
     _add_chunks(idx.index, emb.vectors, new, idx.head, progress)
     info = dict(idx.info)
-    info["sources"] = [*info["sources"], {"embeddings": str(emb.path.resolve()), "fingerprint": emb.fingerprint,
-                                          "rows": len(new)}]  # fmt: skip
+    info["sources"] = [
+        *info["sources"],
+        {"embeddings": str(emb.path.resolve()), "fingerprint": emb.fingerprint, "rows": len(new)},
+    ]
     rows_table = pa.concat_tables([idx.rows, _rows_table(emb, new, src).cast(idx.rows.schema)])
     _write(idx.path, info, idx.index, rows_table, idx.head)
     return len(new)

@@ -110,9 +110,12 @@ def query_sensor(enc: Encoder, paths: Sequence[str | Path], sensor: str | None =
     return max(enc.sensors, key=lambda s: len(set(enc.bands(s)) & names))  # best partial match: names the gap
 
 
-def embed_patches(enc: Encoder, patches: Sequence[dict[str, npt.NDArray[np.float32]]], sensor: str) -> npt.NDArray[np.float32]:  # fmt: skip
+def embed_patches(
+    enc: Encoder, patches: Sequence[dict[str, npt.NDArray[np.float32]]], sensor: str
+) -> npt.NDArray[np.float32]:
     """(N, D) L2-normalised embeddings of native-band patches, with the checkpoint's preprocessing."""
     pre = enc.meta.preprocessing
-    transform = PatchTransform(enc.bands(sensor), resampling=pre.get("resampling", "bilinear"),
-                               normalize=pre.get("normalize", "v2"))  # fmt: skip
+    transform = PatchTransform(
+        enc.bands(sensor), resampling=pre.get("resampling", "bilinear"), normalize=pre.get("normalize", "v2")
+    )
     return l2_normalize(enc(transform(patches), sensor).cpu().numpy())

@@ -145,10 +145,14 @@ def info(service: SearchService) -> dict[str, Any]:
     idx = service.index
     sensors = sorted(set(idx.rows.column("sensor").to_pylist()))
     src = idx.source(0)
-    return {"n": len(idx), "kind": idx.kind, "sensors": sensors,
-            "query_sensors": sorted(set(src.rows.column("sensor").to_pylist())),
-            "model": Path(str(idx.info.get("model", {}).get("checkpoint", "?"))).name,
-            "examples": idx.rows.column("patch_id").to_pylist()[:200]}  # fmt: skip
+    return {
+        "n": len(idx),
+        "kind": idx.kind,
+        "sensors": sensors,
+        "query_sensors": sorted(set(src.rows.column("sensor").to_pylist())),
+        "model": Path(str(idx.info.get("model", {}).get("checkpoint", "?"))).name,
+        "examples": idx.rows.column("patch_id").to_pylist()[:200],
+    }
 
 
 def make_server(service: SearchService, host: str = "127.0.0.1", port: int = 8765) -> ThreadingHTTPServer:
@@ -156,7 +160,9 @@ def make_server(service: SearchService, host: str = "127.0.0.1", port: int = 876
     return ThreadingHTTPServer((host, port), _handler(service))
 
 
-def serve_in_thread(service: SearchService, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:  # fmt: skip
+def serve_in_thread(
+    service: SearchService, host: str = "127.0.0.1", port: int = 0
+) -> tuple[ThreadingHTTPServer, str]:
     """Start a server in a daemon thread; returns (server, base URL). Stop with ``server.shutdown()``."""
     server = make_server(service, host, port)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -21,8 +21,14 @@ from worldclass.retrieval.index import RetrievalIndex
 
 
 class SearchService:
-    def __init__(self, index: str | Path, *, checkpoint: str | Path | None = None, data: str | Path | None = None,
-                 device: str = "auto") -> None:  # fmt: skip
+    def __init__(
+        self,
+        index: str | Path,
+        *,
+        checkpoint: str | Path | None = None,
+        data: str | Path | None = None,
+        device: str = "auto",
+    ) -> None:
         self.index = RetrievalIndex.open(index)
         model = self.index.info.get("model", {})
         self.checkpoint = Path(checkpoint or model.get("checkpoint", ""))
@@ -46,10 +52,16 @@ class SearchService:
             self._encoder = load_encoder(self.checkpoint, layer=layer, device=self.device)
         return self._encoder
 
-    def _answer(self, query: dict[str, Any], vector: np.ndarray, k: int, exclude: tuple[str, str] | None) -> dict[str, Any]:  # fmt: skip
+    def _answer(
+        self, query: dict[str, Any], vector: np.ndarray, k: int, exclude: tuple[str, str] | None
+    ) -> dict[str, Any]:
         scores, idx = self.index.search(vector, k, exclude=[exclude] if exclude else None)
-        return {"query": query, "index": str(self.index.path), "kind": self.index.kind,
-                "results": self.index.results(scores, idx)[0]}  # fmt: skip
+        return {
+            "query": query,
+            "index": str(self.index.path),
+            "kind": self.index.kind,
+            "results": self.index.results(scores, idx)[0],
+        }
 
     def by_id(self, patch_id: str, *, sensor: str | None = None, k: int = 10) -> dict[str, Any]:
         """Top-k for a stored patch (its vector is looked up, not recomputed); the query row itself is
@@ -81,8 +93,15 @@ class SearchService:
         if sensor == "image" or not self.data.exists():
             return None
         if kind not in self._previews:
-            ds = BigEarthNet(self.data, split="all", sensors=(kind,), bands=["VV"] if kind == "s1" else list(RGB),
-                             normalize="none", include_snow_cloud=True, return_mask=False)  # fmt: skip
+            ds = BigEarthNet(
+                self.data,
+                split="all",
+                sensors=(kind,),
+                bands=["VV"] if kind == "s1" else list(RGB),
+                normalize="none",
+                include_snow_cloud=True,
+                return_mask=False,
+            )
             self._previews[kind] = (ds, {p: i for i, p in enumerate(ds.patch_ids)})
         ds, where = self._previews[kind]
         if patch_id not in where:

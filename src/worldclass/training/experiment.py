@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from worldclass.config import ExperimentConfig
-from worldclass.training.evaluate import evaluate
-from worldclass.training.train import train
+from worldclass.tasks.classification.evaluate import evaluate
+from worldclass.training.fit import train
 
 METRICS = [f"{m}_{a}" for a in ("micro", "macro", "minor") for m in ("f1", "precision", "recall", "bacc")]
 
@@ -26,8 +26,10 @@ def variants(cfg: ExperimentConfig) -> list[tuple[str, ExperimentConfig]]:
     """(name, config) of each ablation variant."""
     out = []
     specs: list[tuple[str, str, str, bool]] = [
-        ("Base", "bce", "none", False), ("CW", "cw", "none", False), ("MROS+DCW", "dcw", "mros", False),
-    ]  # fmt: skip
+        ("Base", "bce", "none", False),
+        ("CW", "cw", "none", False),
+        ("MROS+DCW", "dcw", "mros", False),
+    ]
     if cfg.model.pretrained:
         specs.append(("MROS+DCW+pretrained", "dcw", "mros", True))
     for name, loss, sampler, pretrained in specs:
@@ -45,11 +47,12 @@ def run_imbalance(cfg: ExperimentConfig, *, log: Callable[[str], None] = print) 
     results: dict[str, Any] = {}
     for name, v in variants(cfg):
         log(f"[{name}] training -> {v.trainer.out}")
-        res = train(v)
+        res = train(v, overwrite=True)  # the experiment owns its variant folders
         m = evaluate(res.best_checkpoint, split="test", out=Path(v.trainer.out) / "eval", report=False)
         results[name] = {k: m[k] for k in [*METRICS, "map_macro", "map_micro"]} | {
-            "per_class_f1": {p["name"]: p["f1"] for p in m["per_class"]}, "epochs": res.epochs,
-        }  # fmt: skip
+            "per_class_f1": {p["name"]: p["f1"] for p in m["per_class"]},
+            "epochs": res.epochs,
+        }
         log(
             f"[{name}] "
             + ", ".join(f"{k}={results[name][k]:.3f}" for k in ("f1_micro", "f1_macro", "f1_minor"))

@@ -30,8 +30,18 @@ CELL = 120  # city block period in pixels (36 m at 0.3 m)
 ROAD = 14  # road width in pixels
 INRIA_TRAIN = ("austin", "chicago", "kitsap", "tyrol-w", "vienna")
 INRIA_TEST = ("bellingham", "bloomington", "innsbruck", "sfo", "tyrol-e")
-_UTM = {"austin": 32614, "chicago": 32616, "kitsap": 32610, "tyrol-w": 32632, "vienna": 32633,
-        "bellingham": 32610, "bloomington": 32616, "innsbruck": 32632, "sfo": 32610, "tyrol-e": 32632}  # fmt: skip
+_UTM = {
+    "austin": 32614,
+    "chicago": 32616,
+    "kitsap": 32610,
+    "tyrol-w": 32632,
+    "vienna": 32633,
+    "bellingham": 32610,
+    "bloomington": 32616,
+    "innsbruck": 32632,
+    "sfo": 32610,
+    "tyrol-e": 32632,
+}
 _ROOFS = np.array([[150, 60, 50], [120, 120, 125], [95, 75, 60], [185, 180, 170], [70, 70, 80]], np.float32)
 _BASE = {0: (140, 135, 105), 2: (90, 90, 92), 3: (45, 85, 40), 4: (30, 55, 85)}
 
@@ -69,8 +79,12 @@ def cell_features(seed: int, ci: int, cj: int) -> list[tuple[Polygon, int, int]]
     if u < 0.6:
         return [(s, 1, int(rng.integers(0, len(_ROOFS)))) for s in _building_shapes(rng, x0, y0)]
     if u < 0.78:  # park: tree crowns
-        crowns = [shapely.Point(x0 + rng.uniform(8, inner - 8), y0 + rng.uniform(8, inner - 8)).buffer(
-            rng.uniform(5, 14), quad_segs=4) for _ in range(int(rng.integers(4, 12)))]  # fmt: skip
+        crowns = [
+            shapely.Point(x0 + rng.uniform(8, inner - 8), y0 + rng.uniform(8, inner - 8)).buffer(
+                rng.uniform(5, 14), quad_segs=4
+            )
+            for _ in range(int(rng.integers(4, 12)))
+        ]
         return [(shapely.union_all(crowns), 3, 0)]
     if u < 0.86:  # pond
         pond = shapely.Point(x0 + inner / 2, y0 + inner / 2).buffer(
@@ -108,8 +122,15 @@ def render_block(seed: int, r0: int, c0: int, h: int, w: int) -> tuple[np.ndarra
     t = Affine.translation(c0, r0)
     roof = np.zeros((h, w), np.int32)
     if feats:
-        labels = rasterize(((g, c) for g, c, _ in feats), out_shape=(h, w), transform=t, fill=0,
-                           default_value=1, dtype="uint8", out=labels)  # fmt: skip
+        labels = rasterize(
+            ((g, c) for g, c, _ in feats),
+            out_shape=(h, w),
+            transform=t,
+            fill=0,
+            default_value=1,
+            dtype="uint8",
+            out=labels,
+        )
         houses = [(g, i + 1) for i, (g, c, _) in enumerate(feats) if c == 1]
         if houses:
             roof = rasterize(houses, out_shape=(h, w), transform=t, fill=0, dtype="int32")
@@ -131,17 +152,36 @@ def render_block(seed: int, r0: int, c0: int, h: int, w: int) -> tuple[np.ndarra
 
 
 def write_scene(
-    image: str | Path, height: int, width: int, *, seed: int = 0, labels: str | Path | None = None,
-    label_mode: str = "classes", crs: str | int = 32633, origin: tuple[float, float] = (500000.0, 5000000.0),
-    gsd: float = 0.3, compress: str | None = "deflate", progress: Callable[[int, int], None] | None = None,
-) -> None:  # fmt: skip
+    image: str | Path,
+    height: int,
+    width: int,
+    *,
+    seed: int = 0,
+    labels: str | Path | None = None,
+    label_mode: str = "classes",
+    crs: str | int = 32633,
+    origin: tuple[float, float] = (500000.0, 5000000.0),
+    gsd: float = 0.3,
+    compress: str | None = "deflate",
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
     """Write a scene GeoTIFF (RGB uint8, tiled) and optionally its label raster, block by block.
 
     ``label_mode``: ``classes`` (uint8 :data:`AERIAL_CLASSES` indices) or ``inria`` (0/255 buildings).
     """
     crs_s = f"EPSG:{crs}" if isinstance(crs, int) else crs
-    prof = dict(driver="GTiff", height=height, width=width, crs=crs_s, dtype="uint8", tiled=True,
-                blockxsize=256, blockysize=256, transform=from_origin(*origin, gsd, gsd), BIGTIFF="IF_SAFER")  # fmt: skip
+    prof = dict(
+        driver="GTiff",
+        height=height,
+        width=width,
+        crs=crs_s,
+        dtype="uint8",
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        transform=from_origin(*origin, gsd, gsd),
+        BIGTIFF="IF_SAFER",
+    )
     if compress:
         prof["compress"] = compress
     Path(image).parent.mkdir(parents=True, exist_ok=True)
@@ -212,10 +252,15 @@ def synth_inria(
             for i in range(1, n + 1):
                 name = f"{city}{i}.tif"
                 write_scene(
-                    root / split / "images" / name, size, size, seed=seed * 1000 + k * 100 + i,
-                    labels=root / split / "gt" / name if split == "train" else None, label_mode="inria",
-                    crs=_UTM[city], origin=(400000.0 + i * size * 0.3, 4000000.0),
-                )  # fmt: skip
+                    root / split / "images" / name,
+                    size,
+                    size,
+                    seed=seed * 1000 + k * 100 + i,
+                    labels=root / split / "gt" / name if split == "train" else None,
+                    label_mode="inria",
+                    crs=_UTM[city],
+                    origin=(400000.0 + i * size * 0.3, 4000000.0),
+                )
     return root
 
 
@@ -232,6 +277,13 @@ def synth_scenes(
         write_scene(
             img, size, size, seed=seed * 1000 + i, labels=root / "labels" / img.name, crs=crs, origin=origin
         )
-        write_vector_labels(root / "labels.gpkg", seed * 1000 + i, size, size, append=i > 0,
-                            transform=from_origin(*origin, 0.3, 0.3), crs=f"EPSG:{crs}")  # fmt: skip
+        write_vector_labels(
+            root / "labels.gpkg",
+            seed * 1000 + i,
+            size,
+            size,
+            append=i > 0,
+            transform=from_origin(*origin, 0.3, 0.3),
+            crs=f"EPSG:{crs}",
+        )
     return root

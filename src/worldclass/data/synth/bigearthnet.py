@@ -62,9 +62,14 @@ def _write_tif(
     path.parent.mkdir(parents=True, exist_ok=True)
     res = PATCH_EXTENT_M / arr.shape[0]
     profile: dict[str, Any] = {
-        "driver": "GTiff", "height": arr.shape[0], "width": arr.shape[1], "count": 1, "dtype": arr.dtype.name,
-        "crs": CRS.from_epsg(epsg), "transform": from_origin(ulx, uly, res, res),
-    }  # fmt: skip
+        "driver": "GTiff",
+        "height": arr.shape[0],
+        "width": arr.shape[1],
+        "count": 1,
+        "dtype": arr.dtype.name,
+        "crs": CRS.from_epsg(epsg),
+        "transform": from_origin(ulx, uly, res, res),
+    }
     if compress:
         profile.update(compress="deflate", predictor=2, nodata=0)
     with rasterio.open(path, "w", **profile) as ds:
@@ -86,9 +91,16 @@ def _plan(n: int, seed: int) -> list[dict[str, Any]]:
                 break
         r = rng.random()
         plan.append(
-            {"i": i, "tile": TILES[t], "h": h, "v": v, "seed": int(rng.integers(2**31)),
-             "snow": bool(r < 0.04), "cloud": bool(0.04 <= r < 0.06)}
-        )  # fmt: skip
+            {
+                "i": i,
+                "tile": TILES[t],
+                "h": h,
+                "v": v,
+                "seed": int(rng.integers(2**31)),
+                "snow": bool(r < 0.04),
+                "cloud": bool(0.04 <= r < 0.06),
+            }
+        )
     return plan
 
 
@@ -133,19 +145,33 @@ def _make_patch(root: str, version: int, p: dict[str, Any]) -> dict[str, Any]:
         coords = {"ulx": ulx, "uly": uly, "lrx": ulx + PATCH_EXTENT_M, "lry": uly - PATCH_EXTENT_M}
         date = f"{t.s2_datetime[:4]}-{t.s2_datetime[4:6]}-{t.s2_datetime[6:8]}"
         s2_json = {
-            "labels": labels43, "coordinates": coords, "projection": crs_wkt,
+            "labels": labels43,
+            "coordinates": coords,
+            "projection": crs_wkt,
             "tile_source": f"S2A_MSIL1C_{t.s2_datetime}_N0205_{t.orbit}_T{t.tile}_{t.s2_datetime}.SAFE",
             "acquisition_date": f"{date} {t.s2_datetime[9:11]}:{t.s2_datetime[11:13]}:{t.s2_datetime[13:15]}",
-        }  # fmt: skip
+        }
         s1_json = {
-            "labels": labels43, "coordinates": coords, "projection": crs_wkt, "corresponding_s2_patch": s2_name,
+            "labels": labels43,
+            "coordinates": coords,
+            "projection": crs_wkt,
+            "corresponding_s2_patch": s2_name,
             "scene_source": f"S1A_IW_GRDH_1SDV_{t.s1_datetime}_{t.s1_datetime}_000000_000000_0000",
             "acquisition_time": f"{date}T{t.s1_datetime[9:11]}:{t.s1_datetime[11:13]}:{t.s1_datetime[13:15]}",
-        }  # fmt: skip
+        }
         naming.v1_json_path(base, s2_name).write_text(json.dumps(s2_json))
         naming.v1_json_path(base, s1_name, s1=True).write_text(json.dumps(s1_json))
-    return {**names, "labels43": labels43, "labels": names43_to_19(labels43), "country": t.country,
-            "tile": t.tile, "h": p["h"], "v": p["v"], "snow": p["snow"], "cloud": p["cloud"]}  # fmt: skip
+    return {
+        **names,
+        "labels43": labels43,
+        "labels": names43_to_19(labels43),
+        "country": t.country,
+        "tile": t.tile,
+        "h": p["h"],
+        "v": p["v"],
+        "snow": p["snow"],
+        "cloud": p["cloud"],
+    }
 
 
 def _make_chunk(root: str, version: int, plan: list[dict[str, Any]]) -> list[dict[str, Any]]:

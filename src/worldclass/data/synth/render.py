@@ -23,9 +23,26 @@ from worldclass.data.synth.signatures import _COVERS, CLC_COVERS, TEXTURE, s1_si
 SIZE = 120
 #: reBEN train positives per 19-class label (original order) -> class sampling weights.
 REBEN_TRAIN_COUNTS = (
-    33626, 6398, 88236, 15190, 42968, 51034, 60127, 15082, 64164, 76344,
-    78791, 6984, 6329, 64198, 738, 11344, 670, 30466, 35914,
-)  # fmt: skip
+    33626,
+    6398,
+    88236,
+    15190,
+    42968,
+    51034,
+    60127,
+    15082,
+    64164,
+    76344,
+    78791,
+    6984,
+    6329,
+    64198,
+    738,
+    11344,
+    670,
+    30466,
+    35914,
+)
 _CHILDREN: dict[str, list[int]] = {}
 for _code, _name in CLC43:
     _parent = MAP_43_TO_19[_name]

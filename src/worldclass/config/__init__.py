@@ -1,0 +1,27 @@
+"""Experiment configuration: the parser (YAML + ``--set`` overrides -> typed sections) and the sections
+every task shares. Tasks add their own sections; load a whole config with
+:func:`worldclass.tasks.load_config`.
+
+Imports: only :mod:`worldclass.errors`.
+"""
+
+from worldclass.config.parse import (
+    ExperimentConfig,
+    apply_overrides,
+    build_section,
+    parse_experiment,
+    read_tree,
+)
+from worldclass.config.sections import DataConfig, OptimConfig, TrainerConfig, choice
+
+__all__ = [
+    "DataConfig",
+    "ExperimentConfig",
+    "OptimConfig",
+    "TrainerConfig",
+    "apply_overrides",
+    "build_section",
+    "choice",
+    "parse_experiment",
+    "read_tree",
+]

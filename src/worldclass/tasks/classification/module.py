@@ -1,0 +1,67 @@
+"""LightningModule for multi-label scene classification (model + loss + optimiser; data stays outside)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from worldclass.losses import build_loss
+from worldclass.metrics import multilabel_metrics
+from worldclass.models.classifier import SceneClassifier
+from worldclass.tasks.module import TaskModule
+
+
+class ClassificationModule(TaskModule):
+    """A :class:`SceneClassifier` trained with the configured loss; validation logs macro/micro AP and F1
+    of the evaluated classes (attribute encoding: scores and targets mapped 43 -> 19 by the model).
+    ``train_counts``/``n_train`` initialise CW/DCW class weights and weight the minority F1."""
+
+    def __init__(
+        self, config: dict[str, Any], meta: dict[str, Any], train_counts: list[int], n_train: int
+    ) -> None:
+        super().__init__(config, meta)
+        self.save_hyperparameters()
+        lc = config["loss"]
+        spec = self.meta.model["kwargs"]
+        self.model: SceneClassifier = SceneClassifier(**spec, pretrained=config["model"]["pretrained"])
+        extra: dict[str, Any] = {}
+        if lc["name"] in ("cw", "dcw"):
+            extra = {"power": lc["power"], "max_weight": lc["max_weight"]}
+        elif lc["name"] == "focal":
+            extra = {"alpha": lc["alpha"], "gamma": lc["gamma"]}
+        self.loss = build_loss(lc["name"], spec["num_classes"], train_counts, n_train, **extra)
+        self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.model(x)
+        return out
+
+    def setup(self, stage: str) -> None:
+        if self.device.type == "cuda":
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss: torch.Tensor = self.loss(self(batch["image"]), batch["label"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["label"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        logits = self(batch["image"])
+        self.log("val/loss", self.loss(logits, batch["label"]), batch_size=len(batch["label"]))
+        self._val.append((self.model.targets(batch["label"]).cpu(), self.model.scores(logits).cpu()))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val:
+            return
+        yt = torch.cat([t for t, _ in self._val]).to(self.device)
+        st = torch.cat([p for _, p in self._val]).to(self.device)
+        self._val.clear()
+        gy, gs = self.all_gather(yt), self.all_gather(st)  # (world, N, C) under DDP, (N, C) otherwise
+        assert isinstance(gy, torch.Tensor) and isinstance(gs, torch.Tensor)
+        counts = self.hparams["train_counts"] if not self.model.attribute_encoding else None
+        m = multilabel_metrics(
+            gy.reshape(-1, yt.shape[-1]).cpu(), gs.reshape(-1, st.shape[-1]).cpu(), train_counts=counts
+        )
+        for key in ("map_macro", "map_micro", "f1_macro", "f1_micro", "f1_minor"):
+            self.log(f"val/{key}", float(m[key]), prog_bar=key == "map_macro", sync_dist=False)

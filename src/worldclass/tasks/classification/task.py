@@ -1,0 +1,179 @@
+"""Multi-label scene classification (``task: classification``): a timm backbone on S2 and/or S1 patches,
+BCE / CW / DCW / focal loss, optional MROS or ML-ROS sampling; monitored: validation macro AP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from worldclass.config import ExperimentConfig, choice
+from worldclass.losses import MULTILABEL_LOSSES
+from worldclass.models.classifier import FUSIONS
+from worldclass.tasks.base import EvalOptions, Setup, Task, register_task
+
+SAMPLERS = ("none", "mros", "mlros")
+
+
+@dataclass
+class ClassifierModelConfig:
+    """``backbone``: any timm model name; ``fusion``: early (one backbone over all bands) or late (one per
+    sensor); ``pretrained``: a local weights file (never downloaded); dropout and drop-path rates."""
+
+    backbone: str = "resnet50"
+    fusion: str = choice("early", FUSIONS)
+    pretrained: str | None = None
+    drop_rate: float = 0.15
+    drop_path_rate: float = 0.15
+
+
+@dataclass
+class MultiLabelLossConfig:
+    """``name``: bce | cw | dcw | focal. CW/DCW ``pos_weight = clip((neg/pos)^power, 1, max_weight)``;
+    focal: ``alpha``, ``gamma``."""
+
+    name: str = choice("bce", MULTILABEL_LOSSES)
+    power: float = 0.5
+    max_weight: float = 50.0
+    alpha: float = 0.25
+    gamma: float = 2.0
+
+
+@dataclass
+class SamplerConfig:
+    """``name``: none (shuffle) | mros (multi-label random oversampling by sample weights) | mlros
+    (ML-ROS cloning of ``mlros_percentage`` % more samples)."""
+
+    name: str = choice("none", SAMPLERS)
+    mlros_percentage: float = 25.0
+
+
+def _sampler_factory(cfg: ExperimentConfig) -> Any:
+    sc = cfg.section("sampler", SamplerConfig)
+    if sc.name == "none":
+        return None
+    from worldclass.data.sampling import IndexListSampler, MROSSampler, ml_ros, mros_weights
+
+    seed, name, pct = cfg.trainer.seed, sc.name, sc.mlros_percentage
+
+    def factory(ds: Any) -> Any:
+        labels = ds.labels()
+        if name == "mros":
+            return MROSSampler(mros_weights(labels), seed=seed)
+        return IndexListSampler(ml_ros(labels, pct, seed=seed), seed=seed)
+
+    return factory
+
+
+def row_sensor(bands: list[str]) -> str:
+    """Row sensor of embeddings made from ``bands``: ``s2``, ``s1`` or ``s2+s1``."""
+    from worldclass.data.sensors import S1_NAMES
+
+    s1 = any(b in S1_NAMES for b in bands)
+    s2 = any(b not in S1_NAMES for b in bands)
+    return "s2+s1" if s1 and s2 else ("s1" if s1 else "s2")
+
+
+@register_task
+class ClassificationTask(Task):
+    name = "classification"
+    summary = "multi-label scene classification (BigEarthNet): timm backbones, MROS/DCW, minority metrics"
+    sections: ClassVar[dict[str, type]] = {
+        "model": ClassifierModelConfig,
+        "loss": MultiLabelLossConfig,
+        "sampler": SamplerConfig,
+    }
+    monitor = "val/map_macro"
+    mode = "max"
+    dataset_kinds = ("multilabel",)
+    smoke = ("model.backbone=resnet10t", "model.drop_path_rate=0", "data.bands=s2-10+s1")
+    eval_split = "test"
+
+    def validate(self, cfg: ExperimentConfig) -> None:
+        from worldclass.errors import ConfigError
+
+        mc = cfg.section("model", ClassifierModelConfig)
+        if mc.fusion == "late" and sorted(cfg.data.sensors) != ["s1", "s2"]:
+            raise ConfigError("model.fusion late needs both sensors: set data.sensors [s2, s1]")
+
+    def setup(self, cfg: ExperimentConfig) -> Setup:
+        from worldclass.data.datamodule import BigEarthNetDataModule
+        from worldclass.data.nomenclature import CLASSES19, CLASSES43
+        from worldclass.data.sensors import S1_NAMES
+        from worldclass.models.checkpoint import ModelMeta
+        from worldclass.tasks.classification.dcw import DynamicClassWeights
+        from worldclass.tasks.classification.module import ClassificationModule
+
+        d = cfg.data
+        mc = cfg.section("model", ClassifierModelConfig)
+        dm = BigEarthNetDataModule(
+            d.root,
+            batch_size=d.batch_size,
+            num_workers=d.num_workers,
+            train_sampler=_sampler_factory(cfg),
+            sensors=tuple(d.sensors),
+            num_classes=43 if d.attribute_encoding else d.num_classes,
+            bands=d.bands,
+            resampling=d.resampling,
+            normalize=d.normalize,
+            include_snow_cloud=d.include_snow_cloud,
+            splits=d.splits,
+        )
+        dm.setup("fit")
+        train_ds = dm.datasets["train"]
+        labels = train_ds.labels()
+        attribute = d.attribute_encoding
+        bands = list(train_ds.bands)
+        outputs = list(CLASSES43 if attribute else train_ds.classes)
+        spec = {
+            "backbone": mc.backbone,
+            "in_chans": len(bands),
+            "num_classes": len(outputs),
+            "fusion": mc.fusion,
+            "s1_channels": sum(b in S1_NAMES for b in bands),
+            "drop_rate": mc.drop_rate,
+            "drop_path_rate": mc.drop_path_rate,
+            "attribute_encoding": attribute,
+        }
+        meta = ModelMeta(
+            task=self.name,
+            bands=bands,
+            classes=list(CLASSES19 if attribute else train_ds.classes),
+            nomenclature="43->19" if attribute else str(d.num_classes),
+            preprocessing=train_ds.transform.describe(),
+            config=cfg.to_dict(),
+            output_classes=outputs,
+            model={"name": "scene_classifier", "kwargs": spec},
+            dataset=d.dataset,
+            embedding={"layers": ["features", "scores"], "sensors": {row_sensor(bands): bands}},
+        )
+        module = ClassificationModule(
+            cfg.to_dict(), meta.to_dict(), labels.sum(0).astype(int).tolist(), len(labels)
+        )
+        return Setup(module, dm, [DynamicClassWeights(labels)])
+
+    def evaluate(
+        self, checkpoint: Path, *, data: str | Path | None, split: str, out: Path | None, options: EvalOptions
+    ) -> dict[str, Any]:
+        from worldclass.tasks.classification.evaluate import evaluate
+
+        return evaluate(
+            checkpoint,
+            data=data,
+            split=split,
+            out=out,
+            batch_size=options.batch_size,
+            num_workers=options.num_workers,
+            tune=options.tune_thresholds,
+            bands=options.bands,
+            report=options.report,
+        )
+
+    def headline(self, result: dict[str, Any]) -> dict[str, Any]:
+        keys = ("f1_micro", "f1_macro", "f1_minor", "map_macro", "map_micro")
+        return {k: round(float(result[k]), 4) for k in keys}
+
+    def report_section(self, report: Any, result: dict[str, Any]) -> None:
+        from worldclass.tasks.classification.evaluate import add_metrics_section
+
+        add_metrics_section(report, result)

@@ -1,0 +1,130 @@
+"""Cross-sensor masked autoencoder (``task: csmae``; older configs: ``ssl``): self-supervised pretraining
+on unlabeled S1 + S2 pairs (labels never read); monitored: validation loss (lower is better). The
+encoder embeds either sensor into one space for ``worldclass embed`` / cross-sensor retrieval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from worldclass.config import ExperimentConfig
+from worldclass.errors import ConfigError
+from worldclass.tasks.base import Setup, Task, register_task
+
+
+@dataclass
+class CSMAEModelConfig:
+    """ViT encoder shared by S2 and S1: ``patch_size`` px patches of the input (must divide the dataset's
+    patch size, 120 for BigEarthNet), ``embed_dim`` (multiple of 4 and of ``heads``), ``depth``; one decoder
+    per sensor (``decoder_dim``, ``decoder_depth``); projection head to ``proj_dim``."""
+
+    patch_size: int = 15
+    embed_dim: int = 192
+    depth: int = 4
+    heads: int = 3
+    decoder_dim: int = 128
+    decoder_depth: int = 2
+    proj_dim: int = 128
+
+
+@dataclass
+class CSMAELossConfig:
+    """Loss = masked reconstruction + ``cross_weight`` x cross-sensor reconstruction +
+    ``contrastive_weight`` x InfoNCE(S2, S1) at ``temperature``; ``mask_ratio`` of the tokens hidden per
+    sensor."""
+
+    mask_ratio: float = 0.5
+    cross_weight: float = 1.0
+    contrastive_weight: float = 1.0
+    temperature: float = 0.1
+
+
+@register_task
+class CSMAETask(Task):
+    name = "csmae"
+    aliases = ("ssl",)
+    summary = "self-supervised cross-sensor masked autoencoder on S1 + S2 pairs (for retrieval)"
+    sections: ClassVar[dict[str, type]] = {"model": CSMAEModelConfig, "loss": CSMAELossConfig}
+    monitor = "val/loss"
+    mode = "min"
+    dataset_kinds = ("multilabel",)
+    smoke = (
+        "data.bands=s2-10+s1",
+        "model.embed_dim=32",
+        "model.depth=1",
+        "model.heads=2",
+        "model.decoder_dim=32",
+        "model.decoder_depth=1",
+        "model.proj_dim=16",
+    )
+    no_eval_hint = "evaluate its embeddings with `worldclass embed` and `worldclass retrieval-eval`"
+
+    def validate(self, cfg: ExperimentConfig) -> None:
+        from worldclass.datasets import get_dataset
+
+        mc, lc = cfg.section("model", CSMAEModelConfig), cfg.section("loss", CSMAELossConfig)
+        if sorted(cfg.data.sensors) != ["s1", "s2"]:
+            raise ConfigError("task csmae learns from S1 + S2 pairs: set data.sensors [s2, s1]")
+        size = get_dataset(cfg.data.dataset).input_size(cfg.data)
+        if mc.embed_dim % 4 or mc.embed_dim % mc.heads or size % mc.patch_size:
+            raise ConfigError(
+                f"csmae: model.embed_dim must be a multiple of 4 and of model.heads; model.patch_size must "
+                f"divide the input size {size}"
+            )
+        if not 0 < lc.mask_ratio < 1:
+            raise ConfigError(f"config key 'loss.mask_ratio': {lc.mask_ratio} must be in (0, 1)")
+
+    def setup(self, cfg: ExperimentConfig) -> Setup:
+        from worldclass.data.datamodule import BigEarthNetDataModule
+        from worldclass.data.sensors import S1_NAMES
+        from worldclass.datasets import get_dataset
+        from worldclass.models.checkpoint import ModelMeta
+        from worldclass.tasks.csmae.module import CSMAEModule
+
+        d = cfg.data
+        mc, lc = cfg.section("model", CSMAEModelConfig), cfg.section("loss", CSMAELossConfig)
+        dm = BigEarthNetDataModule(
+            d.root,
+            batch_size=d.batch_size,
+            num_workers=d.num_workers,
+            sensors=tuple(d.sensors),
+            num_classes=d.num_classes,
+            bands=d.bands,
+            resampling=d.resampling,
+            normalize=d.normalize,
+            include_snow_cloud=d.include_snow_cloud,
+            splits=d.splits,
+        )
+        dm.setup("fit")
+        ds = dm.datasets["train"]
+        bands = list(ds.bands)
+        s1 = [b for b in bands if b in S1_NAMES]
+        s2 = [b for b in bands if b not in S1_NAMES]
+        if not s1 or not s2:
+            raise ConfigError("task csmae learns across sensors: data.bands must hold S2 and S1 bands")
+        spec = {
+            "s2_bands": len(s2),
+            "s1_bands": len(s1),
+            "image_size": get_dataset(d.dataset).input_size(d),
+            "patch_size": mc.patch_size,
+            "dim": mc.embed_dim,
+            "depth": mc.depth,
+            "heads": mc.heads,
+            "decoder_dim": mc.decoder_dim,
+            "decoder_depth": mc.decoder_depth,
+            "proj_dim": mc.proj_dim,
+            "mask_ratio": lc.mask_ratio,
+        }
+        meta = ModelMeta(
+            task=self.name,
+            bands=bands,
+            classes=[],
+            nomenclature="none",
+            preprocessing=ds.transform.describe(),
+            config=cfg.to_dict(),
+            output_classes=[],
+            model={"name": "csmae", "kwargs": spec},
+            dataset=d.dataset,
+            embedding={"layers": ["projection", "pooled"], "sensors": {"s2": s2, "s1": s1}},
+        )
+        return Setup(CSMAEModule(cfg.to_dict(), meta.to_dict()), dm, [])

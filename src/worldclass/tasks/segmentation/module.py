@@ -1,0 +1,79 @@
+"""LightningModule for semantic segmentation (segmenter [+ refiner] + CE / soft-IoU loss).
+
+Validation accumulates confusion matrices per group (Inria: city) over all pixels and logs ``val/iou``
+(building IoU for two classes, else mean IoU), ``val/accuracy`` and ``val/miou``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from worldclass.errors import ConfigError
+from worldclass.losses import SegmentationLoss
+from worldclass.metrics.segmentation import ConfusionAccumulator, confusion_metrics
+from worldclass.models.checkpoint import model_state, read_checkpoint
+from worldclass.models.segmenter import SegmentationNet, load_encoder_weights
+from worldclass.tasks.module import TaskModule
+
+
+class SegmentationModule(TaskModule):
+    def __init__(self, config: dict[str, Any], meta: dict[str, Any]) -> None:
+        super().__init__(config, meta)
+        self.save_hyperparameters()
+        spec = self.meta.model["kwargs"]
+        self.model: SegmentationNet = SegmentationNet(
+            spec["arch"],
+            spec["encoder"],
+            spec["in_channels"],
+            spec["num_classes"],
+            refine_steps=spec["refine_steps"],
+        )
+        self.loss = SegmentationLoss(config["loss"]["name"])
+        self._val = ConfusionAccumulator(len(self.meta.classes))
+
+    def initialise(self) -> None:
+        """Fresh-run weights: ``init_from`` checkpoint (base weights) or a local ``pretrained`` encoder."""
+        mc = self.config["model"]
+        if mc["init_from"]:
+            ckpt = read_checkpoint(mc["init_from"])
+            src_meta = ckpt["hyper_parameters"]["meta"]
+            self.meta.check_data(src_meta["bands"], source=mc["init_from"])
+            state = model_state(ckpt["state_dict"])
+            base = {k[len("base.") :]: v for k, v in state.items() if k.startswith("base.")}
+            self.model.base.load_state_dict(base)
+        elif mc["pretrained"]:
+            load_encoder_weights(self.model, mc["pretrained"])
+        if mc["freeze_base"]:
+            if self.model.refiner is None:
+                raise ConfigError("model.freeze_base trains only the refiner: set model.refine_steps > 0")
+            self.model.freeze_base()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.model(x)
+        return out
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss: torch.Tensor = self.loss(self(batch["image"]), batch["mask"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["mask"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        logits = self(batch["image"])
+        self.log("val/loss", self.loss(logits, batch["mask"]), batch_size=len(batch["mask"]))
+        pred = logits.argmax(1).cpu().numpy()
+        ref = batch["mask"].cpu().numpy()
+        for i, group in enumerate(batch["group"]):
+            self._val.update(ref[i], pred[i], group)
+
+    def on_validation_epoch_end(self) -> None:
+        conf = torch.from_numpy(self._val.overall()).to(self.device)
+        self._val = ConfusionAccumulator(len(self.meta.classes))
+        total = self.all_gather(conf)
+        assert isinstance(total, torch.Tensor)
+        m = confusion_metrics(total.reshape(-1, *conf.shape).sum(0).cpu().numpy(), self.meta.classes)
+        for key in ("iou", "miou", "accuracy"):
+            value = m[key]
+            self.log(f"val/{key}", 0.0 if math.isnan(value) else value, prog_bar=key == "iou")

@@ -1,0 +1,110 @@
+"""Semantic segmentation (``task: segmentation``): U-Net / FCN / multi-resolution MLP on an smp encoder,
+optional iterative refiner, CE / soft-IoU loss, on scene datasets; monitored: validation IoU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from worldclass.config import ExperimentConfig, choice
+from worldclass.losses import SEGMENTATION_LOSSES
+from worldclass.models.segmenter import ARCHS
+from worldclass.tasks.base import EvalOptions, Setup, Task, register_task
+
+
+@dataclass
+class SegmenterModelConfig:
+    """``arch`` (unet | fcn | mlp) on an smp ``encoder`` (or ``tu-<timm name>``); ``refine_steps`` > 0
+    adds the iterative refiner; ``init_from`` starts from the base weights of a segmentation checkpoint
+    (fine-tuning, refinement stage); ``freeze_base`` trains only the refiner; ``pretrained``: a local
+    encoder weights file."""
+
+    arch: str = choice("unet", ARCHS)
+    encoder: str = "resnet34"
+    refine_steps: int = 0
+    init_from: str | None = None
+    freeze_base: bool = False
+    pretrained: str | None = None
+
+
+@dataclass
+class SegmentationLossConfig:
+    """``name``: ce | iou (soft IoU) | ce+iou."""
+
+    name: str = choice("ce+iou", SEGMENTATION_LOSSES)
+
+
+@register_task
+class SegmentationTask(Task):
+    name = "segmentation"
+    summary = "semantic segmentation of scenes (Inria, GeoTIFF + labels): U-Net/FCN/MLP + refiner"
+    sections: ClassVar[dict[str, type]] = {"model": SegmenterModelConfig, "loss": SegmentationLossConfig}
+    monitor = "val/iou"
+    mode = "max"
+    dataset_kinds = ("segmentation",)
+    smoke = ("model.encoder=resnet18",)
+    eval_split = "val"
+
+    def validate(self, cfg: ExperimentConfig) -> None:
+        from worldclass.errors import ConfigError
+
+        mc = cfg.section("model", SegmenterModelConfig)
+        if mc.freeze_base and mc.refine_steps <= 0:
+            raise ConfigError("model.freeze_base trains only the refiner: set model.refine_steps > 0")
+        if mc.refine_steps < 0:
+            raise ConfigError(f"config key 'model.refine_steps': {mc.refine_steps} must be >= 0")
+
+    def setup(self, cfg: ExperimentConfig) -> Setup:
+        from worldclass.models.checkpoint import ModelMeta
+        from worldclass.tasks.segmentation.data import SegmentationDataModule
+        from worldclass.tasks.segmentation.module import SegmentationModule
+
+        mc = cfg.section("model", SegmenterModelConfig)
+        dm = SegmentationDataModule(cfg)
+        spec = {
+            "arch": mc.arch,
+            "encoder": mc.encoder,
+            "in_channels": len(dm.bands),
+            "num_classes": len(dm.classes),
+            "refine_steps": mc.refine_steps,
+        }
+        meta = ModelMeta(
+            task=self.name,
+            bands=dm.bands,
+            classes=dm.classes,
+            nomenclature=cfg.data.dataset,
+            preprocessing=dm.preprocessing,
+            config=cfg.to_dict(),
+            output_classes=dm.classes,
+            model={"name": "segmenter", "kwargs": spec},
+            dataset=cfg.data.dataset,
+            embedding={"layers": ["features"], "sensors": {"image": dm.bands}},
+        )
+        module = SegmentationModule(cfg.to_dict(), meta.to_dict())
+        module.initialise()
+        return Setup(module, dm, [])
+
+    def evaluate(
+        self, checkpoint: Path, *, data: str | Path | None, split: str, out: Path | None, options: EvalOptions
+    ) -> dict[str, Any]:
+        from worldclass.tasks.segmentation.evaluate import evaluate_segmentation
+
+        return evaluate_segmentation(
+            checkpoint,
+            data=data,
+            split=split,
+            out=out,
+            tile=options.tile,
+            overlap=options.overlap,
+            progress=options.progress,
+        )
+
+    def headline(self, result: dict[str, Any]) -> dict[str, Any]:
+        o = result["overall"]
+        return {k: round(float(o[k]), 4) for k in ("iou", "accuracy", "miou")}
+
+    def report_section(self, report: Any, result: dict[str, Any]) -> None:
+        from worldclass.tasks.segmentation.evaluate import add_segmentation_section
+
+        add_segmentation_section(report, result)

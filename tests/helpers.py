@@ -1,0 +1,57 @@
+"""Small shared helpers for tests (configs of CPU-sized runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def quick_config(store: Path, out: Path, *extra: str) -> Any:
+    """A classification config on ``store`` sized for a CPU test: resnet10t, 3 batches of 8, 1 epoch."""
+    from worldclass.tasks import load_config
+
+    return load_config(
+        None,
+        [
+            f"data.root={store}",
+            "data.bands=s2-10+s1",
+            "data.batch_size=8",
+            "data.num_workers=0",
+            "model.backbone=resnet10t",
+            "model.drop_path_rate=0",
+            "optim.warmup_steps=4",
+            "optim.max_epochs=1",
+            "optim.limit_train_batches=3",
+            "optim.limit_val_batches=2",
+            f"trainer.out={out}",
+            "trainer.progress=false",
+            *extra,
+        ],
+    )
+
+
+def scenes_config(root: Path, out: Path, *extra: str) -> Any:
+    """A segmentation config on the generic scenes layout at ``root`` (vector labels), sized for a CPU test:
+    U-Net/ResNet18, 64 px windows, 32 windows per epoch, 1 epoch."""
+    from worldclass.data.synth.aerial import AERIAL_CLASSES
+    from worldclass.tasks import load_config
+
+    return load_config(
+        None,
+        [
+            "task=segmentation",
+            f"data.root={root}",
+            "data.dataset=scenes",
+            f"data.classes={AERIAL_CLASSES}",
+            "data.vector=labels.gpkg",
+            "data.patch_size=64",
+            "data.samples_per_epoch=32",
+            "data.batch_size=8",
+            "data.num_workers=0",
+            "model.encoder=resnet18",
+            "optim.max_epochs=1",
+            f"trainer.out={out}",
+            "trainer.progress=false",
+            *extra,
+        ],
+    )
