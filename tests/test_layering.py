@@ -16,7 +16,7 @@ ALLOWED: dict[str, set[str]] = {
     "__init__": set(),
     "config": {"errors"},
     "registry": {"errors"},
-    "data": {"config", "errors", "compat"},
+    "data": {"config", "registry", "errors", "compat"},
     "datasets": {"data", "config", *BASE},
     "metrics": {"data", "errors"},
     "losses": {"data", "errors"},

@@ -48,3 +48,17 @@ class Registry(Generic[T]):
         if key not in self._items:
             raise unknown_name(self.what, name, sorted(self._items))
         return self._items[key]
+
+
+def lazy_attributes(where: dict[str, str]) -> Callable[[str], object]:
+    """A module ``__getattr__`` that imports ``name`` from module ``where[name]`` on first access, so a
+    package can re-export heavy classes without importing them up front."""
+
+    def __getattr__(name: str) -> object:
+        if name in where:
+            import importlib
+
+            return getattr(importlib.import_module(where[name]), name)
+        raise AttributeError(name)
+
+    return __getattr__

@@ -206,6 +206,8 @@ def evaluate(
     from worldclass.tasks import EvalOptions, get_task
 
     task = get_task(checkpoint_meta(checkpoint).task)
+    if task.eval_split is None:  # no labelled evaluation: the task says what to do instead
+        task.evaluate(checkpoint, data=data, split=split or "test", out=out, options=EvalOptions())
     with progress_bar("evaluating") as update:
         options = EvalOptions(
             num_workers=workers,

@@ -6,7 +6,9 @@ Import cost is kept low: heavy modules load on first attribute access.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from worldclass.registry import lazy_attributes
 
 if TYPE_CHECKING:
     from worldclass.data.dataset import BigEarthNet
@@ -22,10 +24,4 @@ _WHERE = {
     "SceneDataset": "worldclass.data.scenes",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(name)
+__getattr__ = lazy_attributes(_WHERE)

@@ -7,7 +7,9 @@ Heavy modules load on first attribute access.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from worldclass.registry import lazy_attributes
 
 if TYPE_CHECKING:
     from worldclass.mapping.polygonize import polygonize
@@ -23,10 +25,4 @@ _WHERE = {
     "polygonize": "worldclass.mapping.polygonize",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(name)
+__getattr__ = lazy_attributes(_WHERE)

@@ -21,6 +21,7 @@ from worldclass.errors import DataError
 from worldclass.metrics import multilabel_metrics, tune_thresholds
 from worldclass.models.checkpoint import ModelMeta, load_model, read_checkpoint
 from worldclass.models.classifier import SceneClassifier
+from worldclass.tasks.base import Progress
 
 
 def dataset_for(meta: ModelMeta, root: str | Path, split: str, *, bands: list[str] | None = None) -> Any:
@@ -44,9 +45,9 @@ def dataset_for(meta: ModelMeta, root: str | Path, split: str, *, bands: list[st
 
 @torch.inference_mode()
 def predict_scores(
-    model: SceneClassifier, ds: Any, batch_size: int = 64, workers: int = 0
+    model: SceneClassifier, ds: Any, batch_size: int = 64, workers: int = 0, progress: Progress | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(targets, scores, patch_ids) of the evaluated classes over ``ds``."""
+    """(targets, scores, patch_ids) of the evaluated classes over ``ds``; ``progress(done, total)``."""
     loader = DataLoader(ds, batch_size=batch_size, num_workers=workers, collate_fn=collate)
     device = next(model.parameters()).device
     ys, ss, ids = [], [], []
@@ -54,6 +55,8 @@ def predict_scores(
         ss.append(model.scores(model(batch["image"].to(device))).cpu())
         ys.append(model.targets(batch["label"].to(device)).cpu())
         ids += list(batch["patch_id"])
+        if progress is not None:
+            progress(len(ids), len(ds))
     return torch.cat(ys).numpy(), torch.cat(ss).numpy(), ids
 
 
@@ -69,6 +72,7 @@ def evaluate(
     bands: list[str] | None = None,
     report: bool = True,
     return_arrays: bool = False,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Metrics of a checkpoint on ``split`` of ``data`` (default: the training data). With ``tune``
     (default: the run's ``trainer.threshold_tuning``), per-class thresholds maximising validation F1 are
@@ -80,7 +84,7 @@ def evaluate(
     if tune is None:
         tune = bool(meta.config.get("trainer", {}).get("threshold_tuning", False))
     ds = dataset_for(meta, root, split, bands=bands)
-    y, s, _ = predict_scores(model, ds, batch_size, num_workers)
+    y, s, _ = predict_scores(model, ds, batch_size, num_workers, progress)
     threshold: Any = 0.5
     if tune:
         yv, sv, _ = predict_scores(model, dataset_for(meta, root, "validation"), batch_size, num_workers)

@@ -167,6 +167,7 @@ class ClassificationTask(Task):
             tune=options.tune_thresholds,
             bands=options.bands,
             report=options.report,
+            progress=options.progress,
         )
 
     def headline(self, result: dict[str, Any]) -> dict[str, Any]:
