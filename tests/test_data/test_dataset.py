@@ -102,3 +102,27 @@ def test_bad_arguments(v2_store: Path, v1_store: Path) -> None:
         BigEarthNet(v1_store, return_mask=True)
     with pytest.raises(DataError, match="does not exist"):
         BigEarthNet(v2_store.parent / "nothing")
+
+
+def test_snow_cloud_parquet_without_flag_columns_is_refused(v2_copy: Path) -> None:
+    """Without the flag columns nothing says which patches are snow or cloud; earlier releases then marked
+    every patch of the file as snow. Refused, naming the file."""
+    import pyarrow.parquet as pq
+
+    from worldclass.errors import DataError
+
+    path = v2_copy / "metadata_for_patches_with_snow_cloud_or_shadow.parquet"
+    table = pq.read_table(path)
+    assert table.num_rows > 0
+    flags = [c for c in table.column_names if c.startswith("contains_")]
+    pq.write_table(table.drop_columns(flags), path)
+    with pytest.raises(DataError, match="neither contains_seasonal_snow nor contains_cloud_or_shadow"):
+        BigEarthNet(v2_copy, split="train")
+    # the official file with its flags: only flagged patches are excluded
+    pq.write_table(table, path)
+    flagged = {
+        p
+        for p, s, c in zip(*(table.column(k).to_pylist() for k in ("patch_id", *flags)), strict=True)
+        if s or c
+    }
+    assert not flagged & set(BigEarthNet(v2_copy, split="all").patch_ids)

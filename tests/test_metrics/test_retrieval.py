@@ -18,6 +18,7 @@ def test_hand_computed_example() -> None:
     assert m["map"] == pytest.approx((1 + 2 / 3) / 2)
     # ACG@1 = 1, ACG@3 = (1 + 0 + 2) / 3 = 1 -> weighted AP = (1 + 1) / 2
     assert m["wmap"] == pytest.approx(1.0)
+    assert m["wmap_norm"] == pytest.approx(1.0 / 2)  # divided by the ideal |Y_q| = 2
     assert m["acg"] == pytest.approx(1.0) and m["hit_rate"] == 1.0
 
 
@@ -27,7 +28,8 @@ def test_perfect_and_useless_rankings() -> None:
     q[:, 0] = True
     perfect = retrieval_metrics(q, np.repeat(q[:, None], 5, 1))
     assert perfect["precision"] == pytest.approx(1) and perfect["recall"] == pytest.approx(1)
-    assert perfect["map"] == pytest.approx(1)
+    assert perfect["map"] == pytest.approx(1) and perfect["wmap_norm"] == pytest.approx(1)
+    assert perfect["wmap"] > 1  # the raw form counts shared labels
     disjoint = retrieval_metrics(q, np.repeat(~q[:, None], 5, 1))
     assert disjoint["f1"] == 0 and disjoint["map"] == 0 and disjoint["hit_rate"] == 0
 

@@ -96,7 +96,7 @@ def run_retrieval_demo(
         f"Self-supervised pretraining on the unlabeled S1/S2 pairs ({result.epochs} epochs, best validation loss "
         f"{result.best_score:.3f}), embedding of every patch with it and with the supervised classifier above, "
         "and the BigEarthNet protocol: queries = validation, archive = test, k = 10, label-overlap P/R/F1, "
-        "mAP@10 and weighted mAP@10 (mean shared labels, ACG). The supervised model sees S2+S1 stacked, so it "
+        "mAP@10 and weighted mAP@10 (ACG: shared labels, divided by the ideal, in %). The supervised model sees S2+S1 stacked, so it "
         "has one direction; the cross-sensor model embeds each sensor alone into one space. 'random ranking' "
         "is the floor from label frequencies. A short CPU run on a small synthetic archive: it shows the "
         "pipeline, not a benchmark."

@@ -9,7 +9,9 @@ result r (graded relevance) and ``rel = m > 0`` (binary relevance):
   averaged P and R.
 * mAP@k = mean_q (1/R_k) Σ_{j≤k} rel_j · P@j, with P@j = (1/j) Σ_{t≤j} rel_t and R_k = Σ_{j≤k} rel_j
   (a query with no relevant result scores 0).
-* weighted mAP@k = the same with P@j replaced by ACG@j = (1/j) Σ_{t≤j} m_t (graded; can exceed 1).
+* weighted mAP@k = the same with P@j replaced by ACG@j = (1/j) Σ_{t≤j} m_t (graded; a mean number of
+  shared labels, so it can exceed 1); ``wmap_norm`` divides ACG@j by its ideal |Y_q| (every result
+  carries all query labels), which puts it in [0, 1] (1 only for a perfect ranking).
 * ACG@k = (1/k) Σ_{j≤k} m_j; hit rate@k = share of queries with at least one relevant result.
 
 Items without labels count 0 shared labels; a query without labels has recall 0.
@@ -25,7 +27,7 @@ import numpy.typing as npt
 
 def retrieval_metrics(query: npt.ArrayLike, retrieved: npt.ArrayLike) -> dict[str, float]:
     """Metrics above for (Q, C) query labels and (Q, k, C) result labels; values in [0, 1] except
-    ``wmap`` and ``acg`` (mean numbers of shared labels)."""
+    ``wmap`` and ``acg`` (mean numbers of shared labels; ``wmap_norm`` is the normalised one)."""
     q = np.asarray(query) > 0
     r = np.asarray(retrieved) > 0
     if q.ndim != 2 or r.ndim != 3 or r.shape[0] != q.shape[0] or r.shape[2] != q.shape[1]:
@@ -47,12 +49,14 @@ def retrieval_metrics(query: npt.ArrayLike, retrieved: npt.ArrayLike) -> dict[st
     n_rel = rel.sum(1)
     ap = np.divide((rel * p_at).sum(1), n_rel, out=np.zeros_like(n_rel), where=n_rel > 0)
     wap = np.divide((rel * acg_at).sum(1), n_rel, out=np.zeros_like(n_rel), where=n_rel > 0)
+    wap_norm = np.divide(wap, n_q[:, 0], out=np.zeros_like(wap), where=n_q[:, 0] > 0)
     return {
         "precision": precision,
         "recall": recall,
         "f1": f1,
         "map": float(ap.mean()),
         "wmap": float(wap.mean()),
+        "wmap_norm": float(wap_norm.mean()),
         "acg": float(acg_at[:, -1].mean()),
         "hit_rate": float((n_rel > 0).mean()),
         "k": float(k),

@@ -27,6 +27,8 @@ from worldclass.models.registry import register_model
 
 #: Ways of combining S2 and S1 bands (see module docstring).
 FUSIONS = ("early", "late")
+#: Rules scoring a parent class from its children's probabilities (attribute encoding, see SceneClassifier).
+PARENT_RULES = ("noisy-or", "max", "clipped-sum")
 
 
 def _timm():  # type: ignore[no-untyped-def]
@@ -77,6 +79,13 @@ def _backbone(
     return model
 
 
+def _pooled_width(model: nn.Module) -> int:
+    """Width of a headless timm model's output: ``head_hidden_size`` when the model has a pre-logits
+    layer after pooling (MobileNetV3, EfficientNet-style conv heads), else ``num_features``."""
+    hidden = getattr(model, "head_hidden_size", None)
+    return int(hidden if hidden else getattr(model, "num_features", 0))
+
+
 class LateFusion(nn.Module):
     """Two backbones (S2 channels, S1 channels) -> concatenated pooled features -> dropout -> linear."""
 
@@ -85,7 +94,7 @@ class LateFusion(nn.Module):
     ) -> None:
         super().__init__()
         self.s2, self.s1, self.s1_channels = s2, s1, s1_channels
-        width = int(getattr(s2, "num_features", 0)) + int(getattr(s1, "num_features", 0))
+        width = _pooled_width(s2) + _pooled_width(s1)
         self.head = nn.Sequential(nn.Dropout(drop_rate), nn.Linear(width, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -120,7 +129,11 @@ class SceneClassifier(nn.Module):
     """Multi-label scene classifier: ``forward`` (B, in_chans, H, W) -> logits (B, num_classes).
 
     ``attribute_encoding``: the ``num_classes`` = 43 outputs are CLC level-3 attributes and
-    :meth:`scores` gives the 19 parents as ``clip(p43 @ M, 0, 1)`` (M: the 43 -> 19 matrix).
+    :meth:`scores` gives the 19 parents from the children ``C(k)`` of each parent (the 43 -> 19 matrix) by
+    ``parent_rule``: ``noisy-or`` (default) ``1 - prod_{c in C(k)} (1 - p_c)``, the probability that at
+    least one child is present if children were independent; ``max`` ``max_{c in C(k)} p_c`` (a lower
+    bound); ``clipped-sum`` ``min(1, sum_{c in C(k)} p_c)`` (earlier releases; inflates parents with several
+    likely children). Targets: a parent is present when any child is.
     Embedding layers: ``features`` (pooled pre-logit features; late fusion: S2 and S1 branches
     concatenated) and ``scores`` (probabilities of the evaluated classes).
     """
@@ -138,9 +151,13 @@ class SceneClassifier(nn.Module):
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         attribute_encoding: bool = False,
+        parent_rule: str = "noisy-or",
         pretrained: str | Path | None = None,
     ) -> None:
         super().__init__()
+        if parent_rule not in PARENT_RULES:
+            raise ConfigError(f"parent_rule {parent_rule!r}: choose one of {list(PARENT_RULES)}")
+        self.parent_rule = parent_rule
         self.net = create_classifier(
             backbone,
             in_chans,
@@ -163,18 +180,23 @@ class SceneClassifier(nn.Module):
         out: torch.Tensor = self.net(x)
         return out
 
-    def _to_parents(self, x: torch.Tensor) -> torch.Tensor:
+    def _to_parents(self, p: torch.Tensor, rule: str) -> torch.Tensor:
         m: torch.Tensor = self.get_buffer("parents")
-        return (x.float() @ m).clamp(0, 1)
+        p = p.float()
+        if rule == "noisy-or":
+            return -torch.expm1(torch.log1p(-p.clamp(0, 1 - 1e-7)) @ m)
+        if rule == "max":
+            return (p[:, :, None] * m[None]).amax(1)
+        return (p @ m).clamp(0, 1)
 
     def scores(self, logits: torch.Tensor) -> torch.Tensor:
         """Probabilities (B, evaluated classes) of logits (B, num_classes)."""
         p = torch.sigmoid(logits.float())
-        return self._to_parents(p) if self.attribute_encoding else p
+        return self._to_parents(p, self.parent_rule) if self.attribute_encoding else p
 
     def targets(self, labels: torch.Tensor) -> torch.Tensor:
-        """Multi-hot labels of the outputs -> labels of the evaluated classes."""
-        return self._to_parents(labels) if self.attribute_encoding else labels
+        """Multi-hot labels of the outputs -> labels of the evaluated classes (a parent = any child)."""
+        return self._to_parents(labels, "max") if self.attribute_encoding else labels
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_chans, H, W) -> (B, D) pooled pre-logit features."""

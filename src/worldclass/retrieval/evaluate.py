@@ -91,8 +91,9 @@ def _random_reference(
 
 
 def results_table(named: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows (one per embedding set and direction) for reports and the CLI, in %."""
-    header = ["embeddings", "direction", "P@k", "R@k", "F1@k", "mAP@k", "wmAP@k (ACG)", "queries"]
+    """Header and rows (one per embedding set and direction) for reports and the CLI, all in %
+    (weighted mAP normalised by its ideal, see :mod:`worldclass.metrics.retrieval`)."""
+    header = ["embeddings", "direction", "P@k", "R@k", "F1@k", "mAP@k", "wmAP@k (ACG, normalised)", "queries"]
     rows = []
     for name, res in named.items():
         for d, m in [*res["directions"].items(), ("random ranking", res["random"])]:
@@ -100,8 +101,7 @@ def results_table(named: dict[str, dict[str, Any]]) -> tuple[list[str], list[lis
                 [
                     name,
                     d,
-                    *(round(100 * m[key], 1) for key in ("precision", "recall", "f1", "map")),
-                    round(m["wmap"], 3),
+                    *(round(100 * m[key], 1) for key in ("precision", "recall", "f1", "map", "wmap_norm")),
                     int(m["queries"]),
                 ]
             )

@@ -159,7 +159,14 @@ class V2Source(FileSource):
         parts = [self._conform(main, snow_cloud=False)]
         extra = self.root / naming.V2_SNOW_CLOUD_METADATA
         if extra.is_file():
-            parts.append(self._conform(_read_parquet(extra, required), snow_cloud=True))
+            flagged = _read_parquet(extra, required)
+            flags = ("contains_seasonal_snow", "contains_cloud_or_shadow")
+            if not any(f in flagged.column_names for f in flags):
+                raise DataError(
+                    f"{extra}: has neither {flags[0]} nor {flags[1]}, so no patch can be told snow or cloud; "
+                    "use the official file (or add the flag columns)"
+                )
+            parts.append(self._conform(flagged, snow_cloud=True))
         return pa.concat_tables(parts)
 
     @staticmethod
@@ -176,8 +183,6 @@ class V2Source(FileSource):
             "snow": d.get("contains_seasonal_snow", [False] * n),
             "cloud": d.get("contains_cloud_or_shadow", [False] * n),
         }
-        if snow_cloud and "contains_seasonal_snow" not in d:
-            cols["snow"] = [True] * n
         return make_table(cols)
 
     def band_path(self, patch_id: str, s1_name: str | None, band: str) -> Path:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from worldclass.config import ExperimentConfig, choice
 from worldclass.losses import MULTILABEL_LOSSES
-from worldclass.models.classifier import FUSIONS
+from worldclass.models.classifier import FUSIONS, PARENT_RULES
 from worldclass.tasks.base import EvalOptions, Setup, Task, register_task
 
 SAMPLERS = ("none", "mros", "mlros")
@@ -18,13 +18,16 @@ SAMPLERS = ("none", "mros", "mlros")
 @dataclass
 class ClassifierModelConfig:
     """``backbone``: any timm model name; ``fusion``: early (one backbone over all bands) or late (one per
-    sensor); ``pretrained``: a local weights file (never downloaded); dropout and drop-path rates."""
+    sensor); ``pretrained``: a local weights file (never downloaded); dropout and drop-path rates;
+    ``parent_rule`` (with ``data.attribute_encoding``): how the 19 parents are scored from the 43
+    children, noisy-or | max | clipped-sum (see :class:`worldclass.models.classifier.SceneClassifier`)."""
 
     backbone: str = "resnet50"
     fusion: str = choice("early", FUSIONS)
     pretrained: str | None = None
     drop_rate: float = 0.15
     drop_path_rate: float = 0.15
+    parent_rule: str = choice("noisy-or", PARENT_RULES)
 
 
 @dataclass
@@ -134,6 +137,7 @@ class ClassificationTask(Task):
             "drop_rate": mc.drop_rate,
             "drop_path_rate": mc.drop_path_rate,
             "attribute_encoding": attribute,
+            "parent_rule": mc.parent_rule,
         }
         meta = ModelMeta(
             task=self.name,
