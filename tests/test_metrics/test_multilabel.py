@@ -26,11 +26,12 @@ def test_micro_and_macro_equal_sklearn(problem) -> None:  # type: ignore[no-unty
     if not y.any() and not p.any():  # documented difference: scikit-learn returns 1.0, worldclass 0
         assert m["f1_micro"] == m["f1_macro"] == 0.0
         return
-    for avg in ("micro", "macro"):
-        assert m[f"f1_{avg}"] == pytest.approx(skm.f1_score(y, p, average=avg, zero_division=0))
-        assert m[f"precision_{avg}"] == pytest.approx(skm.precision_score(y, p, average=avg, zero_division=0))
-        assert m[f"recall_{avg}"] == pytest.approx(skm.recall_score(y, p, average=avg, zero_division=0))
     pos = y.sum(0) > 0
+    for key, fn in (("f1", skm.f1_score), ("precision", skm.precision_score), ("recall", skm.recall_score)):
+        assert m[f"{key}_micro"] == pytest.approx(fn(y, p, average="micro", zero_division=0))
+        per_class = fn(y, p, average=None, zero_division=0)  # macro: over the classes with positives
+        assert m[f"{key}_macro"] == pytest.approx(per_class[pos].mean() if pos.any() else 0.0)
+    assert m["excluded_classes"] == list(np.flatnonzero(~pos))
     if pos.any():
         expected = np.mean([skm.average_precision_score(y[:, c], s[:, c]) for c in np.flatnonzero(pos)])
         assert m["map_macro"] == pytest.approx(expected)
@@ -63,6 +64,7 @@ def test_classes_without_positives_and_torch_inputs() -> None:
     m = multilabel_metrics(y, s)
     assert m["n_classes_with_positives"] == 1 and m["per_class"][1]["ap"] == 0.0
     assert m["map_macro"] == pytest.approx(1.0)  # averaged over classes with positives only
+    assert m["excluded_classes"] == [1] and m["f1_macro"] == m["per_class"][0]["f1"]
     assert m["per_class"][1]["f1"] == 0.0 and m["per_class"][1]["precision"] == 0.0
     assert average_precision(np.array([0, 0]), np.array([0.3, 0.2])) == 0.0
 
@@ -76,3 +78,17 @@ def test_threshold_tuning_does_not_lower_f1() -> None:
     assert multilabel_metrics(y, s, threshold=thr)["f1_macro"] >= multilabel_metrics(y, s)["f1_macro"]
     with pytest.raises(ValueError):
         multilabel_metrics(y, s[:, :2])
+
+
+def test_a_model_that_predicts_nothing_scores_the_floor_on_every_average() -> None:
+    """Classes absent from the split must not lift macro or minor averages: predicting nothing gives
+    balanced accuracy exactly 0.5 and F1 exactly 0, whatever the share of absent classes."""
+    rng = np.random.default_rng(1)
+    y = (rng.random((50, 6)) < [0.5, 0.2, 0.1, 0.0, 0.0, 0.0]).astype(int)  # half the classes absent
+    names = [f"c{i}" for i in range(6)]
+    m = multilabel_metrics(y, np.zeros_like(y, dtype=float), train_counts=[500, 50, 5, 1, 1, 1], names=names)
+    assert m["excluded_classes"] == ["c3", "c4", "c5"]
+    for avg in ("macro", "minor"):
+        assert m[f"bacc_{avg}"] == pytest.approx(0.5) and m[f"f1_{avg}"] == 0.0
+    assert sum(r["weight_minor"] for r in m["per_class"]) == pytest.approx(1.0)
+    assert all(r["weight_minor"] == 0.0 for r in m["per_class"][3:])

@@ -1,20 +1,26 @@
 """Multi-label metrics on targets Y (N, C) in {0, 1} and scores S (N, C) (probabilities or logits).
 
-Averages (each over classes c with the per-class value v_c):
+Averages (over the per-class values v_c of the **evaluated classes**):
 
 * ``micro``: pooled counts over all classes (TP = sum_c TP_c, ...), then the metric.
 * ``macro``: unweighted mean of per-class values.
-* ``minor``: sum_c w_c v_c with w_c proportional to 1 / n_c (``train_counts`` n_c, normalised to sum 1);
-  ``tempered=True`` uses w_c proportional to 1 / sqrt(n_c). Classes with n_c = 0 get weight 0. Without
-  ``train_counts`` the evaluated set's own positive counts are used.
+* ``minor``: sum_c w_c v_c with w_c proportional to 1 / n_c (``train_counts`` n_c, normalised to sum 1
+  over the evaluated classes); ``tempered=True`` uses w_c proportional to 1 / sqrt(n_c). Classes with
+  n_c = 0 get weight 0. Without ``train_counts`` the evaluated set's own positive counts are used.
+
+**Absent classes** (one rule for every average but micro): a class without a positive in the evaluated
+set has no defined recall, F1 or AP, and a model that never predicts it would collect a free balanced
+accuracy of 0.5 or more; so it is left out of the macro and minor averages of every metric (F1, precision,
+recall, balanced accuracy, AP) and listed in ``excluded_classes`` (``names`` when given, else indices).
+Its per-class row is still reported. Micro averages pool all classes (false positives on an absent class
+count).
 
 Per-class values: precision TP/(TP+FP), recall TP/(TP+FN), F1 2TP/(2TP+FP+FN), balanced accuracy
 (TPR + TNR)/2, average precision (AP, step-wise area under the precision-recall curve as in
 scikit-learn: sum_k (R_k - R_{k-1}) P_k over score thresholds). **Zero division**: a ratio with a zero
 denominator is 0 (precision of a never-predicted class, recall/F1/AP of a class without positives), which is
-scikit-learn's ``zero_division=0``; for AP a class without positives is 0 and ``map_macro`` averages over
-classes *with* positives only (their count is reported as ``n_classes_with_positives``), as torchmetrics
-does. Balanced accuracy with a single class present uses the available rate. One deliberate difference
+scikit-learn's ``zero_division=0``; the per-class AP of a class without positives is 0 (the number of
+classes that are averaged is ``n_classes_with_positives``). Balanced accuracy with a single class present uses the available rate. One deliberate difference
 from scikit-learn: when targets *and* predictions are entirely empty, scikit-learn returns 1.0 for every
 micro/macro score; worldclass returns 0 (nothing was found), consistent with the per-class rule.
 """
@@ -100,9 +106,10 @@ def multilabel_metrics(
     bacc = np.where(has_pos & has_neg, (tpr + tnr) / 2, np.where(has_pos, tpr, tnr))
     ap = np.array([average_precision(y[:, c], s[:, c]) for c in range(y.shape[1])])
     support = y.sum(0)
-    w = minority_weights(support if train_counts is None else train_counts, tempered=tempered)
-    if w.shape != (y.shape[1],):
-        raise ValueError(f"train_counts has {w.shape[0]} classes, targets have {y.shape[1]}")
+    counts = np.asarray(_np(support if train_counts is None else train_counts), np.float64)
+    if counts.shape != (y.shape[1],):
+        raise ValueError(f"train_counts has {counts.shape[0]} classes, targets have {y.shape[1]}")
+    w = minority_weights(np.where(has_pos, counts, 0.0), tempered=tempered)  # absent classes: weight 0
     T, F, N, Tn = tp.sum(), fp.sum(), fn.sum(), tn.sum()
     out: dict[str, Any] = {
         "n_samples": int(y.shape[0]),
@@ -115,9 +122,12 @@ def multilabel_metrics(
         ),
         "map_micro": _pooled_ap(y, s),
         "map_macro": float(ap[has_pos].mean()) if has_pos.any() else 0.0,
+        "excluded_classes": [
+            names[int(c)] if names is not None else int(c) for c in np.flatnonzero(~has_pos)
+        ],
     }
     for key, v in (("f1", f1), ("precision", prec), ("recall", rec), ("bacc", bacc)):
-        out[f"{key}_macro"] = float(v.mean())
+        out[f"{key}_macro"] = float(v[has_pos].mean()) if has_pos.any() else 0.0
         out[f"{key}_minor"] = float((w * v).sum())
     out["map_minor"] = float((w * ap).sum())
     rows = []

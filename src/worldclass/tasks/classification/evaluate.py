@@ -156,6 +156,13 @@ def add_metrics_section(r: Any, result: dict[str, Any]) -> None:
             for a in ("micro", "macro", "minor")
         ],
     )
+    if result.get("excluded_classes"):
+        r.text(
+            "Left out of the macro and minor averages (no positive in this split): "
+            + ", ".join(map(str, result["excluded_classes"]))
+            + ".",
+            note=True,
+        )
     r.heading("Per class")
     r.table(
         ["class", "support", "F1", "precision", "recall", "AP", "minor weight"],
