@@ -148,16 +148,32 @@ def polygon_metrics(
     step: Annotated[
         float, typer.Option(help="Contour sampling step for the tangent-angle error, map units.")
     ] = 1.0,
+    classes: Annotated[
+        str | None,
+        typer.Option(help="Predicted classes to compare (names or ids, comma-separated); default all."),
+    ] = None,
+    reference_classes: Annotated[
+        str | None,
+        typer.Option(help="Reference classes (values of its class column); default: the predicted ones."),
+    ] = None,
+    reference_column: Annotated[
+        str | None,
+        typer.Option(help="Class column of the reference (default: class_name, class or class_id)."),
+    ] = None,
 ) -> None:
-    """IoU, PoLiS, C-IoU, N-ratio and max tangent angle error of predicted vs reference polygons."""
-    from worldclass.data.vector import read_polygons, reproject
-    from worldclass.metrics.polygons import polygon_metrics as run
+    """IoU, PoLiS, C-IoU, N-ratio and max tangent angle error of predicted vs reference polygons, of the
+    same classes on both sides."""
+    from worldclass.mapping.polygon_evaluation import compare_polygon_files
 
-    pred, _, crs = read_polygons(predicted)
-    ref, _, ref_crs = read_polygons(reference)
-    if crs and ref_crs:
-        ref = reproject(ref, ref_crs, crs)
-    typer.echo(json.dumps(run(pred, ref, step=step)))
+    result = compare_polygon_files(
+        predicted,
+        reference,
+        classes=classes.split(",") if classes else None,
+        reference_classes=reference_classes.split(",") if reference_classes else None,
+        reference_column=reference_column,
+        step=step,
+    )
+    typer.echo(json.dumps(result))
 
 
 @app.command("inria-submission", epilog="Example: worldclass inria-submission maps/ --out submission/")
