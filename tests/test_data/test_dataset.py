@@ -126,3 +126,22 @@ def test_snow_cloud_parquet_without_flag_columns_is_refused(v2_copy: Path) -> No
         if s or c
     }
     assert not flagged & set(BigEarthNet(v2_copy, split="all").patch_ids)
+
+
+def test_43_class_labels_of_a_raw_v2_root_are_read_once(v2_root: Path) -> None:
+    """reBEN's 43-class labels come from the reference maps: the first labels() reads every map, later
+    calls (samplers, DCW, statistics call it every epoch) read none, and the values do not change."""
+    ds = BigEarthNet(v2_root, split="train", num_classes=43)
+    reads: list[str] = []
+    read = ds.source.read
+
+    def counting(pid, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(pid)
+        return read(pid, *args, **kwargs)
+
+    ds.source.read = counting  # type: ignore[method-assign]
+    first = ds.labels()
+    assert len(reads) == len(ds)
+    second = ds.labels()
+    assert len(reads) == len(ds) and np.array_equal(first, second)
+    assert first.shape == (len(ds), 43) and first.sum() > 0

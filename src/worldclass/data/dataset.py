@@ -152,10 +152,13 @@ class BigEarthNet(Dataset[Sample]):
         return len(self.patch_ids)
 
     def labels(self) -> npt.NDArray[np.float32]:
-        """(N, num_classes) multi-hot matrix of the whole split (reads label files/maps if needed)."""
-        if self._label_cache is not None:
-            return self._label_cache
-        return np.asarray(np.stack([self._label(i, None) for i in range(len(self))]), dtype=np.float32)
+        """(N, num_classes) multi-hot matrix of the whole split. Label files or reference maps (raw v1, raw
+        v2 with 43 classes) are read on the first call only; later calls and batches use the matrix."""
+        if self._label_cache is None:
+            self._label_cache = np.asarray(
+                np.stack([self._label(i, None) for i in range(len(self))]), np.float32
+            )
+        return self._label_cache
 
     def _label(self, i: int, arrays: dict[str, Any] | None) -> npt.NDArray[np.float32]:
         if self._label_cache is not None:
