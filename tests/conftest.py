@@ -52,15 +52,26 @@ def v1_store(v1_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def rico_lmdb(v2_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _rico_maker():  # type: ignore[no-untyped-def]
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("rico_make", Path(__file__).parent / "data/rico/make.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.make_rico_lmdb(v2_root, tmp_path_factory.mktemp("rico") / "lmdb")
+    return module.make_rico_lmdb
+
+
+@pytest.fixture(scope="session")
+def rico_lmdb(v2_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _rico_maker()(v2_root, tmp_path_factory.mktemp("rico") / "lmdb")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def rico_s2_only(v2_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The LMDB rico-hdl writes from the S2 folder alone: no S1 patches, no reference maps."""
+    out = tmp_path_factory.mktemp("rico-s2") / "lmdb"
+    return _rico_maker()(v2_root, out, s1=False, maps=False)  # type: ignore[no-any-return]
 
 
 @pytest.fixture()

@@ -145,3 +145,21 @@ def test_43_class_labels_of_a_raw_v2_root_are_read_once(v2_root: Path) -> None:
     second = ds.labels()
     assert len(reads) == len(ds) and np.array_equal(first, second)
     assert first.shape == (len(ds), 43) and first.sum() > 0
+
+
+def test_rico_lmdb_without_s1_or_maps_reads_what_it_holds(rico_s2_only: Path, v2_root: Path) -> None:
+    """rico-hdl writes S1 and reference-map keys only when given those folders: such an LMDB reads as S2
+    with labels from the metadata (the same tensors as the official root), and asking it for S1 is one
+    clear error."""
+    from worldclass.errors import DataError
+
+    ds = BigEarthNet(rico_s2_only, split="train", sensors=("s2",))
+    assert ds.source.sensors == ("s2",) and not ds.source.has_mask and not ds.return_mask
+    ref = BigEarthNet(v2_root, split="train", sensors=("s2",), return_mask=False)
+    batch = ds.__getitems__([0, 1, 2])
+    expected = ref.__getitems__([0, 1, 2])
+    for a, b in zip(batch, expected, strict=True):
+        assert a["patch_id"] == b["patch_id"] and torch.equal(a["image"], b["image"])
+        assert torch.equal(a["label"], b["label"]) and "mask" not in a
+    with pytest.raises(DataError, match=r"has no \['s1'\] data"):
+        BigEarthNet(rico_s2_only, split="train", sensors=("s2", "s1"))

@@ -20,8 +20,9 @@ from worldclass.data.bigearthnet import naming
 RICO_S2_ORDER = ("B02", "B03", "B04", "B08", "B05", "B06", "B07", "B8A", "B11", "B12", "B01", "B09")
 
 
-def make_rico_lmdb(v2_root: Path, out: Path) -> Path:
-    """Write ``out/`` (LMDB) and copy ``metadata.parquet`` next to it (``out.parent``)."""
+def make_rico_lmdb(v2_root: Path, out: Path, *, s1: bool = True, maps: bool = True) -> Path:
+    """Write ``out/`` (LMDB) and copy ``metadata.parquet`` next to it (``out.parent``). ``s1``/``maps``
+    False: the LMDB rico-hdl writes when it is not given the S1 / reference-map folders."""
     t = pq.read_table(v2_root / naming.V2_METADATA).to_pydict()
     env = lmdb.open(str(out), map_size=1 << 30)
 
@@ -30,12 +31,15 @@ def make_rico_lmdb(v2_root: Path, out: Path) -> Path:
             return ds.read(1)
 
     with env.begin(write=True) as txn:
-        for pid, s1 in zip(t["patch_id"], t["s1_name"], strict=True):
+        for pid, s1_name in zip(t["patch_id"], t["s1_name"], strict=True):
             s2 = {b: read(naming.v2_band_path(v2_root, pid, b)) for b in RICO_S2_ORDER}
             txn.put(pid.encode(), save(s2))
-            s1d = {b: read(naming.v2_s1_band_path(v2_root, s1, b)) for b in ("VH", "VV")}
-            txn.put(s1.encode(), save(s1d))
-            txn.put(f"{pid}_reference_map".encode(), save({"Data": read(naming.v2_map_path(v2_root, pid))}))
+            if s1:
+                s1d = {b: read(naming.v2_s1_band_path(v2_root, s1_name, b)) for b in ("VH", "VV")}
+                txn.put(s1_name.encode(), save(s1d))
+            if maps:
+                ref = {"Data": read(naming.v2_map_path(v2_root, pid))}
+                txn.put(f"{pid}_reference_map".encode(), save(ref))
     env.close()
     shutil.copy(v2_root / naming.V2_METADATA, out.parent / naming.V2_METADATA)
     return out

@@ -361,8 +361,6 @@ class RicoSource(Source):
 
     kind = "rico"
     version = 2
-    has_mask = True
-    sensors = ("s2", "s1")
 
     def __init__(self, root: Path, metadata: Path | None = None) -> None:
         super().__init__(root)
@@ -373,6 +371,27 @@ class RicoSource(Source):
                 f"{root}: rico-hdl LMDB found but no {naming.V2_METADATA} beside it; pass metadata=PATH"
             )
         self.metadata = found[0]
+        self.sensors, self.has_mask = self._contents()
+
+    def _contents(self, probe: int = 8) -> tuple[tuple[str, ...], bool]:
+        """What the LMDB holds, from its keys: rico-hdl writes S1 patches and reference maps only when it
+        was given their folders. Probes the first ``probe`` patches of the metadata."""
+        ids = pq.read_table(self.metadata, columns=["patch_id", "s1_name"]).slice(0, probe).to_pydict()
+        with lmdb_open(self.root).begin() as txn:
+
+            def has(key: str | None) -> bool:
+                return key is not None and txn.get(key.encode()) is not None
+
+            s2 = any(has(p) for p in ids["patch_id"])
+            s1 = any(has(p) for p in ids["s1_name"])
+            maps = any(has(f"{p}_reference_map") for p in ids["patch_id"])
+        sensors = tuple(name for name, present in (("s2", s2), ("s1", s1)) if present)
+        if not sensors:
+            raise DataError(
+                f"{self.root}: none of the first patches of {self.metadata} is in this LMDB; give the "
+                "metadata.parquet the LMDB was written from"
+            )
+        return sensors, maps
 
     def table(self) -> pa.Table:
         return (
