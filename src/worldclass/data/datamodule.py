@@ -14,6 +14,7 @@ import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, Sampler  # noqa: E402
 
+from worldclass.config import DataConfig  # noqa: E402
 from worldclass.data.collate import collate  # noqa: E402
 from worldclass.data.dataset import BigEarthNet  # noqa: E402
 
@@ -46,6 +47,23 @@ class BigEarthNetDataModule(L.LightningDataModule):
         self.train_sampler = train_sampler
         self.dataset_kwargs = dataset_kwargs
         self.datasets: dict[str, BigEarthNet] = {}
+
+    @classmethod
+    def from_config(cls, data: DataConfig, *, train_sampler: Any = None) -> BigEarthNetDataModule:
+        """The DataModule of a ``data`` config section (attribute encoding reads the 43 classes)."""
+        return cls(
+            data.root,
+            batch_size=data.batch_size,
+            num_workers=data.num_workers,
+            train_sampler=train_sampler,
+            sensors=tuple(data.sensors),
+            num_classes=43 if data.attribute_encoding else data.num_classes,
+            bands=data.bands,
+            resampling=data.resampling,
+            normalize=data.normalize,
+            include_snow_cloud=data.include_snow_cloud,
+            splits=data.splits,
+        )
 
     def setup(self, stage: str | None = None) -> None:
         for split in self.split_names:

@@ -41,8 +41,8 @@ def run_mapping_demo(
     from worldclass.mapping.predictor import load_predictor
     from worldclass.mapping.whole_scene import map_scenes
     from worldclass.metrics.polygons import polygon_metrics
-    from worldclass.tasks import load_config
-    from worldclass.tasks.segmentation.evaluate import add_segmentation_section, evaluate_scenes
+    from worldclass.tasks import get_task, load_config
+    from worldclass.tasks.segmentation.evaluate import evaluate_scenes
     from worldclass.training import train
 
     root = out / "archives" / "aerial"
@@ -96,7 +96,7 @@ def run_mapping_demo(
         f"overlap 32, Hann blending) to {mapped.out.name}; {poly.polygons} building polygons in "
         f"{poly.seconds:.2f} s -> {poly.out.name}."
     )
-    add_segmentation_section(report, metrics)
+    get_task(cfg.task).report_section(report, metrics)
     report.table(
         ["polygon metric (buildings vs reference)", "value"],
         [

@@ -149,8 +149,8 @@ def run_demo(
 
 
 def _train_and_evaluate(report: Report, store: Path, out: Path, epochs: int) -> Path:
-    from worldclass.tasks import load_config
-    from worldclass.tasks.classification.evaluate import add_metrics_section, evaluate
+    from worldclass.tasks import get_task, load_config
+    from worldclass.tasks.classification.evaluate import evaluate
     from worldclass.training import train
 
     cfg = load_config(
@@ -176,5 +176,5 @@ def _train_and_evaluate(report: Report, store: Path, out: Path, epochs: int) -> 
         f"{', '.join(cfg.data.bands if isinstance(cfg.data.bands, list) else [str(cfg.data.bands)])}. "
         "A short CPU run on a small synthetic archive: the numbers show the pipeline, not a benchmark."
     )
-    add_metrics_section(report, metrics)
+    get_task(cfg.task).report_section(report, metrics)
     return result.best_checkpoint

@@ -109,19 +109,7 @@ class ClassificationTask(Task):
 
         d = cfg.data
         mc = cfg.section("model", ClassifierModelConfig)
-        dm = BigEarthNetDataModule(
-            d.root,
-            batch_size=d.batch_size,
-            num_workers=d.num_workers,
-            train_sampler=_sampler_factory(cfg),
-            sensors=tuple(d.sensors),
-            num_classes=43 if d.attribute_encoding else d.num_classes,
-            bands=d.bands,
-            resampling=d.resampling,
-            normalize=d.normalize,
-            include_snow_cloud=d.include_snow_cloud,
-            splits=d.splits,
-        )
+        dm = BigEarthNetDataModule.from_config(d, train_sampler=_sampler_factory(cfg))
         dm.setup("fit")
         train_ds = dm.datasets["train"]
         labels = train_ds.labels()

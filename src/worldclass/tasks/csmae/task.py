@@ -83,18 +83,7 @@ class CSMAETask(Task):
 
         d = cfg.data
         mc, lc = cfg.section("model", CSMAEModelConfig), cfg.section("loss", CSMAELossConfig)
-        dm = BigEarthNetDataModule(
-            d.root,
-            batch_size=d.batch_size,
-            num_workers=d.num_workers,
-            sensors=tuple(d.sensors),
-            num_classes=d.num_classes,
-            bands=d.bands,
-            resampling=d.resampling,
-            normalize=d.normalize,
-            include_snow_cloud=d.include_snow_cloud,
-            splits=d.splits,
-        )
+        dm = BigEarthNetDataModule.from_config(d)
         dm.setup("fit")
         ds = dm.datasets["train"]
         bands = list(ds.bands)
