@@ -102,9 +102,16 @@ def model_state(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelMeta]:
     """``(model, meta)`` of any worldclass checkpoint: the plain ``nn.Module`` in eval mode with the
     trained weights, and its metadata. Needs neither Lightning nor the task's training code."""
+    return model_from_checkpoint(read_checkpoint(path), path, device=device)
+
+
+def model_from_checkpoint(
+    ckpt: dict[str, Any], path: str | Path, *, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, ModelMeta]:
+    """:func:`load_model` of a checkpoint already read with :func:`read_checkpoint` (``path`` names it in
+    errors), for callers that also need its other entries."""
     from worldclass.models.registry import build_model
 
-    ckpt = read_checkpoint(path)
     meta = ModelMeta.from_dict(ckpt["hyper_parameters"]["meta"])
     if not meta.model:
         raise DataError(

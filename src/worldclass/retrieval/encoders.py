@@ -46,11 +46,6 @@ class Encoder:
     def sensors(self) -> tuple[str, ...]:
         return tuple(self.meta.embedding["sensors"])
 
-    @property
-    def one_space(self) -> bool:
-        """True when rows of different sensors share one space (one row per sensor and patch)."""
-        return len(self.sensors) > 1
-
     def bands(self, sensor: str) -> list[str]:
         """Input bands (channel order) for rows of ``sensor``."""
         if sensor not in self.sensors:

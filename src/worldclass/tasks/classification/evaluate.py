@@ -1,6 +1,6 @@
 """Classification evaluation: checkpoint + data split -> metrics.json, per_class.csv, report.html.
 
-Needs no Lightning: the model comes from :func:`worldclass.models.load_model`, the data from the
+Needs no Lightning: the model comes from :func:`worldclass.models.load_model`'s reader, the data from the
 dataset registry with the checkpoint's bands, classes and preprocessing.
 """
 
@@ -19,7 +19,7 @@ from worldclass.data.collate import collate
 from worldclass.datasets import data_section, get_dataset
 from worldclass.errors import DataError
 from worldclass.metrics import multilabel_metrics, tune_thresholds
-from worldclass.models.checkpoint import ModelMeta, load_model, read_checkpoint
+from worldclass.models.checkpoint import ModelMeta, model_from_checkpoint, read_checkpoint
 from worldclass.models.classifier import SceneClassifier
 from worldclass.tasks.base import Progress
 
@@ -77,9 +77,10 @@ def evaluate(
     """Metrics of a checkpoint on ``split`` of ``data`` (default: the training data). With ``tune``
     (default: the run's ``trainer.threshold_tuning``), per-class thresholds maximising validation F1 are
     used. Writes files to ``out`` when given."""
-    model, meta = load_model(checkpoint)
+    ckpt = read_checkpoint(checkpoint)
+    model, meta = model_from_checkpoint(ckpt, checkpoint)
     assert isinstance(model, SceneClassifier)
-    hp = read_checkpoint(checkpoint)["hyper_parameters"]
+    hp = ckpt["hyper_parameters"]
     root = data or meta.config["data"]["root"]
     if tune is None:
         tune = bool(meta.config.get("trainer", {}).get("threshold_tuning", False))

@@ -16,8 +16,8 @@ import numpy as np
 from rasterio.windows import Window
 
 from worldclass.data.scenes import Scene, read_labels
-from worldclass.errors import DataError
-from worldclass.mapping.predictor import Predictor, load_predictor
+from worldclass.errors import ConfigError, DataError
+from worldclass.mapping.predictor import Predictor, predictor_from_model
 from worldclass.mapping.whole_scene import inspect_scene, predict_scene
 from worldclass.metrics.segmentation import ConfusionAccumulator, grouped_metrics
 
@@ -90,10 +90,13 @@ def evaluate_segmentation(
     during training; a larger overlap blends tiles as ``worldclass map`` does."""
     from worldclass.datasets import data_section, get_dataset
     from worldclass.datasets.scene_base import SceneCollection
-    from worldclass.models.checkpoint import checkpoint_meta
+    from worldclass.models.checkpoint import load_model
+    from worldclass.models.segmenter import SegmentationNet
 
-    meta = checkpoint_meta(checkpoint)
-    predictor = load_predictor(checkpoint)
+    model, meta = load_model(checkpoint)  # one read: model, metadata and the data section
+    if not isinstance(model, SegmentationNet):
+        raise ConfigError(f"{checkpoint}: a {meta.task} checkpoint; this evaluation needs a segmentation one")
+    predictor = predictor_from_model(model, meta)
     cfg_data = data_section(meta.config, data)
     dataset = get_dataset(meta.dataset or cfg_data.dataset)
     assert isinstance(dataset, SceneCollection)
