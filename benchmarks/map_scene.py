@@ -1,7 +1,7 @@
 """Whole-scene mapping: Mpx/s end to end (GeoTIFF in -> COG out) and peak RSS vs scene size.
 
-Each scene size runs in a fresh process (so peak RSS is per size): a synthetic RGB scene (uint8, tiled,
-uncompressed) is written block by block, then mapped by ``worldclass.mapping.map_scenes`` (windowed reads,
+Each scene size runs in a fresh process (so peak RSS is per size and the mapping's alone): a synthetic RGB
+scene (uint8, tiled, uncompressed) is written block by block by a helper process, then mapped by ``worldclass.mapping.map_scenes`` (windowed reads,
 batched tiles, Hann blending, windowed writes, COG finalisation). The naive way -- read the whole scene,
 predict tiles into a full-size probability array, write it at once -- runs on the smallest size in the
 same run. ``--model tiny`` (3x3 conv net) isolates the engine on a CPU; ``unet-resnet34`` is the real
@@ -26,7 +26,6 @@ import rasterio
 import torch
 from torch import nn
 
-from worldclass.data.synth.aerial import write_scene
 from worldclass.mapping.predictor import Predictor, pick_device
 from worldclass.mapping.tiling import Grid
 from worldclass.mapping.whole_scene import map_scenes
@@ -85,7 +84,9 @@ def child(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         scene = Path(tmp) / "scene.tif"
         t0 = time.perf_counter()
-        write_scene(scene, side, side, seed=1, compress=None)
+        # written by another process, so this process's peak RSS is the mapping's alone
+        code = f"from worldclass.data.synth.aerial import write_scene as w; w({str(scene)!r}, {side}, {side}, seed=1, compress=None)"
+        subprocess.run([sys.executable, "-c", code], check=True)
         gen_s = time.perf_counter() - t0
         base_rss = rss_mb()
         pred = predictor(args.model, args.device)

@@ -39,7 +39,17 @@ def test_synth_encode_stats_splits(tmp_path: Path) -> None:
     )
     r = run("splits", str(tmp_path / "s"), "--method", "random", "--out", str(tmp_path / "sp.csv"))
     assert r.returncode == 0 and (tmp_path / "sp.csv").is_file()
-    assert json.loads(r.stdout)["leak_test_to_train"]["distance_m"] == 1200.0
+    leak = json.loads(r.stdout)["leak"]
+    assert leak["frame"].startswith("EPSG:4978") and len(leak["pairs"]) == 6
+    r = run("splits", str(tmp_path / "s"), "--method", "random", "--buffer", "--out", str(tmp_path / "b.csv"))
+    rep = json.loads(r.stdout)
+    assert all(v["leaked"] == 0 for v in rep["leak"]["pairs"].values())
+    kept = (tmp_path / "b.csv").read_text().splitlines()[1:]
+    assert (
+        len(kept)
+        == sum(rep["sizes"].values())
+        == len((tmp_path / "sp.csv").read_text().splitlines()[1:]) - rep["dropped_by_buffer"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -120,3 +120,40 @@ def test_empty_split_and_missing_archive(v2_copy: Path, tmp_path: Path) -> None:
         BigEarthNet(v2_copy, split="test")
     with pytest.raises(MissingFileError, match="not a BigEarthNet root"):
         encode(tmp_path, tmp_path / "out")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong_dtype", "wrong_shape"])
+def test_final_verification_decodes_every_value(v2_copy: Path, tmp_path: Path, damage: str) -> None:
+    """A stored value whose header parses but whose data is short, or whose band has the wrong dtype or
+    shape, is caught before the store is marked complete, and the next run re-encodes it."""
+    import lmdb
+    from safetensors.numpy import load, save
+
+    from worldclass.data.bigearthnet.sources import lmdb_forget
+    from worldclass.data.store import patch_key
+
+    store = tmp_path / "store"
+    assert encode(v2_copy, store, workers=0).complete
+    pid, _ = _first(v2_copy)
+    before = BigEarthNet(store, split="all", include_snow_cloud=True)[0]["image"]
+    lmdb_forget(store)
+    env = lmdb.open(str(store), subdir=True, map_size=1 << 32)
+    with env.begin(write=True) as txn:
+        value = bytes(txn.get(patch_key(pid)))
+        arrays = load(value)
+        if damage == "truncated":
+            bad = value[:-100]
+        elif damage == "wrong_dtype":
+            bad = save(arrays | {"B02": arrays["B02"].astype(np.int32)})
+        else:
+            bad = save(arrays | {"B05": arrays["B05"][:30]})
+        txn.put(patch_key(pid), bad)
+    env.close()
+    with pytest.raises(IncompleteStoreError, match=pid):
+        encode(v2_copy, store, workers=0)
+    assert read_info(store)["complete"] is False
+    problem = (store / "encode-problems.txt").read_text()
+    assert {"truncated": "corrupt", "wrong_dtype": "dtype int32", "wrong_shape": "B05"}[damage] in problem
+    res = encode(v2_copy, store, workers=0)
+    assert res.complete and res.encoded == 1
+    assert torch.equal(BigEarthNet(store, split="all", include_snow_cloud=True)[0]["image"], before)

@@ -78,3 +78,50 @@ def test_s1_only_root_uses_s1_names(real_v1: Path, tmp_path: Path) -> None:
     shutil.copytree(real_v1 / "BigEarthNet-S1-v1.0", tmp_path / "BigEarthNet-S1-v1.0")
     ds = BigEarthNet(tmp_path, split="all", sensors=("s1",))
     assert len(ds) == 6 and ds[0]["image"].shape == (2, 120, 120)
+
+
+@pytest.mark.parametrize("pair_column", [True, False])
+def test_s1_only_v1_root_keeps_official_splits_and_snow_cloud_lists(
+    v1_root: Path, tmp_path: Path, pair_column: bool
+) -> None:
+    """The CSVs name S2 patches; an S1-only root applies them through the CSVs' second column or, when
+    the CSVs have one column, the S1 JSONs' ``corresponding_s2_patch``."""
+    import shutil
+
+    from worldclass.data.bigearthnet import naming
+    from worldclass.data.open import open_source
+
+    root = tmp_path / "s1only"
+    shutil.copytree(v1_root / naming.V1_S1_DIR, root / naming.V1_S1_DIR)
+    for f in v1_root.glob("*.csv"):
+        lines = f.read_text().splitlines()
+        (root / f.name).write_text("".join(f"{ln if pair_column else ln.split(',')[0]}\n" for ln in lines))
+    both = open_source(v1_root).table().to_pydict()
+    split_of = dict(zip(both["s1_name"], both["split"], strict=True))
+    s2_snow, s1_snow = both["patch_id"][3], both["s1_name"][3]
+    s2_cloud, s1_cloud = both["patch_id"][5], both["s1_name"][5]
+    (root / naming.V1_SNOW_CSV).write_text(f"{s2_snow}\n")
+    (root / naming.V1_CLOUD_CSV).write_text(f"{s2_cloud}\n")
+    only = open_source(root).table().to_pydict()
+    assert sorted(only["patch_id"]) == sorted(split_of)
+    assert dict(zip(only["patch_id"], only["split"], strict=True)) == split_of
+    assert {v for v in split_of.values()} >= {"train", "validation", "test"}
+    flagged = {p for p, sn in zip(only["patch_id"], only["snow"], strict=True) if sn}
+    clouded = {p for p, cl in zip(only["patch_id"], only["cloud"], strict=True) if cl}
+    assert (flagged, clouded) == ({s1_snow}, {s1_cloud})
+    ds = BigEarthNet(root, split="train", sensors=("s1",))
+    expected = {p for p, sp in split_of.items() if sp == "train"} - {s1_snow, s1_cloud}
+    assert set(ds.patch_ids) == expected
+
+
+def test_split_csvs_that_name_no_patch_are_an_error_saying_so(v1_root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from worldclass.data.bigearthnet import naming
+    from worldclass.errors import DataError
+
+    root = tmp_path / "other"
+    shutil.copytree(v1_root / naming.V1_S2_DIR, root / naming.V1_S2_DIR)
+    (root / "bigearthnet-train.csv").write_text("S2A_MSIL2A_20990101T000000_1_1\n")
+    with pytest.raises(DataError, match="name none of the patches"):
+        BigEarthNet(root, split="train")

@@ -63,3 +63,58 @@ def test_ml_ros_clones_minority_until_meanir() -> None:
     assert imbalance(y[idx])["mean_ir"] < imbalance(y)["mean_ir"]
     clones = y[idx[len(y) :]]
     assert clones[:, 3:].any(axis=1).all()  # every clone carries a minority label
+
+
+# reBEN training positives per class (recomputed from metadata.parquet; ../shared/reference): 237,871
+# training patches, label cardinality 2.89.
+REBEN_TRAIN = [88236, 78791, 76344, 64198, 64164, 60127, 51034, 42968, 35914, 33626]
+REBEN_TRAIN += [30466, 15190, 15082, 11344, 6984, 6398, 6329, 738, 670]
+
+
+def _reben_scale_labels(seed: int = 0) -> np.ndarray:
+    """(237871, 19) labels with reBEN's training marginals (independent classes)."""
+    n = 237_871
+    rng = np.random.default_rng(seed)
+    y = np.zeros((n, len(REBEN_TRAIN)), bool)
+    for c, k in enumerate(REBEN_TRAIN):
+        y[rng.choice(n, k, replace=False), c] = True
+    return y
+
+
+def test_uncapped_mros_overdraws_reben_rare_patches_and_the_default_cap_bounds_it() -> None:
+    from worldclass.data.sampling import draw_report
+
+    y = _reben_scale_labels()
+    assert minority_classes(y).tolist() == [False] * 17 + [True, True]  # only Beaches, Coastal wetlands
+    raw = draw_report(y, mros_weights(y, max_draws=None))
+    assert raw["max_draws"] > 100 and raw["top_share"] > 0.6  # the issue's ~119 draws, 2/3 of the epoch
+    capped = draw_report(y, mros_weights(y))  # default: at most 20 expected draws per patch
+    assert capped["max_draws"] == pytest.approx(20.0, rel=1e-6)
+    assert capped["mean_ir_drawn"] <= 0.4 * capped["mean_ir_natural"]  # MeanIR falls by >= 60 %
+    assert min(capped["boost"][17:]) >= 3.0  # the rarest classes drawn >= 3x more often
+    # the expected counts are what a sampler really draws
+    drawn = np.bincount(np.array(list(MROSSampler(mros_weights(y), seed=0))), minlength=len(y))
+    rare = y[:, 17:].any(1)
+    assert drawn[rare].mean() == pytest.approx(capped["max_draws"], rel=0.05)
+
+
+def test_cap_solves_the_water_filling_level_exactly() -> None:
+    from worldclass.data.sampling import cap_weights
+
+    w = np.array([1.0] * 96 + [50.0, 60.0, 70.0, 1000.0])
+    c = cap_weights(w, max_draws=5.0, num_samples=100)
+    expected = 100 * c / c.sum()
+    assert expected.max() == pytest.approx(5.0, rel=1e-9)
+    assert np.array_equal(c[:96], w[:96])  # patches below the level keep their weight
+    # hand check: 4 capped patches at level L: 100 L / (96 + 4 L) = 5  ->  L = 6
+    assert c[96:] == pytest.approx([6.0] * 4, rel=1e-9)
+    assert np.array_equal(cap_weights(w, 1e6, 100), w)  # a loose cap changes nothing
+    with pytest.raises(ValueError, match=r"at least 1\.00"):
+        cap_weights(w, 0.5, 100)
+
+
+def test_temperature_interpolates_between_natural_and_inverse_frequency() -> None:
+    y = np.array([[1, 0, 0]] * 4 + [[1, 1, 0], [0, 0, 1]])
+    assert mros_weights(y, temperature=1.0, max_draws=None).tolist() == [1, 1, 1, 1, 6, 6]
+    assert mros_weights(y, temperature=0.5, max_draws=None) == pytest.approx([1] * 4 + [6**0.5] * 2)
+    assert mros_weights(y, temperature=0.0, max_draws=None).tolist() == [1.0] * 6

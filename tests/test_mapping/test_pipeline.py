@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 
 from worldclass.mapping.predictor import load_predictor
@@ -126,3 +127,23 @@ def test_refinement_and_finetune_from_checkpoint(
     assert refined.refiner is not None
     for (name, a), b in zip(base.base.state_dict().items(), refined.base.state_dict().values(), strict=True):
         assert np.array_equal(a.numpy(), b.numpy()), name  # the frozen segmenter did not move
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known (issue 12): evaluate 0.173 vs logged val/iou 0.164 on the fixture run; windows differ, not found yet",
+)
+def test_evaluate_defaults_reproduce_the_logged_validation_iou(seg_checkpoint: Path) -> None:
+    """Same checkpoint, same split: ``evaluate`` with its defaults (tile = the checkpoint's patch size,
+    overlap 0) gives the val/iou that training logged for the best epoch."""
+    import csv
+
+    from worldclass.models.checkpoint import read_checkpoint
+
+    run = seg_checkpoint.parent.parent
+    rows = list(csv.DictReader((run / "logs" / "version_0" / "metrics.csv").open()))
+    logged = [float(r["val/iou"]) for r in rows if r.get("val/iou")]
+    best_epoch = read_checkpoint(seg_checkpoint)["epoch"]
+    epochs = [int(r["epoch"]) for r in rows if r.get("val/iou")]
+    res = evaluate_segmentation(seg_checkpoint, split="val")
+    assert res["overall"]["iou"] == pytest.approx(logged[epochs.index(best_epoch)], abs=1e-6)

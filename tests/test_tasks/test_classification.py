@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from helpers import quick_config
+from worldclass.data.dataset import BigEarthNet
 from worldclass.errors import ConfigError
 from worldclass.metrics import multilabel_metrics, tune_thresholds
 from worldclass.models import load_model
@@ -53,3 +54,28 @@ def test_attribute_encoding_trains_on_43_and_evaluates_on_19(v1_store: Path, tmp
     m = evaluate(res.best_checkpoint, split="test", report=False)
     assert len(m["per_class"]) == 19 and m["per_class"][0]["name"] == "Urban fabric"
     assert np.isclose(sum(p["weight_minor"] for p in m["per_class"]), 1.0)
+    # the minority weights are the training counts of the 19 evaluated classes, stored at training time
+    train19 = BigEarthNet(v1_store, split="train", sensors=("s2", "s1"), num_classes=19).labels().sum(0)
+    assert m["train_counts"] == train19.astype(int).tolist()
+    assert m["minor_weights"] == "training counts stored in the checkpoint"
+
+
+def test_minor_averages_are_refused_not_faked_without_training_counts(tmp_path: Path) -> None:
+    """An old attribute-encoding checkpoint (no stored counts) evaluated where the training split cannot be
+    re-read: the minority averages are None and the reason is in the output, not a quiet macro."""
+    from worldclass.models.checkpoint import ModelMeta
+    from worldclass.tasks import get_task
+    from worldclass.tasks.classification.evaluate import _train_counts
+
+    meta = ModelMeta(
+        task="classification", bands=["B02"], classes=["a", "b"], nomenclature="43->19", preprocessing={}
+    )
+    counts, why = _train_counts({"train_counts": [1] * 43}, meta, tmp_path / "gone")
+    assert counts is None and why.startswith("unavailable") and "gone" in why
+    stored, why = _train_counts({"train_counts": [5, 1], "eval_counts": [4, 2]}, meta, tmp_path)
+    assert stored is not None and stored.tolist() == [4, 2] and "stored" in why
+    head = get_task("classification").headline(
+        {"f1_micro": 0.5, "f1_macro": 0.4, "f1_minor": None, "map_macro": 0.3, "map_micro": 0.6}
+        | {"train_counts": None, "minor_weights": why}
+    )
+    assert head["f1_minor"] is None and head["minor_weights"] == why

@@ -122,7 +122,7 @@ def test_imbalance_experiment_table_matches_each_variants_evaluation(v2_store: P
 
     cfg = quick_config(v2_store, tmp_path / "abl", "optim.limit_train_batches=1", "optim.limit_val_batches=1")
     result = run_imbalance(cfg, log=lambda _: None)
-    saved = json.loads((tmp_path / "abl" / "ablation.json").read_text())
+    saved = json.loads((tmp_path / "abl" / "ablation.json").read_text())["variants"]
     assert list(saved) == ["Base", "CW", "MROS+DCW"]
     for name, folder in (("Base", "Base"), ("CW", "CW"), ("MROS+DCW", "MROS_DCW")):
         run = tmp_path / "abl" / folder
@@ -134,6 +134,23 @@ def test_imbalance_experiment_table_matches_each_variants_evaluation(v2_store: P
         }[name]
         ref = evaluate(run / "checkpoints" / "best.ckpt", split="test", report=False)
         for key in METRICS:
-            assert saved[name][key] == pytest.approx(ref[key], abs=1e-12), (name, key)
+            assert saved[name]["mean"][key] == pytest.approx(ref[key], abs=1e-12), (name, key)
         row = next(line for line in result["table"].splitlines() if line.startswith(f"| {name} |"))
         assert row.split("|")[2].strip() == f"{100 * ref[METRICS[0]]:.1f}"
+    subsets = json.loads((tmp_path / "abl" / "subsets.json").read_text())
+    test_ids = BigEarthNet(v2_store, split="test", sensors=tuple(cfg.data.sensors)).patch_ids
+    assert subsets["test"] == test_ids and not set(subsets["train"]) & set(subsets["test"])
+
+
+def test_imbalance_table_reports_mean_and_sample_std_over_seeds(v2_store: Path, tmp_path: Path) -> None:
+    from worldclass.training.experiment import METRICS, ablation_table, variants
+
+    cfg = quick_config(v2_store, tmp_path / "abl")
+    runs = variants(cfg, seed=7)
+    assert [v.trainer.seed for _, v in runs] == [7, 7, 7]
+    assert runs[2][1].trainer.out == str(tmp_path / "abl" / "MROS_DCW" / "seed7")
+    f1 = [0.50, 0.56, 0.62]  # mean 0.56, sample std 0.06
+    mean = {m: 0.0 for m in METRICS} | {"f1_micro": float(np.mean(f1))}
+    std = {m: 0.0 for m in METRICS} | {"f1_micro": float(np.std(f1, ddof=1))}
+    table = ablation_table({"Base": {"mean": mean, "std": std}}, n_seeds=3)
+    assert "| Base | 56.0 ± 6.0 |" in table and "over 3 seeds" in table

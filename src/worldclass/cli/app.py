@@ -84,9 +84,17 @@ def splits(
     seed: Annotated[int, typer.Option(help="Seed for random splits.")] = 0,
     validation: Annotated[list[str] | None, typer.Option(help="Country codes for validation.")] = None,
     test: Annotated[list[str] | None, typer.Option(help="Country codes for test.")] = None,
-    leak_distance: Annotated[float, typer.Option(help="Leak report distance in m.")] = 1200.0,
+    leak_distance: Annotated[
+        float | None,
+        typer.Option(help="Contact distance between patch centres in m (default: 8 neighbours, 1,698 m)."),
+    ] = None,
+    buffer: Annotated[
+        bool, typer.Option(help="Drop patches touching a higher split (test > validation > train).")
+    ] = False,
 ) -> None:
-    """Assign splits and report spatial leakage between test and train patches."""
+    """Assign splits and report the contact between every pair of splits (edge + diagonal neighbours,
+    across tiles in one frame); --buffer removes it."""
+    from worldclass.data.leakage import CONTACT_M
     from worldclass.data.splits import make_splits
 
     report = make_splits(
@@ -96,7 +104,8 @@ def splits(
         seed=seed,
         validation=validation or [],
         test=test or [],
-        leak_distance=leak_distance,
+        leak_distance=CONTACT_M if leak_distance is None else leak_distance,
+        buffer=buffer,
     )
     typer.echo(json.dumps(report))
 
@@ -259,10 +268,18 @@ def experiment_imbalance(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override, e.g. --set data.root=...")
     ] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="Comma-separated seeds, e.g. 0,1,2 (default: trainer.seed).")
+    ] = None,
 ) -> None:
-    """Seed ablation: Base, CW, MROS+DCW (+ pretrained) on the same data and seed; one results table."""
+    """Seed ablation: Base, CW, MROS+DCW (+ pretrained) on the same data; mean ± std over the seeds."""
+    from worldclass.errors import ConfigError
     from worldclass.tasks import load_config
     from worldclass.training.experiment import run_imbalance
 
-    result = run_imbalance(load_config(config, set_), log=typer.echo)
+    try:
+        seed_list = [int(x) for x in seeds.split(",")] if seeds else None
+    except ValueError:
+        raise ConfigError(f"--seeds {seeds!r}: give integers separated by commas, e.g. 0,1,2") from None
+    result = run_imbalance(load_config(config, set_), seeds=seed_list, log=typer.echo)
     typer.echo(result["table"])

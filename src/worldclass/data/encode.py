@@ -23,6 +23,7 @@ import pyarrow as pa
 from worldclass.data.bigearthnet.sources import MAP_KEY, Source, available_bands, lmdb_forget
 from worldclass.data.nomenclature import codes_to_names43, names43_to_19
 from worldclass.data.open import open_source
+from worldclass.data.sensors import BANDS, PATCH_SIZE
 from worldclass.data.store import (
     FORMAT,
     FORMAT_VERSION,
@@ -30,7 +31,6 @@ from worldclass.data.store import (
     TABLE_KEY,
     meta_key,
     patch_key,
-    safetensors_header,
     table_to_bytes,
 )
 from worldclass.errors import ConfigError, DataError, IncompleteStoreError
@@ -187,6 +187,30 @@ def encode(
     return result
 
 
+def verify_value(value: memoryview | bytes, bands: set[str]) -> str | None:
+    """Decode a stored patch completely: every tensor parsed (offsets, lengths), every expected band
+    present with its native shape and dtype (``sensors.BANDS``; the reference map 120 x 120 uint16).
+    Returns the problem, or None when the value is sound."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    try:
+        arrays = load(bytes(value))
+    except (SafetensorError, ValueError, struct.error, OverflowError) as exc:
+        return f"stored value is corrupt ({exc})"
+    missing = sorted(bands - set(arrays))
+    if missing:
+        return f"stored bands incomplete: {missing} missing"
+    for name in sorted(bands):
+        a = arrays[name]
+        size, dtype = (PATCH_SIZE, "uint16") if name == MAP_KEY else (BANDS[name].size, BANDS[name].dtype)
+        if a.shape != (size, size):
+            return f"stored {name} is {a.shape}, expected {(size, size)}"
+        if a.dtype != np.dtype(dtype):
+            return f"stored {name} has dtype {a.dtype}, expected {dtype}"
+    return None
+
+
 def _finalize(
     env: Any, table: pa.Table, info: dict[str, Any], result: EncodeResult, allow_missing: bool
 ) -> None:
@@ -202,21 +226,22 @@ def _finalize(
                 continue
             raw = txn.get(meta_key(pid))
             try:
-                h = safetensors_header(value)
                 m = json.loads(bytes(raw)) if raw is not None else None
-            except (ValueError, struct.error):
-                result.problems[pid] = "stored value is corrupt"
-                continue
-            if not bands.issubset(h):
-                result.problems[pid] = f"stored bands {sorted(set(h) - {'__metadata__'})} incomplete"
+            except ValueError:
+                m = None
+            problem = verify_value(value, bands)
+            if problem:
+                result.problems[pid] = problem
             elif m is None:
-                result.problems[pid] = "stored metadata missing"
+                result.problems[pid] = "stored metadata missing or corrupt"
             else:
                 meta[pid] = m
     if result.problems and not allow_missing:
         info["missing"] = sorted(result.problems)
         with env.begin(write=True) as txn:
             txn.put(INFO_KEY, json.dumps(info).encode())
+            for pid in result.problems:  # a stored value that failed verification is re-encoded next run
+                txn.delete(patch_key(pid))
         (Path(env.path()) / "encode-problems.txt").write_text(
             "".join(f"{k}\t{v}\n" for k, v in sorted(result.problems.items()))
         )

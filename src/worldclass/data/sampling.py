@@ -5,6 +5,15 @@ set and the minority set Min = {c : IRLbl(c) > MeanIR}, a sample i with labels Y
 ``w_i = max_{c in Y_i ∩ Min} 1 / p_c`` and ``w_i = 1`` when it has no minority label (so majority-only
 samples keep their natural rate). Sampling draws N indices with replacement ∝ w (multinomial).
 
+Uncapped, this over-draws a few patches: on reBEN's training labels only Beaches and Coastal wetlands are
+minority (IRLbl 120/132 > MeanIR 17.4), and their ~1,400 patches take two thirds of every epoch, each
+drawn ~110 times. Two controls (defaults keep every patch at <= 20 expected draws per epoch):
+
+- ``temperature`` T: ``w_i = max_c (1 / p_c) ** T`` (T = 1 is the poster's rule, T = 0 natural sampling);
+- ``max_draws`` m: the weights are clipped at the level L at which the most-drawn patch is expected
+  ``num_samples * min(w_i, L) / sum_j min(w_j, L) = m`` times per epoch (water-filling, solved by
+  bisection); ``None`` keeps the uncapped form. :func:`draw_report` states the effect on a label matrix.
+
 ML-ROS (Charte et al., Neurocomputing 2015): clone random samples of each minority label (IRLbl > MeanIR,
 MeanIR frozen on the original set) until its IRLbl <= MeanIR or the clone budget ``P %`` of N is spent.
 """
@@ -32,15 +41,85 @@ def minority_classes(labels: npt.ArrayLike) -> npt.NDArray[np.bool_]:
     return present & (ir > mean_ir)
 
 
-def mros_weights(labels: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """(N,) MROS sampling weights (see module docstring); labels (N, C) multi-hot."""
+MAX_DRAWS = 20.0
+"""Default cap: expected draws of any one patch per epoch (``num_samples`` = N)."""
+
+
+def mros_weights(
+    labels: npt.ArrayLike,
+    *,
+    temperature: float = 1.0,
+    max_draws: float | None = MAX_DRAWS,
+    num_samples: int | None = None,
+) -> npt.NDArray[np.float64]:
+    """(N,) MROS sampling weights (see module docstring); labels (N, C) multi-hot.
+
+    ``max_draws`` caps the expected draws of a patch in an epoch of ``num_samples`` (default N) draws.
+    """
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
     y = np.asarray(labels, bool)
     n = max(y.shape[0], 1)
     p = y.sum(0) / n
     minor = minority_classes(y)
-    inv = np.where(minor & (p > 0), 1.0 / np.where(p > 0, p, 1.0), 0.0)
+    inv = np.where(minor & (p > 0), (1.0 / np.where(p > 0, p, 1.0)) ** temperature, 0.0)
     w = (y * inv[None, :]).max(axis=1)
-    return np.where(w > 0, w, 1.0)
+    w = np.where(w > 0, w, 1.0)
+    return w if max_draws is None else cap_weights(w, max_draws, num_samples or len(w))
+
+
+def cap_weights(weights: npt.ArrayLike, max_draws: float, num_samples: int) -> npt.NDArray[np.float64]:
+    """Clip (N,) weights at the level where the top patch gets ``max_draws`` of ``num_samples`` draws."""
+    w = np.asarray(weights, np.float64)
+    if len(w) == 0:
+        return w
+    if max_draws * len(w) < num_samples:
+        raise ValueError(
+            f"max_draws={max_draws} cannot hold: {num_samples} draws over {len(w)} patches need at least "
+            f"{num_samples / len(w):.2f} per patch"
+        )
+
+    def top(level: float) -> float:
+        c = np.minimum(w, level)
+        return float(num_samples * level / c.sum())
+
+    if top(float(w.max())) <= max_draws:
+        return w
+    lo, hi = float(w.min()), float(w.max())  # top(lo) = num_samples / N <= max_draws < top(hi)
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if top(mid) <= max_draws else (lo, mid)
+    return np.minimum(w, lo)
+
+
+def draw_report(
+    labels: npt.ArrayLike, weights: npt.ArrayLike, num_samples: int | None = None
+) -> dict[str, Any]:
+    """What a weighted draw does to a label matrix (N, C), in expectation over one epoch.
+
+    Returns ``max_draws`` (expected draws of the most-drawn patch), ``top_share`` (share of the epoch
+    going to patches drawn more than 10 times), ``mean_ir`` natural/drawn and the per-class ``boost``
+    (drawn frequency / natural frequency; NaN for classes without positives).
+    """
+    y = np.asarray(labels, np.float64)
+    w = np.asarray(weights, np.float64)
+    n_draw = num_samples or len(w)
+    expected = n_draw * w / w.sum()
+    natural, drawn = y.sum(0), expected @ y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boost = np.where(natural > 0, (drawn / n_draw) / (natural / len(w)), np.nan)
+
+    def mean_ir(counts: npt.NDArray[np.float64]) -> float:
+        present = counts > 0
+        return float((counts[present].max() / counts[present]).mean()) if present.any() else 0.0
+
+    return {
+        "max_draws": float(expected.max()),
+        "top_share": float(expected[expected > 10].sum() / n_draw),
+        "mean_ir_natural": mean_ir(natural),
+        "mean_ir_drawn": mean_ir(drawn),
+        "boost": boost.tolist(),
+    }
 
 
 def ml_ros(labels: npt.ArrayLike, percentage: float = 25.0, seed: int = 0) -> npt.NDArray[np.int64]:

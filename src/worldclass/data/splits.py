@@ -1,4 +1,5 @@
-"""Train/validation/test assignment: official, reBEN-style geographic, random, by country; leak report.
+"""Train/validation/test assignment: official, reBEN-style geographic, random, by country (leak report and
+buffer: :mod:`worldclass.data.leakage`).
 
 Geographic (reBEN): each Sentinel-2 tile is cut into concentric square zones around its centre by patch
 centroid; the outer zone (half of the tile area) is ``train``, the middle ring (a quarter) ``validation``,
@@ -25,6 +26,7 @@ import pyarrow.parquet as pq
 
 from worldclass.data.bigearthnet import naming
 from worldclass.data.bigearthnet.table import SPLITS, normalize_split
+from worldclass.data.leakage import CONTACT_M, buffer_split, leak_report
 from worldclass.data.sensors import PATCH_EXTENT_M
 from worldclass.errors import ConfigError, DataError
 
@@ -98,56 +100,6 @@ def country_split(
         raise ConfigError(f"countries {sorted(overlap)} are in both validation and test; choose one")
     out = ["validation" if c in validation else "test" if c in test else "train" for c in countries]
     return np.array(out, dtype=str)
-
-
-def spatial_leak(
-    x: npt.ArrayLike,
-    y: npt.ArrayLike,
-    crs: Sequence[str | None],
-    split: Sequence[str],
-    distance_m: float,
-    *,
-    of: str = "test",
-    to: str = "train",
-) -> dict[str, Any]:
-    """Share of ``of`` patches whose centre lies within ``distance_m`` of a ``to`` patch centre (same CRS).
-
-    Uses a uniform grid of cell ``distance_m`` (neighbour cells only), O(N). Patch centres 1,200 m apart
-    are adjacent patches, so distance 1,200 m measures border contact.
-    """
-    if distance_m <= 0:
-        raise ConfigError(f"distance_m={distance_m}; give a positive distance in metres")
-    xs, ys = np.asarray(x, float), np.asarray(y, float)
-    splits = np.asarray(split)
-    crs_arr = np.array([c or "" for c in crs], dtype=object)
-    cells: dict[tuple[str, int, int], list[int]] = defaultdict(list)
-    for i in np.flatnonzero(splits == to):
-        cells[(crs_arr[i], int(xs[i] // distance_m), int(ys[i] // distance_m))].append(int(i))
-    targets = np.flatnonzero(splits == of)
-    leaked = 0
-    for i in targets:
-        cx, cy = int(xs[i] // distance_m), int(ys[i] // distance_m)
-        hit = False
-        for dx in (-1, 0, 1):
-            for dy in (-1, 0, 1):
-                for j in cells.get((crs_arr[i], cx + dx, cy + dy), ()):
-                    if math.hypot(xs[i] - xs[j], ys[i] - ys[j]) <= distance_m:
-                        hit = True
-                        break
-                if hit:
-                    break
-            if hit:
-                break
-        leaked += hit
-    n = len(targets)
-    return {
-        "of": of,
-        "to": to,
-        "distance_m": distance_m,
-        "n": n,
-        "leaked": leaked,
-        "share": leaked / n if n else 0.0,
-    }
 
 
 def assign(
@@ -224,9 +176,12 @@ def make_splits(
     seed: int = 0,
     validation: Sequence[str] = (),
     test: Sequence[str] = (),
-    leak_distance: float = 1200.0,
+    leak_distance: float = CONTACT_M,
+    buffer: bool = False,
 ) -> dict[str, Any]:
-    """Assign splits with ``method``, optionally write them, and report sizes and test→train leakage."""
+    """Assign splits with ``method``, optionally drop the patches that touch another split (``buffer``,
+    see :func:`~worldclass.data.leakage.buffer_split`), write them, and report sizes and the contact
+    between every pair of splits (:func:`~worldclass.data.leakage.leak_report`)."""
     from worldclass.data.bigearthnet.table import conform
     from worldclass.data.open import open_source
 
@@ -235,10 +190,18 @@ def make_splits(
     split = [s or "" for s in result.column("split").to_pylist()]
     if method == "official" and not any(split):
         raise ConfigError(f"{source}: has no official split; use --method geographic, random or country")
+    x, y, crs = coordinates(table)
+    report: dict[str, Any] = {"method": method}
+    if buffer:
+        report["leak_before_buffer"] = leak_report(x, y, crs, split, leak_distance)
+        kept = buffer_split(x, y, crs, split, leak_distance)
+        report["dropped_by_buffer"] = int(sum(1 for a, b in zip(split, kept, strict=True) if a and not b))
+        split = kept.tolist()
+        result = result.filter(pa.array([bool(v) for v in split]))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         (pcsv.write_csv if out.suffix == ".csv" else pq.write_table)(result, out)
-    x, y, crs = coordinates(table)
-    leak = spatial_leak(x, y, crs, split, leak_distance)
-    sizes = {s: int(np.sum(np.asarray(split) == s)) for s in SPLITS}
-    return {"method": method, "sizes": sizes, "leak_test_to_train": leak, "out": str(out) if out else None}
+    report["sizes"] = {s: int(np.sum(np.asarray(split) == s)) for s in SPLITS}
+    report["leak"] = leak_report(x, y, crs, split, leak_distance)
+    report["out"] = str(out) if out else None
+    return report

@@ -41,6 +41,8 @@ class Report:
 
     def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         def fmt(v: Any) -> str:
+            if v is None:
+                return "n/a"
             return f"{v:.3f}" if isinstance(v, float) else html.escape(str(v))
 
         head = "".join(f"<th>{html.escape(h)}</th>" for h in header)

@@ -223,7 +223,8 @@ class V1Source(FileSource):
     Splits come from ``{train,val,test}.csv`` or ``bigearthnet-{train,val,test}.csv`` in the root (one S2
     name, or ``s2,s1`` pairs, per line). Snow/cloud lists: ``patches_with_seasonal_snow.csv``,
     ``patches_with_cloud_and_shadow.csv``. S1↔S2 pairs come from pair CSVs or the S1 JSONs'
-    ``corresponding_s2_patch`` (scanned once when needed).
+    ``corresponding_s2_patch`` (scanned once when needed). In an S1-only root the patches are the S1
+    names; the S2-named splits and lists reach them through those pairs.
     """
 
     kind = "v1"
@@ -270,25 +271,38 @@ class V1Source(FileSource):
             )
         ids = sorted(e.name for e in base.iterdir() if e.is_dir())
         split: dict[str, str] = {}
-        pairs: dict[str, str] = {}
-        for name, path in self._split_csvs().items():
+        pairs: dict[str, str] = {}  # S2 name -> S1 name
+        csvs = self._split_csvs()
+        for name, path in csvs.items():
             for row in _read_name_csv(path):
                 split[row[0]] = name
                 if len(row) > 1:
                     pairs[row[0]] = row[1]
         if "s2" not in self.sensors:
+            # S1-only root: the split CSVs and snow/cloud lists name S2 patches; apply them through the pairs
+            s2_of = {s1: s2 for s2, s1 in pairs.items()}
+            if any(i not in s2_of for i in ids):
+                s2_of.update({s1: s2 for s2, s1 in self._s1_pairs().items()})
+            keys = [s2_of.get(i, i) for i in ids]
             pairs = {i: i for i in ids}
-        elif "s1" in self.sensors and any(i not in pairs for i in ids):
-            pairs.update(self._s1_pairs())
+        else:
+            keys = ids
+            if "s1" in self.sensors and any(i not in pairs for i in ids):
+                pairs.update(self._s1_pairs())
+        if csvs and not any(k in split for k in keys):
+            raise DataError(
+                f"{self.root}: the split CSVs ({', '.join(p.name for p in csvs.values())}) name none of the "
+                f"patches in {base.name}/; use the official CSVs of this archive or pass splits="
+            )
         snow = self._name_set(naming.V1_SNOW_CSV)
         cloud = self._name_set(naming.V1_CLOUD_CSV)
         return make_table(
             {
                 "patch_id": ids,
                 "s1_name": [pairs.get(i) for i in ids],
-                "split": [split.get(i) for i in ids],
-                "snow": [i in snow for i in ids],
-                "cloud": [i in cloud for i in ids],
+                "split": [split.get(k) for k in keys],
+                "snow": [k in snow for k in keys],
+                "cloud": [k in cloud for k in keys],
             }
         )
 

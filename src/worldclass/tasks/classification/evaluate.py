@@ -90,15 +90,18 @@ def evaluate(
     if tune:
         yv, sv, _ = predict_scores(model, dataset_for(meta, root, "validation"), batch_size, num_workers)
         threshold = tune_thresholds(yv, sv)
-    counts = _train_counts(hp, meta, root)
+    counts, weights = _train_counts(hp, meta, root)
     result = multilabel_metrics(y, s, threshold=threshold, train_counts=counts, names=meta.classes)
     result.update(
         split=ds.split,
         data=str(root),
         checkpoint=str(checkpoint),
-        train_counts=counts.tolist(),
+        train_counts=None if counts is None else counts.tolist(),
+        minor_weights=weights,
         thresholds="tuned on validation" if tune else 0.5,
     )
+    if counts is None:  # without training counts, "minor" would silently be another average
+        result.update({k: None for k in list(result) if k.endswith("_minor")})
     if out is not None:
         _write(Path(out), result, y, s, meta, report)
     if return_arrays:  # for reports built by the caller; not JSON-serialisable
@@ -106,18 +109,26 @@ def evaluate(
     return result
 
 
-def _train_counts(hp: dict[str, Any], meta: ModelMeta, root: str | Path) -> np.ndarray:
+def _train_counts(hp: dict[str, Any], meta: ModelMeta, root: str | Path) -> tuple[np.ndarray | None, str]:
+    """Training positives of the evaluated classes (weights of the minority F1) and where they came from.
+
+    Checkpoints store them (``eval_counts``); older attribute-encoding checkpoints re-read the training
+    split. When that fails the minority averages are refused (None) and the reason is returned: never "minor" as a
+    quiet "macro".
+    """
+    if hp.get("eval_counts"):
+        return np.asarray(hp["eval_counts"], dtype=np.int64), "training counts stored in the checkpoint"
     if meta.nomenclature != "43->19":
-        return np.asarray(hp["train_counts"], dtype=np.int64)
+        return np.asarray(hp["train_counts"], dtype=np.int64), "training counts stored in the checkpoint"
     try:
         from worldclass.data.dataset import BigEarthNet
 
         ds = BigEarthNet(
             root, split="train", sensors=("s2",) if "B02" in meta.bands else ("s1",), num_classes=19
         )
-        return np.asarray(ds.labels().sum(0), dtype=np.int64)
-    except DataError:
-        return np.ones(len(meta.classes), int)
+        return np.asarray(ds.labels().sum(0), dtype=np.int64), f"training counts re-read from {root}"
+    except DataError as e:
+        return None, f"unavailable (no f1/precision/recall/bacc_minor): cannot re-read training counts: {e}"
 
 
 def _write(out: Path, result: dict[str, Any], y: Any, s: Any, meta: ModelMeta, report: bool) -> None:
@@ -172,7 +183,10 @@ def add_metrics_section(r: Any, result: dict[str, Any]) -> None:
             for p in result["per_class"]
         ],
     )
-    r.figure(ep.f1_vs_frequency(result["per_class"], result["train_counts"]), "F1 vs frequency")
+    if result["train_counts"] is None:
+        r.text(f"Minority averages: {result['minor_weights']}.", note=True)
+    else:
+        r.figure(ep.f1_vs_frequency(result["per_class"], result["train_counts"]), "F1 vs frequency")
     if "_targets" in result:
         y, s = np.asarray(result["_targets"]), np.asarray(result["_scores"])
         r.figure(ep.pr_curves(y, s, names), "precision-recall curves")

@@ -15,10 +15,17 @@ from worldclass.tasks.module import TaskModule
 class ClassificationModule(TaskModule):
     """A :class:`SceneClassifier` trained with the configured loss; validation logs macro/micro AP and F1
     of the evaluated classes (attribute encoding: scores and targets mapped 43 -> 19 by the model).
-    ``train_counts``/``n_train`` initialise CW/DCW class weights and weight the minority F1."""
+    ``train_counts``/``n_train`` (per output class) initialise CW/DCW class weights; ``eval_counts`` (the
+    training positives of each evaluated class, i.e. the 19 parents under attribute encoding) weight the
+    minority F1, in validation and in :func:`~worldclass.tasks.classification.evaluate.evaluate`."""
 
     def __init__(
-        self, config: dict[str, Any], meta: dict[str, Any], train_counts: list[int], n_train: int
+        self,
+        config: dict[str, Any],
+        meta: dict[str, Any],
+        train_counts: list[int],
+        n_train: int,
+        eval_counts: list[int] | None = None,
     ) -> None:
         super().__init__(config, meta)
         self.save_hyperparameters()
@@ -59,7 +66,9 @@ class ClassificationModule(TaskModule):
         self._val.clear()
         gy, gs = self.all_gather(yt), self.all_gather(st)  # (world, N, C) under DDP, (N, C) otherwise
         assert isinstance(gy, torch.Tensor) and isinstance(gs, torch.Tensor)
-        counts = self.hparams["train_counts"] if not self.model.attribute_encoding else None
+        counts = self.hparams["eval_counts"] or (
+            self.hparams["train_counts"] if not self.model.attribute_encoding else None
+        )
         m = multilabel_metrics(
             gy.reshape(-1, yt.shape[-1]).cpu(), gs.reshape(-1, st.shape[-1]).cpu(), train_counts=counts
         )

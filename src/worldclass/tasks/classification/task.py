@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from worldclass.config import ExperimentConfig, choice
+from worldclass.errors import ConfigError
 from worldclass.losses import MULTILABEL_LOSSES
 from worldclass.models.classifier import FUSIONS, PARENT_RULES
 from worldclass.tasks.base import EvalOptions, Setup, Task, register_task
@@ -45,10 +46,17 @@ class MultiLabelLossConfig:
 @dataclass
 class SamplerConfig:
     """``name``: none (shuffle) | mros (multi-label random oversampling by sample weights) | mlros
-    (ML-ROS cloning of ``mlros_percentage`` % more samples)."""
+    (ML-ROS cloning of ``mlros_percentage`` % more samples).
+
+    MROS weights are ``(1 / p_c) ** mros_temperature`` of a patch's rarest minority label, clipped so that
+    no patch is expected more than ``mros_max_draws`` times per epoch (0 = uncapped, the poster's form);
+    see :mod:`worldclass.data.sampling`.
+    """
 
     name: str = choice("none", SAMPLERS)
     mlros_percentage: float = 25.0
+    mros_temperature: float = 1.0
+    mros_max_draws: float = 20.0
 
 
 def _sampler_factory(cfg: ExperimentConfig) -> Any:
@@ -58,11 +66,13 @@ def _sampler_factory(cfg: ExperimentConfig) -> Any:
     from worldclass.data.sampling import IndexListSampler, MROSSampler, ml_ros, mros_weights
 
     seed, name, pct = cfg.trainer.seed, sc.name, sc.mlros_percentage
+    cap = sc.mros_max_draws or None
 
     def factory(ds: Any) -> Any:
         labels = ds.labels()
         if name == "mros":
-            return MROSSampler(mros_weights(labels), seed=seed)
+            weights = mros_weights(labels, temperature=sc.mros_temperature, max_draws=cap)
+            return MROSSampler(weights, seed=seed)
         return IndexListSampler(ml_ros(labels, pct, seed=seed), seed=seed)
 
     return factory
@@ -93,15 +103,21 @@ class ClassificationTask(Task):
     eval_split = "test"
 
     def validate(self, cfg: ExperimentConfig) -> None:
-        from worldclass.errors import ConfigError
-
+        sc = cfg.section("sampler", SamplerConfig)
+        if sc.mros_temperature < 0 or not (sc.mros_max_draws == 0 or sc.mros_max_draws >= 1):
+            raise ConfigError(
+                f"sampler.mros_temperature must be >= 0 and sampler.mros_max_draws 0 (uncapped) or >= 1; got "
+                f"{sc.mros_temperature} and {sc.mros_max_draws}"
+            )
         mc = cfg.section("model", ClassifierModelConfig)
         if mc.fusion == "late" and sorted(cfg.data.sensors) != ["s1", "s2"]:
             raise ConfigError("model.fusion late needs both sensors: set data.sensors [s2, s1]")
 
     def setup(self, cfg: ExperimentConfig) -> Setup:
+        import numpy as np
+
         from worldclass.data.datamodule import BigEarthNetDataModule
-        from worldclass.data.nomenclature import CLASSES19, CLASSES43
+        from worldclass.data.nomenclature import CLASSES19, CLASSES43, matrix_43_to_19
         from worldclass.data.sensors import S1_NAMES
         from worldclass.models.checkpoint import ModelMeta
         from worldclass.tasks.classification.dcw import DynamicClassWeights
@@ -139,8 +155,13 @@ class ClassificationTask(Task):
             dataset=d.dataset,
             embedding={"layers": ["features", "scores"], "sensors": {row_sensor(bands): bands}},
         )
+        evaluated = (labels.astype(np.float32) @ matrix_43_to_19() > 0) if attribute else labels
         module = ClassificationModule(
-            cfg.to_dict(), meta.to_dict(), labels.sum(0).astype(int).tolist(), len(labels)
+            cfg.to_dict(),
+            meta.to_dict(),
+            labels.sum(0).astype(int).tolist(),
+            len(labels),
+            eval_counts=evaluated.sum(0).astype(int).tolist(),
         )
         return Setup(module, dm, [DynamicClassWeights(labels)])
 
@@ -164,7 +185,10 @@ class ClassificationTask(Task):
 
     def headline(self, result: dict[str, Any]) -> dict[str, Any]:
         keys = ("f1_micro", "f1_macro", "f1_minor", "map_macro", "map_micro")
-        return {k: round(float(result[k]), 4) for k in keys}
+        head: dict[str, Any] = {k: None if result[k] is None else round(float(result[k]), 4) for k in keys}
+        if result.get("train_counts") is None:
+            head["minor_weights"] = result.get("minor_weights")
+        return head
 
     def report_section(self, report: Any, result: dict[str, Any]) -> None:
         from worldclass.tasks.classification.evaluate import add_metrics_section
