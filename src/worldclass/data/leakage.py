@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,61 @@ def contact_pairs(points: npt.ArrayLike, distance_m: float) -> npt.NDArray[np.in
     return pairs.astype(np.int64)
 
 
+@dataclass(frozen=True)
+class Contacts:
+    """The contacts of an archive's patches, computed once (frame + k-d tree) for any number of splits."""
+
+    pairs: npt.NDArray[np.int64]  # (P, 2) patch index pairs i < j in contact
+    frame: str
+    distance_m: float
+
+    @classmethod
+    def of(
+        cls, x: npt.ArrayLike, y: npt.ArrayLike, crs: Sequence[str | None], distance_m: float = CONTACT_M
+    ) -> Contacts:
+        """Contacts of patch centres ``x``, ``y`` (m, in each patch's ``crs``; see :func:`common_frame`)."""
+        pts, frame = common_frame(x, y, crs)
+        return cls(contact_pairs(pts, distance_m), frame, float(distance_m))
+
+    def report(self, split: Sequence[str]) -> dict[str, Any]:
+        """Contact between every ordered pair of splits.
+
+        Returns ``{"distance_m", "frame", "pairs": {"a->b": {"n": |a|, "leaked": patches of a touching b,
+        "share": leaked / n}}}`` for every pair of distinct splits present (empty split names ignored).
+        """
+        s, pairs = _names(split), self.pairs
+        present = [p for p in PRIORITY[::-1] if (s == p).any()] + sorted(set(s) - set(PRIORITY) - {""})
+        report: dict[str, Any] = {}
+        for a in present:
+            for b in present:
+                if a == b:
+                    continue
+                touch = np.zeros(len(s), bool)
+                for i, j in ((0, 1), (1, 0)):
+                    hit = (s[pairs[:, i]] == a) & (s[pairs[:, j]] == b)
+                    touch[pairs[hit, i]] = True
+                n = int((s == a).sum())
+                report[f"{a}->{b}"] = {"n": n, "leaked": int(touch.sum()), "share": float(touch.sum() / n)}
+        return {"distance_m": self.distance_m, "frame": self.frame, "pairs": report}
+
+    def buffer(self, split: Sequence[str]) -> npt.NDArray[np.str_]:
+        """Splits with every patch that touches a higher-priority split (test > validation > train) set
+        to "" (dropped), so that no two kept patches of different splits are in contact."""
+        s = _names(split)
+        rank = np.array([PRIORITY.index(v) if v in PRIORITY else len(PRIORITY) for v in s])
+        i, j = self.pairs[:, 0], self.pairs[:, 1]
+        out = s.copy()
+        for level, name in enumerate(PRIORITY[:-1]):  # test first: what touches test goes, then validation
+            for a, b in ((i, j), (j, i)):
+                hit = (out[b] == name) & (out[a] != "") & (rank[a] > level)
+                out[a[hit]] = ""
+        return out.astype(str)
+
+
+def _names(split: Sequence[str]) -> npt.NDArray[np.object_]:
+    return np.asarray([v or "" for v in split], dtype=object)
+
+
 def leak_report(
     x: npt.ArrayLike,
     y: npt.ArrayLike,
@@ -97,27 +153,8 @@ def leak_report(
     split: Sequence[str],
     distance_m: float = CONTACT_M,
 ) -> dict[str, Any]:
-    """Contact between every ordered pair of splits.
-
-    Returns ``{"distance_m", "frame", "pairs": {"a->b": {"n": |a|, "leaked": patches of a touching b,
-    "share": leaked / n}}}`` for every pair of distinct splits present (empty split names are ignored).
-    """
-    pts, frame = common_frame(x, y, crs)
-    s = np.asarray([v or "" for v in split], dtype=object)
-    pairs = contact_pairs(pts, distance_m)
-    present = [p for p in PRIORITY[::-1] if (s == p).any()] + sorted(set(s) - set(PRIORITY) - {""})
-    report: dict[str, Any] = {}
-    for a in present:
-        for b in present:
-            if a == b:
-                continue
-            touch = np.zeros(len(s), bool)
-            for i, j in ((0, 1), (1, 0)):
-                hit = (s[pairs[:, i]] == a) & (s[pairs[:, j]] == b)
-                touch[pairs[hit, i]] = True
-            n = int((s == a).sum())
-            report[f"{a}->{b}"] = {"n": n, "leaked": int(touch.sum()), "share": float(touch.sum() / n)}
-    return {"distance_m": float(distance_m), "frame": frame, "pairs": report}
+    """:meth:`Contacts.report` of one split assignment."""
+    return Contacts.of(x, y, crs, distance_m).report(split)
 
 
 def buffer_split(
@@ -127,16 +164,5 @@ def buffer_split(
     split: Sequence[str],
     distance_m: float = CONTACT_M,
 ) -> npt.NDArray[np.str_]:
-    """Splits with every patch that touches a higher-priority split (test > validation > train) set to
-    "" (dropped), so that no two kept patches of different splits are in contact."""
-    pts, _ = common_frame(x, y, crs)
-    s = np.asarray([v or "" for v in split], dtype=object)
-    rank = np.array([PRIORITY.index(v) if v in PRIORITY else len(PRIORITY) for v in s])
-    pairs = contact_pairs(pts, distance_m)
-    i, j = pairs[:, 0], pairs[:, 1]
-    out = s.copy()
-    for level, name in enumerate(PRIORITY[:-1]):  # test first: what touches test goes, then validation
-        for a, b in ((i, j), (j, i)):
-            hit = (out[b] == name) & (out[a] != "") & (rank[a] > level)
-            out[a[hit]] = ""
-    return out.astype(str)
+    """:meth:`Contacts.buffer` of one split assignment."""
+    return Contacts.of(x, y, crs, distance_m).buffer(split)

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from worldclass.data.bigearthnet import naming
 from worldclass.data.bigearthnet.table import SPLITS, normalize_split
-from worldclass.data.leakage import CONTACT_M, buffer_split, leak_report
+from worldclass.data.leakage import CONTACT_M, Contacts
 from worldclass.data.sensors import PATCH_EXTENT_M
 from worldclass.errors import ConfigError, DataError
 
@@ -180,8 +180,8 @@ def make_splits(
     buffer: bool = False,
 ) -> dict[str, Any]:
     """Assign splits with ``method``, optionally drop the patches that touch another split (``buffer``,
-    see :func:`~worldclass.data.leakage.buffer_split`), write them, and report sizes and the contact
-    between every pair of splits (:func:`~worldclass.data.leakage.leak_report`)."""
+    see :meth:`~worldclass.data.leakage.Contacts.buffer`), write them, and report sizes and the contact
+    between every pair of splits (:meth:`~worldclass.data.leakage.Contacts.report`)."""
     from worldclass.data.bigearthnet.table import conform
     from worldclass.data.open import open_source
 
@@ -190,11 +190,11 @@ def make_splits(
     split = [s or "" for s in result.column("split").to_pylist()]
     if method == "official" and not any(split):
         raise ConfigError(f"{source}: has no official split; use --method geographic, random or country")
-    x, y, crs = coordinates(table)
+    contacts = Contacts.of(*coordinates(table), leak_distance)
     report: dict[str, Any] = {"method": method}
     if buffer:
-        report["leak_before_buffer"] = leak_report(x, y, crs, split, leak_distance)
-        kept = buffer_split(x, y, crs, split, leak_distance)
+        report["leak_before_buffer"] = contacts.report(split)
+        kept = contacts.buffer(split)
         report["dropped_by_buffer"] = int(sum(1 for a, b in zip(split, kept, strict=True) if a and not b))
         split = kept.tolist()
         result = result.filter(pa.array([bool(v) for v in split]))
@@ -202,6 +202,6 @@ def make_splits(
         out.parent.mkdir(parents=True, exist_ok=True)
         (pcsv.write_csv if out.suffix == ".csv" else pq.write_table)(result, out)
     report["sizes"] = {s: int(np.sum(np.asarray(split) == s)) for s in SPLITS}
-    report["leak"] = leak_report(x, y, crs, split, leak_distance)
+    report["leak"] = contacts.report(split)
     report["out"] = str(out) if out else None
     return report

@@ -23,6 +23,7 @@ from worldclass.tasks.classification.evaluate import evaluate
 from worldclass.training.fit import train
 
 METRICS = [f"{m}_{a}" for a in ("micro", "macro", "minor") for m in ("f1", "precision", "recall", "bacc")]
+RECORDED = [*METRICS, "map_macro", "map_micro"]  # kept per run and averaged over the seeds
 SHOWN = ("f1_micro", "f1_macro", "f1_minor")
 
 
@@ -63,7 +64,7 @@ def run_imbalance(
             log(f"[{name} seed {seed}] training -> {v.trainer.out}")
             res = train(v, overwrite=True)  # the experiment owns its variant folders
             m = evaluate(res.best_checkpoint, split="test", out=Path(v.trainer.out) / "eval", report=False)
-            run = {k: m[k] for k in [*METRICS, "map_macro", "map_micro"]} | {
+            run = {k: m[k] for k in RECORDED} | {
                 "per_class_f1": {p["name"]: p["f1"] for p in m["per_class"]},
                 "epochs": res.epochs,
             }
@@ -71,9 +72,10 @@ def run_imbalance(
             log(f"[{name} seed {seed}] " + ", ".join(f"{k}={run[k]:.3f}" for k in SHOWN))
     for r in results.values():
         runs = list(r["runs"].values())
-        keys = [*METRICS, "map_macro", "map_micro"]
-        r["mean"] = {k: float(np.mean([x[k] for x in runs])) for k in keys}
-        r["std"] = {k: float(np.std([x[k] for x in runs], ddof=1)) if len(runs) > 1 else 0.0 for k in keys}
+        r["mean"] = {k: float(np.mean([x[k] for x in runs])) for k in RECORDED}
+        r["std"] = {
+            k: float(np.std([x[k] for x in runs], ddof=1)) if len(runs) > 1 else 0.0 for k in RECORDED
+        }
     table = ablation_table(results, len(seeds))
     out.mkdir(parents=True, exist_ok=True)
     (out / "ablation.json").write_text(json.dumps({"seeds": seeds, "variants": results}, indent=1))

@@ -113,8 +113,8 @@ def _train_counts(hp: dict[str, Any], meta: ModelMeta, root: str | Path) -> tupl
     """Training positives of the evaluated classes (weights of the minority F1) and where they came from.
 
     Checkpoints store them (``eval_counts``); older attribute-encoding checkpoints re-read the training
-    split. When that fails the minority averages are refused (None) and the reason is returned: never "minor" as a
-    quiet "macro".
+    split. When that fails the minority averages are refused (None) and the reason is returned: never
+    "minor" as a quiet "macro".
     """
     if hp.get("eval_counts"):
         return np.asarray(hp["eval_counts"], dtype=np.int64), "training counts stored in the checkpoint"
