@@ -97,3 +97,18 @@ def test_scene_dataset_pads_small_scenes_and_statistics(tmp_path: Path) -> None:
     s = ds[0]
     assert s["image"].shape == (3, 64, 64) and (s["mask"][40:] == IGNORE_INDEX).all()
     assert abs(float(s["image"][:, :40, :50].mean())) < 0.5
+
+
+def test_grid_windows_count_every_labelled_pixel_once(tmp_path: Path) -> None:
+    """150 x 100 px at 64 px: the last window of each axis is shifted inside; the pixels it shares with
+    its neighbour are ignore there, so the labelled pixels of all windows are the scene's, once each."""
+    write_scene(tmp_path / "s.tif", 150, 100, seed=4, labels=tmp_path / "s_labels.tif")
+    scene = Scene(tmp_path / "s.tif", labels=tmp_path / "s_labels.tif")
+    ds = SceneDataset([scene], AERIAL_CLASSES, size=64, mode="grid")
+    counted = np.zeros((150, 100), int)
+    for k, (_, win) in enumerate(ds.windows):
+        m = ds[k]["mask"].numpy()
+        counted[win.toslices()] += m != IGNORE_INDEX
+    with rasterio.open(tmp_path / "s_labels.tif") as src:
+        labelled = src.read(1) < len(AERIAL_CLASSES)
+    np.testing.assert_array_equal(counted, labelled.astype(int))

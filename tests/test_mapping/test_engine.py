@@ -18,7 +18,7 @@ from torch import nn
 from worldclass.errors import ConfigError, CorruptFileError, DataError
 from worldclass.mapping.engine import run_grid
 from worldclass.mapping.predictor import Predictor
-from worldclass.mapping.tiling import Grid, starts
+from worldclass.mapping.tiling import Grid, axis_crop_weights, axis_weights, starts
 from worldclass.mapping.whole_scene import map_scenes
 
 
@@ -108,16 +108,50 @@ def test_streamed_blend_equals_whole_image(tmp_path_factory, h, w, tile, frac, b
     assert sink.valid.all()
 
 
-def test_hann_weights_partition_of_unity() -> None:
-    g = Grid(1000, 1000, 128, 32, "hann")
-    total = np.zeros((1000, 1000), np.float32)
+@pytest.mark.parametrize("n", [1000, 128 + 9 * 96])  # last tile shifted back by 24 px; nominal grid
+def test_hann_weights_partition_of_unity(n: int) -> None:
+    g = Grid(n, n, 128, 32, "hann")
+    total = np.zeros((n, n), np.float32)
     for r, y in enumerate(g.ys):
         for c, x in enumerate(g.xs):
             total[y : y + 128, x : x + 128] += g.weight(r, c)
-    # exactly one wherever two tiles overlap by the nominal amount; never zero anywhere
-    assert total.min() > 0.99
-    stride_only = total[: g.ys[-2], : g.xs[-2]]  # away from the shifted last tile
-    np.testing.assert_allclose(stride_only, 1.0, atol=1e-5)
+    # exactly one everywhere, also where the last tile is shifted back beyond the nominal overlap
+    np.testing.assert_allclose(total, 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("blend", ["hann", "crop"])
+def test_overlap_zero_gives_each_pixel_to_one_tile(blend: str) -> None:
+    """At overlap 0 the shifted last tile's shared pixels belong to the earlier tile alone (as the
+    validation grid counts them), not to an average of two predictions."""
+    w = axis_weights(150, 64, 0) if blend == "hann" else axis_crop_weights(150, 64, 0)
+    assert starts(150, 64, 0) == [0, 64, 86]
+    cover = np.zeros(150)
+    for x, wt in zip(starts(150, 64, 0), w, strict=True):
+        cover[x : x + 64] += wt > 0
+    np.testing.assert_array_equal(cover, 1)
+    np.testing.assert_array_equal(w[2][:42], 0)
+
+
+def test_rows_limit_reads_and_output_to_a_hold_out(tmp_path: Path) -> None:
+    """``rows`` predicts those rows as a scene of their own: same as mapping the cropped image (a 3x3
+    model sees no pixel of the other rows), sink windows in scene coordinates, each pixel once."""
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (3, 200, 130), dtype=np.uint8)
+    path = write_scene(tmp_path / "s.tif", image)
+    pred = pointwise_predictor()
+    torch.manual_seed(1)
+    pred.net = nn.Conv2d(3, 3, 3, padding=1, padding_mode="reflect").eval()
+    sink = ArraySink(3, 200, 130)
+    run_grid(
+        pred, str(path), sink, height=200, width=130, indexes=[1, 2, 3], tile=64, overlap=16, rows=(150, 200)
+    )
+    assert (sink.writes[150:] == 1).all() and (sink.writes[:150] == 0).all()
+    crop = write_scene(tmp_path / "crop.tif", np.ascontiguousarray(image[:, 150:]))
+    ref = ArraySink(3, 50, 130)
+    run_grid(pred, str(crop), ref, height=50, width=130, indexes=[1, 2, 3], tile=64, overlap=16)
+    np.testing.assert_allclose(sink.probs[:, 150:], ref.probs, atol=1e-6)
+    with pytest.raises(ValueError, match="outside"):
+        run_grid(pred, str(path), sink, height=200, width=130, indexes=[1, 2, 3], rows=(150, 201))
 
 
 def test_starts_cover_axis() -> None:

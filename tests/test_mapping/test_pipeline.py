@@ -129,10 +129,6 @@ def test_refinement_and_finetune_from_checkpoint(
         assert np.array_equal(a.numpy(), b.numpy()), name  # the frozen segmenter did not move
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known (issue 12): evaluate 0.173 vs logged val/iou 0.164 on the fixture run; windows differ, not found yet",
-)
 def test_evaluate_defaults_reproduce_the_logged_validation_iou(seg_checkpoint: Path) -> None:
     """Same checkpoint, same split: ``evaluate`` with its defaults (tile = the checkpoint's patch size,
     overlap 0) gives the val/iou that training logged for the best epoch."""

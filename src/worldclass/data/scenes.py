@@ -172,7 +172,9 @@ class SceneDataset(Dataset[dict[str, Any]]):
 
     ``mode="random"``: ``samples_per_epoch`` windows of ``size`` px, scene chosen by area, random
     position and D4 flip/rotation (torch RNG, so reproducible under a seed and new every epoch).
-    ``mode="grid"``: every scene cut into non-overlapping windows (the last one shifted inside), in order.
+    ``mode="grid"``: every scene cut into windows of stride ``size``, in order; the last window of an
+    axis is shifted inside the scene, and the pixels it shares with its neighbour are labelled ignore in
+    it, so that each pixel is counted once (by the earlier window, as ``evaluate`` blends at overlap 0).
     Scenes smaller than ``size`` are padded with ignore labels.
     """
 
@@ -199,7 +201,10 @@ class SceneDataset(Dataset[dict[str, Any]]):
         self.mean = np.asarray(mean if mean is not None else [0.0] * n, np.float32).reshape(-1, 1, 1)
         self.std = np.asarray(std if std is not None else [1.0] * n, np.float32).reshape(-1, 1, 1)
         self.samples_per_epoch = samples_per_epoch
-        self.windows = self._grid() if mode == "grid" else []
+        self.windows: list[tuple[int, Window]] = []
+        self._shared: list[tuple[int, int]] = []  # (rows, cols) at the window's start seen before
+        if mode == "grid":
+            self._grid()
         areas = np.array([(s.row_range()[1] - s.row_range()[0]) * s.shape()[1] for s in self.scenes], float)
         self._p = torch.from_numpy(areas / areas.sum())
 
@@ -209,15 +214,17 @@ class SceneDataset(Dataset[dict[str, Any]]):
         with open_raster(self.scenes[0].image) as src:
             return int(src.count)
 
-    def _grid(self) -> list[tuple[int, Window]]:
-        out = []
+    def _grid(self) -> None:
         for i, s in enumerate(self.scenes):
             r0, r1 = s.row_range()
             w = s.shape()[1]
-            for y in window_starts(r1 - r0, self.size, 0):
-                for x in window_starts(w, self.size, 0):
-                    out.append((i, Window(x, r0 + y, min(self.size, w), min(self.size, r1 - r0))))
-        return out
+            ys, xs = window_starts(r1 - r0, self.size, 0), window_starts(w, self.size, 0)
+            for a, y in enumerate(ys):
+                for b, x in enumerate(xs):
+                    self.windows.append((i, Window(x, r0 + y, min(self.size, w), min(self.size, r1 - r0))))
+                    shared_y = ys[a - 1] + self.size - y if a else 0
+                    shared_x = xs[b - 1] + self.size - x if b else 0
+                    self._shared.append((shared_y, shared_x))
 
     def __len__(self) -> int:
         return len(self.windows) if self.mode == "grid" else self.samples_per_epoch
@@ -237,6 +244,10 @@ class SceneDataset(Dataset[dict[str, Any]]):
         image = (raw.astype(np.float32) * self.scale - self.mean) / self.std
         if mask is None:
             mask = np.full(raw.shape[1:], IGNORE_INDEX, np.uint8)
+        if self.mode == "grid":
+            sy, sx = self._shared[index]
+            mask[:sy] = IGNORE_INDEX
+            mask[:, :sx] = IGNORE_INDEX
         ph, pw = self.size - image.shape[1], self.size - image.shape[2]
         if ph > 0 or pw > 0:
             image = np.pad(image, ((0, 0), (0, ph), (0, pw)))

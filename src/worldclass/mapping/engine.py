@@ -43,14 +43,15 @@ def _has_nodata(src: Any) -> bool:
     return any(MaskFlags.all_valid not in flags for flags in src.mask_flag_enums)
 
 
-def _read_batches(path: str, grid: Grid, batch: int, indexes: list[int]) -> Iterator[_Batch]:
+def _read_batches(path: str, grid: Grid, batch: int, indexes: list[int], r0: int) -> Iterator[_Batch]:
+    """Batches of tiles of ``grid``, whose row 0 is scene row ``r0``."""
     with rasterio.open(path) as src:
         masked = _has_nodata(src)
         for r, y in enumerate(grid.ys):
             for c0 in range(0, len(grid.xs), batch):
                 cols = list(range(c0, min(c0 + batch, len(grid.xs))))
                 x0, x1 = grid.xs[cols[0]], grid.xs[cols[-1]] + grid.tw
-                win = Window(x0, y, x1 - x0, grid.th)
+                win = Window(x0, r0 + y, x1 - x0, grid.th)
                 data = src.read(indexes, window=win)
                 valid = (
                     src.read_masks(indexes, window=win).min(0) > 0
@@ -144,13 +145,19 @@ def run_grid(
     overlap: int = 64,
     blend: str = "hann",
     batch_size: int = 8,
+    rows: tuple[int, int] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Predict every pixel of ``path`` (bands ``indexes``) and hand final blocks to ``sink``.
 
-    Returns the number of tiles run.
+    ``rows = (r0, r1)`` limits the work to those scene rows as if they were the whole scene: no pixel
+    outside them is read (a spatial hold-out is predicted from its own pixels only). Windows given to
+    the sink are in scene coordinates. Returns the number of tiles run.
     """
-    grid = Grid(height, width, tile, overlap, blend)
+    r0, r1 = rows if rows is not None else (0, height)
+    if not 0 <= r0 < r1 <= height:
+        raise ValueError(f"rows {r0}..{r1} outside the scene's 0..{height}")
+    grid = Grid(r1 - r0, width, tile, overlap, blend)
     k = len(predictor.classes)
     th, tw = grid.th, grid.tw
     strip = _Strip(k, th, tw * (batch_size + 1))
@@ -160,7 +167,7 @@ def run_grid(
     done, total = 0, len(grid)
     new_sum, new_w = carry_sum, carry_w
     current_row = -1
-    batches = _prefetch(_read_batches(path, grid, batch_size, indexes))
+    batches = _prefetch(_read_batches(path, grid, batch_size, indexes, r0))
     try:
         for b in batches:
             y = grid.ys[b.row]
@@ -196,7 +203,7 @@ def run_grid(
             n = x_fin - strip.q0
             top = y_fin - y
             blended = strip.sum[:, :top, :n] / strip.w[:top, :n]
-            sink.write(Window(strip.q0, y, n, top), blended, strip.valid[:top, :n])
+            sink.write(Window(strip.q0, r0 + y, n, top), blended, strip.valid[:top, :n])
             new_sum[:, :, strip.q0 : x_fin] = strip.sum[:, top:, :n]
             new_w[:, strip.q0 : x_fin] = strip.w[top:, :n]
             strip.drop(n)

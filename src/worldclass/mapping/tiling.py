@@ -10,6 +10,11 @@ Overlapping predictions are blended as ``sum(w * p) / sum(w)`` with a separable 
 - ``crop``: each tile owns its centre and the outer half-overlap on sides with a neighbour goes to that
   neighbour (Huang et al. 2018, "Tiling and stitching segmentation output"); a tiny floor weight keeps
   the division defined.
+
+The last tile, shifted back by ``e`` pixels beyond the nominal overlap, gives those ``e`` leading pixels
+to its neighbour (weight 0 there; the neighbour covers them with its centre), and its ramp starts after
+them. So the blend of every pair of neighbours is the nominal one, and with ``overlap = 0`` each pixel
+is predicted by exactly one tile (the earlier one), as validation's grid windows count it.
 """
 
 from __future__ import annotations
@@ -39,18 +44,29 @@ def axis_weights(n: int, tile: int, overlap: int) -> list[np.ndarray]:
     """1-D blending weights, one float32 array of length ``min(tile, n)`` per tile start (hann)."""
     positions = starts(n, tile, overlap)
     t = min(tile, n)
+    e = _excess(positions, tile, overlap)
     out = []
     for i, _ in enumerate(positions):
         w = np.ones(t, np.float32)
+        lead = e if i == len(positions) - 1 else 0
         if overlap > 0:
             k = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
             ramp = np.sin(0.5 * np.pi * k) ** 2
             if i > 0:
-                w[:overlap] = ramp
+                w[lead : lead + overlap] = ramp
             if i < len(positions) - 1:
                 w[t - overlap :] = ramp[::-1]
-        out.append(np.maximum(w, _FLOOR))
+        w = np.maximum(w, _FLOOR)
+        w[:lead] = 0.0
+        out.append(w)
     return out
+
+
+def _excess(positions: list[int], tile: int, overlap: int) -> int:
+    """Pixels by which the last tile is shifted back beyond the nominal overlap (0 for one tile)."""
+    if len(positions) < 2:
+        return 0
+    return positions[-2] + tile - overlap - positions[-1]
 
 
 def axis_crop_weights(n: int, tile: int, overlap: int) -> list[np.ndarray]:
@@ -58,13 +74,16 @@ def axis_crop_weights(n: int, tile: int, overlap: int) -> list[np.ndarray]:
     positions = starts(n, tile, overlap)
     t = min(tile, n)
     half = overlap // 2
+    e = _excess(positions, tile, overlap)
     out = []
     for i, _ in enumerate(positions):
         w = np.ones(t, np.float32)
+        lead = e if i == len(positions) - 1 else 0
         if i > 0 and half:
-            w[:half] = _FLOOR
+            w[lead : lead + half] = _FLOOR
         if i < len(positions) - 1 and overlap - half:
             w[t - (overlap - half) :] = _FLOOR
+        w[:lead] = 0.0
         out.append(w)
     return out
 

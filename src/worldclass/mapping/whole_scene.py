@@ -97,9 +97,11 @@ def predict_scene(
     overlap: int = 64,
     blend: str = "hann",
     batch_size: int = 8,
+    rows: tuple[int, int] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Run the engine over one inspected scene into any sink; returns the number of tiles."""
+    """Run the engine over one inspected scene (or its ``rows = (r0, r1)`` alone) into any sink;
+    returns the number of tiles."""
     try:
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
             return run_grid(
@@ -113,6 +115,7 @@ def predict_scene(
                 overlap=overlap,
                 blend=blend,
                 batch_size=batch_size,
+                rows=rows,
                 progress=progress,
             )
     except RasterioIOError as exc:
