@@ -186,11 +186,11 @@ def run_grid(
             if new_cols > 0:
                 a, z = strip.used, strip.used + new_cols
                 lo, hi = strip.q0 + a, strip.q0 + z
-                rows = min(carry_sum.shape[1] - (y - carry_y0), th) if carry_sum.shape[1] else 0
-                if rows > 0:
+                carried = min(carry_sum.shape[1] - (y - carry_y0), th) if carry_sum.shape[1] else 0
+                if carried > 0:
                     off = y - carry_y0
-                    strip.sum[:, :rows, a:z] = carry_sum[:, off : off + rows, lo:hi]
-                    strip.w[:rows, a:z] = carry_w[off : off + rows, lo:hi]
+                    strip.sum[:, :carried, a:z] = carry_sum[:, off : off + carried, lo:hi]
+                    strip.w[:carried, a:z] = carry_w[off : off + carried, lo:hi]
                 strip.valid[:, a:z] = b.valid[:, lo - b.x0 : hi - b.x0]
                 strip.used = z
             for i, c in enumerate(b.cols):
