@@ -1,5 +1,8 @@
+import json
+from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 import torch
 
 from worldclass.data.datamodule import BigEarthNetDataModule
@@ -15,6 +18,30 @@ def test_datamodule_serves_three_splits(v2_store: Path) -> None:
     assert all(n > 0 for n in sizes)
     assert sum(len(b["patch_id"]) for b in dm.test_dataloader()) == sizes[2]
     assert isinstance(next(iter(dm.val_dataloader()))["mask"], torch.Tensor)
+
+
+class Tables(HTMLParser):
+    """Every ``<table>`` of a page as a list of rows of cell texts (header row included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self.tables[-1][-1].append("")
+
+    def handle_data(self, data: str) -> None:
+        if self.tables and self.tables[-1] and self.tables[-1][-1]:
+            self.tables[-1][-1][-1] += data
+
+
+def _table(tables: list[list[list[str]]], first_header: str, second_header: str) -> list[list[str]]:
+    return next(t for t in tables if t[0][:2] == [first_header, second_header])
 
 
 def test_demo_writes_report(tmp_path: Path, real_v1: Path) -> None:
@@ -43,3 +70,20 @@ def test_demo_writes_report(tmp_path: Path, real_v1: Path) -> None:
         "S1→S2" in html and "random ranking" in html and (tmp_path / "indexes/csmae-s2/index.faiss").is_file()
     )
     assert "MROS + DCW" in html and 'alt="F1 vs frequency"' in html and 'alt="label co-occurrence"' in html
+
+    # the numbers on the page are the artefacts' numbers, not text that merely looks right
+    parser = Tables()
+    parser.feed(html)
+    summary = _table(parser.tables, "average", "F1")
+    metrics = json.loads((tmp_path / "runs" / "mros-dcw" / "eval" / "metrics.json").read_text())
+    for row in summary[1:]:
+        assert float(row[1]) == pytest.approx(metrics[f"f1_{row[0]}"], abs=5e-4), row
+    from worldclass.retrieval.evaluate import results_table, retrieval_eval
+
+    _, want = results_table(
+        {"self-supervised (CSMAE-style)": retrieval_eval(tmp_path / "embeddings" / "csmae")}
+    )
+    shown = [r for r in _table(parser.tables, "embeddings", "direction")[1:] if r[0].startswith("self")]
+    assert len(shown) == len(want) == 5
+    for got, row in zip(shown, want, strict=True):
+        assert got[1] == row[1] and [float(v) for v in got[2:7]] == pytest.approx(row[2:7], abs=0.051), row

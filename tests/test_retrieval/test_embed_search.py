@@ -12,9 +12,10 @@ import pytest
 from worldclass.data.bigearthnet.naming import v2_band_path, v2_s1_band_path
 from worldclass.data.dataset import BigEarthNet
 from worldclass.errors import ConfigError, IncompleteStoreError, MissingFileError
+from worldclass.metrics.retrieval import retrieval_metrics
 from worldclass.retrieval import Embeddings, build_index
 from worldclass.retrieval.embed_archive import embed
-from worldclass.retrieval.evaluate import retrieval_eval
+from worldclass.retrieval.evaluate import direction_name, retrieval_eval
 from worldclass.retrieval.service import SearchService
 
 
@@ -76,8 +77,16 @@ def test_ssl_cross_sensor_protocol_and_search(
 ) -> None:
     res = retrieval_eval(ssl_embeddings, k=5)
     assert set(res["directions"]) == {"S2→S2", "S2→S1", "S1→S2", "S1→S1"}
-    for m in res["directions"].values():
-        assert 0 <= m["precision"] <= 1 and 0 <= m["map"] <= 1 and m["k"] == 5 and m["queries"] > 0
+    # every direction equals a brute-force cosine ranking of the stored vectors (validation -> test)
+    emb = Embeddings.open(ssl_embeddings)
+    for q_sensor, a_sensor in [("s2", "s2"), ("s2", "s1"), ("s1", "s2"), ("s1", "s1")]:
+        q, a = emb.select(sensor=q_sensor, split="validation"), emb.select(sensor=a_sensor, split="test")
+        top = np.argsort(-(emb.vectors[q] @ emb.vectors[a].T), axis=1, kind="stable")[:, :5]
+        want = retrieval_metrics(emb.multi_hot(q), emb.multi_hot(a)[top])
+        got = res["directions"][direction_name(q_sensor, a_sensor)]
+        assert got["queries"] == len(q) and got["k"] == 5
+        for key in ("precision", "recall", "map", "wmap_norm"):
+            assert got[key] == pytest.approx(want[key], abs=1e-6), (q_sensor, a_sensor, key)
     assert 0 < res["random"]["precision"] < 1
     # an S2 archive searched with the S1 vector of a patch (stored: no recomputation)
     build_index(ssl_embeddings, tmp_path / "s2", "flat", sensor="s2")

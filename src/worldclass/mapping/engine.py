@@ -1,7 +1,9 @@
 """Streaming scene inference: windowed reads -> batched tiles -> blending -> final blocks to a sink.
 
 Memory is bounded by the batch of tiles plus one strip of ``overlap`` rows across the scene width
-(the blended rows a tile row hands down to the next), never by the scene size. A reader thread
+(the blended rows a tile row hands down to the next), never by the scene size: GDAL's block cache is
+capped (:data:`~worldclass.mapping.writer.GDAL_CACHE_MB`) and freed batch buffers go back to the OS
+(:mod:`.heap`). A reader thread
 reads the next batch while the network runs on the current one.
 
 Blocks reach the sink in raster order, each exactly once, as ``(window, probs (K, h, w) float32,
@@ -20,6 +22,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from worldclass.mapping.heap import bound_heap
 from worldclass.mapping.predictor import Predictor
 from worldclass.mapping.tiling import Grid
 
@@ -154,6 +157,7 @@ def run_grid(
     outside them is read (a spatial hold-out is predicted from its own pixels only). Windows given to
     the sink are in scene coordinates. Returns the number of tiles run.
     """
+    bound_heap()
     r0, r1 = rows if rows is not None else (0, height)
     if not 0 <= r0 < r1 <= height:
         raise ValueError(f"rows {r0}..{r1} outside the scene's 0..{height}")
@@ -172,9 +176,10 @@ def run_grid(
         for b in batches:
             y = grid.ys[b.row]
             y_fin = grid.final_row(b.row)
+            y_start = grid.final_row(b.row - 1) if b.row else 0  # first row this tile row hands on
             if b.row != current_row:  # a new tile row: the previous row's strip handed down its overlap
                 if current_row >= 0:
-                    carry_sum, carry_w, carry_y0 = new_sum, new_w, grid.final_row(current_row)
+                    carry_sum, carry_w, carry_y0 = new_sum, new_w, y_start
                 current_row = b.row
                 strip.reset()
                 new_sum = np.zeros((k, y + th - y_fin, width), np.float32)
@@ -186,11 +191,11 @@ def run_grid(
             if new_cols > 0:
                 a, z = strip.used, strip.used + new_cols
                 lo, hi = strip.q0 + a, strip.q0 + z
-                carried = min(carry_sum.shape[1] - (y - carry_y0), th) if carry_sum.shape[1] else 0
+                d = carry_y0 - y  # carried rows start d >= 0 rows into this tile row
+                carried = min(carry_sum.shape[1], th - d)
                 if carried > 0:
-                    off = y - carry_y0
-                    strip.sum[:, :carried, a:z] = carry_sum[:, off : off + carried, lo:hi]
-                    strip.w[:carried, a:z] = carry_w[off : off + carried, lo:hi]
+                    strip.sum[:, d : d + carried, a:z] = carry_sum[:, :carried, lo:hi]
+                    strip.w[d : d + carried, a:z] = carry_w[:carried, lo:hi]
                 strip.valid[:, a:z] = b.valid[:, lo - b.x0 : hi - b.x0]
                 strip.used = z
             for i, c in enumerate(b.cols):
@@ -201,9 +206,9 @@ def run_grid(
             # columns left of the next tile's start are final for this tile row
             x_fin = grid.final_col(b.cols[-1])
             n = x_fin - strip.q0
-            top = y_fin - y
-            blended = strip.sum[:, :top, :n] / strip.w[:top, :n]
-            sink.write(Window(strip.q0, r0 + y, n, top), blended, strip.valid[:top, :n])
+            t0, top = y_start - y, y_fin - y
+            blended = strip.sum[:, t0:top, :n] / strip.w[t0:top, :n]
+            sink.write(Window(strip.q0, r0 + y_start, n, top - t0), blended, strip.valid[t0:top, :n])
             new_sum[:, :, strip.q0 : x_fin] = strip.sum[:, top:, :n]
             new_w[:, strip.q0 : x_fin] = strip.w[top:, :n]
             strip.drop(n)

@@ -107,8 +107,13 @@ class Grid:
         return np.outer(self._wy[row], self._wx[col])
 
     def final_row(self, row: int) -> int:
-        """First scene row still touched by a later tile row (rows above it are final after ``row``)."""
-        return self.ys[row + 1] if row + 1 < len(self.ys) else self.height
+        """First scene row still weighted by a later tile row (rows above it are final after ``row``).
+        The last tile row gives its leading excess rows to the row before, so those are final early:
+        what a tile row hands down is never more than ``overlap`` rows."""
+        if row + 1 >= len(self.ys):
+            return self.height
+        lead = _excess(self.ys, self.tile, self.overlap) if row + 2 == len(self.ys) else 0
+        return self.ys[row + 1] + lead
 
     def final_col(self, col: int) -> int:
         """First scene column still touched by a later tile in the same row."""

@@ -24,7 +24,7 @@ import rasterio.shutil
 from rasterio.windows import Window
 
 NODATA = 255
-GDAL_CACHE_MB = 256  # GDAL block cache for reads, windowed writes and the COG copy (bounds RSS)
+GDAL_CACHE_MB = 48  # GDAL block cache for reads, windowed writes and the COG copy (bounds RSS)
 _PALETTE = [
     (0, 0, 0),
     (230, 25, 75),

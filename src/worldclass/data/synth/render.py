@@ -3,8 +3,12 @@
 Maps are warped Voronoi partitions of the patch's classes, with occasional roads or blobs of classes
 dropped from the 19-class nomenclature and small nodata corners, as in reBEN (< 25 % unlabeled).
 Pixels are class signatures (:mod:`.signatures`) with per-cover spatial texture, sub-class cover mixing,
-patch-level illumination and sensor noise; 20/60 m bands are block means of the 10 m field; S1 has
-multiplicative gamma speckle.
+patch-level illumination and sensor noise; 20/60 m bands are block means of the 10 m field.
+
+S1 sees the same land cover (the CLC map) but nothing of S2's pixels: its own sub-cover mixing field,
+its own texture (:data:`.signatures.SAR_TEXTURE`: structure, not spectra, e.g. urban double bounce),
+a patch-level calibration/moisture offset, multiplicative gamma speckle (ENL 4.4, GRD-like), and it is
+blind to clouds and dry snow. So a cross-sensor model must learn land cover, not copy texture.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ import torch
 import torch.nn.functional as F
 
 from worldclass.data.nomenclature import CLASSES19, CLC43, DROPPED_CODES, MAP_43_TO_19
-from worldclass.data.synth.signatures import _COVERS, CLC_COVERS, TEXTURE, s1_signature, s2_signature
+from worldclass.data.synth.signatures import (
+    _COVERS,
+    CLC_COVERS,
+    SAR_TEXTURE,
+    TEXTURE,
+    s1_signature,
+    s2_signature,
+)
 
 SIZE = 120
 #: reBEN train positives per 19-class label (original order) -> class sampling weights.
@@ -110,15 +121,7 @@ def render(
     rng: np.random.Generator, m: npt.NDArray[np.uint16], *, snow: float = 0.0, cloud: float = 0.0
 ) -> RenderedPatch:
     """Pixels for map ``m``; ``snow``/``cloud`` = fraction of the patch covered (0 for clear patches)."""
-    cover = np.zeros(m.shape, dtype=np.int64)
-    mix = smooth_noise(rng, int(rng.integers(6, 20)))[0]
-    mix_q = 0.5 * (1 + np.tanh(mix))  # in (0, 1), smooth fields of sub-covers
-    for code in np.unique(m):
-        sel = m == code
-        covers = CLC_COVERS.get(int(code), [("soil", 1.0)])
-        edges = np.cumsum([w for _, w in covers])
-        idx = np.searchsorted(edges / edges[-1], mix_q[sel], side="right").clip(0, len(covers) - 1)
-        cover[sel] = np.array([_COVER_NAMES.index(c) for c, _ in covers])[idx]
+    cover = _sub_covers(rng, m)
     if snow > 0:
         cover[smooth_noise(rng, 20)[0] > np.quantile(smooth_noise(rng, 20)[0], 1 - snow)] = (
             _COVER_NAMES.index("snow")
@@ -144,8 +147,33 @@ def render(
         f = SIZE // band.size
         arr = img[i].reshape(band.size, f, band.size, f).mean(axis=(1, 3)) if f > 1 else img[i]
         s2[band.name] = np.round(arr).astype(np.uint16)
-    lin = _S1_TABLE[cover] * (1 + 0.5 * (tex[..., None] - 1))  # (120, 120, 2)
+    return RenderedPatch(s2=s2, s1=render_s1(rng, m), reference_map=m)
+
+
+def _sub_covers(rng: np.random.Generator, m: npt.NDArray[np.uint16]) -> npt.NDArray[np.int64]:
+    """(120, 120) cover indices: each CLC region split into its covers by a smooth random field."""
+    cover = np.zeros(m.shape, dtype=np.int64)
+    mix = smooth_noise(rng, int(rng.integers(6, 20)))[0]
+    mix_q = 0.5 * (1 + np.tanh(mix))  # in (0, 1), smooth fields of sub-covers
+    for code in np.unique(m):
+        sel = m == code
+        covers = CLC_COVERS.get(int(code), [("soil", 1.0)])
+        edges = np.cumsum([w for _, w in covers])
+        idx = np.searchsorted(edges / edges[-1], mix_q[sel], side="right").clip(0, len(covers) - 1)
+        cover[sel] = np.array([_COVER_NAMES.index(c) for c, _ in covers])[idx]
+    return cover
+
+
+def render_s1(rng: np.random.Generator, m: npt.NDArray[np.uint16]) -> dict[str, npt.NDArray[np.float32]]:
+    """``{"VV", "VH"}`` (120, 120) float32 dB of map ``m``, drawn independently of the S2 rendering."""
+    cover = _sub_covers(rng, m)
+    tex = np.ones(m.shape, dtype=np.float32)
+    for ci in np.unique(cover):
+        amp, scale = SAR_TEXTURE[_COVER_NAMES[ci]]
+        sel = cover == ci
+        tex[sel] = np.exp(amp * smooth_noise(rng, scale)[0][sel])  # log-normal: backscatter is positive
+    offset = 10 ** (rng.normal(0.0, 0.6, size=2) / 10)  # per-patch calibration / soil moisture, dB
+    lin = _S1_TABLE[cover] * tex[..., None] * offset.astype(np.float32)  # (120, 120, 2)
     speckle = np.asarray(rng.gamma(4.4, 1 / 4.4, size=lin.shape), dtype=np.float32)
     db = 10 * np.log10(np.clip(lin * speckle, 1e-5, None))
-    s1 = {"VV": db[..., 0].astype(np.float32), "VH": db[..., 1].astype(np.float32)}
-    return RenderedPatch(s2=s2, s1=s1, reference_map=m)
+    return {"VV": db[..., 0].astype(np.float32), "VH": db[..., 1].astype(np.float32)}

@@ -92,6 +92,27 @@ TEXTURE: dict[str, tuple[float, int]] = {
 }
 
 
+#: S1 texture by cover: amplitude (std of log backscatter) and correlation length (px at 10 m). Radar
+#: texture follows structure and moisture, not spectra: strong, fine for built-up areas (double bounce,
+#: street orientation), coarse for fields (tillage, crop rows, moisture), weak for closed canopy (volume
+#: scattering), wind-roughened patches on water.
+SAR_TEXTURE: dict[str, tuple[float, int]] = {
+    "water": (0.45, 18),
+    "sea": (0.35, 25),
+    "conifer": (0.10, 8),
+    "broadleaf": (0.12, 9),
+    "crop": (0.35, 20),
+    "pasture": (0.20, 16),
+    "soil": (0.30, 22),
+    "urban": (0.60, 3),
+    "industry": (0.50, 4),
+    "sand": (0.25, 15),
+    "wetland": (0.30, 10),
+    "moor": (0.18, 12),
+    "snow": (0.15, 25),
+}
+
+
 def s2_signature(cover: str) -> npt.NDArray[np.float64]:
     """12-band S2 mean (ESA order B01..B12 without B10) for a cover."""
     b02, b03, b04, b05, b06, b07, b08, b11, b12 = _COVERS[cover][:9]
