@@ -271,3 +271,21 @@ def test_failure_midway_leaves_no_output(tmp_path: Path) -> None:
         map_scenes(pred, [scene], out, tile=64, overlap=0, batch_size=2, probabilities=True)
     assert out.read_bytes() == b"previous complete map"  # the old result is untouched
     assert sorted(p.name for p in out.parent.iterdir()) == ["map.tif"]  # no partial files left
+
+
+@pytest.mark.parametrize("n", [15811, 7071, 1000, 600])
+def test_a_tile_row_hands_down_at_most_overlap_rows(n: int) -> None:
+    """The width-long carry between tile rows is ``overlap`` rows, also before the shifted last row
+    (it was up to ``tile - 1`` rows: 445 x 15811 px x 3 float32 planes on a 0.25 Gpx scene)."""
+    g = Grid(n, 100, 512, 64, "hann")
+    handed = [g.ys[r] + g.th - g.final_row(r) for r in range(len(g.ys))]
+    assert max(handed) <= 64 and handed[-1] == 0
+    assert g.final_row(len(g.ys) - 2) >= g.ys[-1]  # the shifted row's leading excess is final early
+
+
+def test_heap_bound_applies_on_linux() -> None:
+    import sys
+
+    from worldclass.mapping.heap import bound_heap
+
+    assert bound_heap() is sys.platform.startswith("linux")

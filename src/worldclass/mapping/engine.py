@@ -3,8 +3,7 @@
 Memory is bounded by the batch of tiles plus one strip of ``overlap`` rows across the scene width
 (the blended rows a tile row hands down to the next), never by the scene size: GDAL's block cache is
 capped (:data:`~worldclass.mapping.writer.GDAL_CACHE_MB`) and freed batch buffers go back to the OS
-(:mod:`.heap`). A reader thread
-reads the next batch while the network runs on the current one.
+(:mod:`.heap`). A reader thread reads the next batch while the network runs on the current one.
 
 Blocks reach the sink in raster order, each exactly once, as ``(window, probs (K, h, w) float32,
 valid (h, w) bool)``; invalid pixels are input nodata.
