@@ -82,3 +82,31 @@ def test_patch_without_metadata_is_reported(v2_store: Path, v2_root: Path, tmp_p
         encode(v2_root, store)
     result = encode(v2_root, store)  # the failed patch is re-encoded from its intact source
     assert result.complete and result.encoded == 1 and pid in BigEarthNet(store, **KW).patch_ids
+
+
+def test_a_truncated_store_is_one_clear_error_not_sigbus(v2_store: Path, tmp_path: Path) -> None:
+    """A store cut short (an interrupted copy) still says "complete" in its info record; readers used to
+    map past the end of data.mdb and die of SIGBUS. The LMDB's own page count is checked at open."""
+    import subprocess
+    import sys
+
+    from worldclass.errors import IncompleteStoreError
+
+    copy = tmp_path / "cut.store"
+    shutil.copytree(v2_store, copy)
+    data = copy / "data.mdb"
+    with data.open("r+b") as f:
+        f.truncate(data.stat().st_size // 2)
+    with pytest.raises(IncompleteStoreError, match=r"data\.mdb: truncated"):
+        BigEarthNet(copy, split="train").labels()
+    r = subprocess.run(
+        [sys.executable, "-m", "worldclass", "stats", str(copy)], capture_output=True, text=True
+    )
+    assert r.returncode > 0 and r.stderr.startswith("error: ") and "truncated" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    data.write_bytes(b"\0" * 100)  # not an LMDB at all
+    lmdb_forget(copy)
+    r = subprocess.run(
+        [sys.executable, "-m", "worldclass", "stats", str(copy)], capture_output=True, text=True
+    )
+    assert r.returncode > 0 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr

@@ -24,7 +24,7 @@ from worldclass.data.bigearthnet.table import conform, make_table, normalize_spl
 from worldclass.data.native import NativeBatch, pack
 from worldclass.data.nomenclature import names43_to_19
 from worldclass.data.sensors import BANDS, S1_NAMES, S2_NAMES
-from worldclass.errors import CorruptFileError, DataError, MissingFileError
+from worldclass.errors import CorruptFileError, DataError, IncompleteStoreError, MissingFileError
 
 Arrays = dict[str, npt.NDArray[Any]]
 T = TypeVar("T")
@@ -354,9 +354,29 @@ def lmdb_open(path: Path) -> Any:
     if env is None:
         for other in [k for k in _ENVS if k[1] == key[1]]:  # inherited through fork: release the mapping
             _ENVS.pop(other).close()
-        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, max_readers=512, subdir=True)
+        try:
+            env = lmdb.open(
+                str(path), readonly=True, lock=False, readahead=False, max_readers=512, subdir=True
+            )
+        except lmdb.Error as exc:
+            raise CorruptFileError(f"{path}: not a readable LMDB ({exc}); copy or re-create it") from None
+        _check_not_truncated(Path(path), env)
         _ENVS[key] = env
     return env
+
+
+def _check_not_truncated(path: Path, env: Any) -> None:
+    """Refuse a ``data.mdb`` shorter than the pages its own meta page says are in use: reading such a
+    file through the memory map kills the process with SIGBUS instead of raising."""
+    data = path / "data.mdb"
+    need = (int(env.info()["last_pgno"]) + 1) * int(env.stat()["psize"])
+    size = data.stat().st_size
+    if size < need:
+        env.close()
+        raise IncompleteStoreError(
+            f"{data}: truncated ({size:,} bytes, but the LMDB uses {need:,}); the copy was cut short: copy "
+            "it again (a worldclass store can also be rebuilt: delete its folder, re-run `worldclass encode`)"
+        )
 
 
 def lmdb_forget(path: Path) -> None:
