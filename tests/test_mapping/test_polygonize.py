@@ -146,3 +146,22 @@ def test_map_without_polygons_writes_empty_layers(tmp_path: Path) -> None:
         g, cols, _ = read_polygons(res.out)
         assert res.polygons == 0 and len(g) == 0
         assert "class_name" in cols or suffix == ".geojson"  # GeoJSON keeps no schema without features
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "match"),
+    [
+        ("chunk", -5, "--chunk -5"),
+        ("chunk", 0, "--chunk 0"),
+        ("min_area", -1.0, "--min-area"),
+        ("workers", -2, "--workers"),
+    ],
+)
+def test_bad_numbers_are_refused_before_any_output(
+    class_map: Path, tmp_path: Path, option: str, value: float, match: str
+) -> None:
+    """``--chunk -5`` wrote an empty layer with exit 0 and ``--chunk 0`` divided by zero."""
+    out = tmp_path / "p.gpkg"
+    with pytest.raises(ConfigError, match=match):
+        polygonize(class_map, out, **{option: value})  # type: ignore[arg-type]
+    assert not out.exists()

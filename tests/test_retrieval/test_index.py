@@ -147,3 +147,18 @@ def test_incomplete_or_foreign_embeddings_are_refused(tmp_path: Path) -> None:
     np.save(emb / "vectors.npy", np.zeros((3, 32), np.float32))
     with pytest.raises(DataError, match=r"does not match rows\.parquet"):
         Embeddings.open(emb)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("hnsw_m", 0), ("ef_search", 0), ("nprobe", -1), ("nlist", -3), ("bits", 0)]
+)
+def test_parameters_faiss_would_abort_on_are_refused(tmp_path: Path, field: str, value: int) -> None:
+    """``--hnsw-m 0`` hit a faiss assertion (exit 134, the process gone); now one ConfigError."""
+    from dataclasses import replace
+
+    from worldclass.retrieval.index import IndexParams
+
+    emb = make_set(tmp_path / "e", n=50)
+    with pytest.raises(ConfigError, match=field.replace("_", "-")):
+        build_index(emb, tmp_path / "idx", "hnsw", params=replace(IndexParams(), **{field: value}))
+    assert not (tmp_path / "idx").exists()

@@ -132,6 +132,12 @@ def polygonize(
     """
     t0 = time.perf_counter()
     path, out = Path(map_path), Path(out)
+    if chunk < 64:
+        raise ConfigError(f"--chunk {chunk}: use at least 64 pixels (default 2048)")
+    if min_area < 0 or simplify < 0:
+        raise ConfigError(f"--min-area {min_area} / --simplify {simplify}: use values >= 0 (map units)")
+    if workers < 0:
+        raise ConfigError(f"--workers {workers}: use 0 or more")
     if driver_for(out) not in _OUT_DRIVERS:
         raise ConfigError(f"--out {out}: polygons are written as .gpkg (default), .fgb or .geojson")
     with open_raster(path) as src:

@@ -72,6 +72,24 @@ class IndexParams:
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def validate(self) -> None:
+        """Refuse values faiss would abort on (a native assertion kills the process) or misuse."""
+        positive = {
+            "hnsw-m": self.hnsw_m,
+            "ef-construction": self.ef_construction,
+            "ef-search": self.ef_search,
+            "nprobe": self.nprobe,
+            "bits": self.bits,
+            "hash-steps": self.hash_steps,
+            "train-size": self.train_size,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"--{name} {value}: use a positive integer")
+        for name, value in {"nlist": self.nlist, "pq-m": self.pq_m}.items():
+            if value < 0:
+                raise ConfigError(f"--{name} {value}: use 0 (automatic) or a positive integer")
+
 
 def _pq_m(dim: int) -> int:
     target = min(64, max(1, dim // 4))
@@ -323,6 +341,7 @@ def build_index(
     if kind not in KINDS:
         raise ConfigError(f"--kind {kind!r}: choose one of {list(KINDS)}")
     p = params or IndexParams()
+    p.validate()
     emb = Embeddings.open(embeddings)
     rows = emb.select(sensor=sensor, split=split)
     if len(rows) == 0:
