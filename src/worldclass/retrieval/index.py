@@ -80,15 +80,14 @@ class IndexParams:
             "ef-search": self.ef_search,
             "nprobe": self.nprobe,
             "bits": self.bits,
-            "hash-steps": self.hash_steps,
             "train-size": self.train_size,
         }
         for name, value in positive.items():
             if value < 1:
                 raise ConfigError(f"--{name} {value}: use a positive integer")
-        for name, value in {"nlist": self.nlist, "pq-m": self.pq_m}.items():
-            if value < 0:
-                raise ConfigError(f"--{name} {value}: use 0 (automatic) or a positive integer")
+        for name, value in {"nlist": self.nlist, "pq-m": self.pq_m, "hash-steps": self.hash_steps}.items():
+            if value < 0:  # 0: automatic (nlist, pq-m) or untrained random hyperplanes (hash-steps)
+                raise ConfigError(f"--{name} {value}: use 0 or a positive integer")
 
 
 def _pq_m(dim: int) -> int:
