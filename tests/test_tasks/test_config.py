@@ -36,6 +36,14 @@ def test_overrides_and_types(tmp_path: Path) -> None:
         (["data.num_classes=20"], "[19, 43]"),
         (["trainer=3"], "must be a mapping"),
         (["lr"], "key=value"),
+        (["data.batch_size=0"], "'data.batch_size': 0; use at least 1"),
+        (["data.num_workers=-1"], "'data.num_workers'"),
+        (["optim.lr=-0.1"], "'optim.lr': -0.1; use a positive learning rate"),
+        (["optim.max_epochs=0"], "'optim.max_epochs': 0"),
+        (["optim.limit_val_batches=0"], "'optim.limit_val_batches'"),
+        (["model.drop_rate=1.5"], "'model.drop_rate': 1.5"),
+        (["trainer.precision=fp8"], "trainer.precision"),
+        (["trainer.accelerator=tpu9"], "trainer.accelerator"),
     ],
 )
 def test_typos_give_clear_errors(overrides: list[str], needle: str) -> None:

@@ -31,9 +31,35 @@ def _parse(tree: dict[str, Any], *, need_root: bool) -> ExperimentConfig:
             f"task {task.name!r} trains on {' or '.join(task.dataset_kinds)} data; data.dataset "
             f"{cfg.data.dataset!r} is {dataset.kind} (see `worldclass datasets`)"
         )
+    _check_ranges(cfg)
     dataset.validate(cfg.data)
     task.validate(cfg)
     return cfg
+
+
+def _check_ranges(cfg: ExperimentConfig) -> None:
+    """Numbers every task shares, refused here with the key to fix (they used to surface as Lightning or
+    torch tracebacks, or, for ``max_epochs: 0``, as the previous run's checkpoint reported best)."""
+    d, o = cfg.data, cfg.optim
+    rules: list[tuple[str, Any, bool, str]] = [
+        ("data.batch_size", d.batch_size, d.batch_size >= 1, "at least 1"),
+        ("data.num_workers", d.num_workers, d.num_workers >= 0, "0 (main process) or more"),
+        ("data.samples_per_epoch", d.samples_per_epoch, d.samples_per_epoch >= 1, "at least 1"),
+        ("optim.lr", o.lr, o.lr > 0, "a positive learning rate"),
+        ("optim.weight_decay", o.weight_decay, o.weight_decay >= 0, "0 or more"),
+        ("optim.warmup_steps", o.warmup_steps, o.warmup_steps >= 0, "0 or more"),
+        ("optim.max_epochs", o.max_epochs, o.max_epochs >= 1, "at least 1"),
+        ("optim.patience", o.patience, o.patience >= 1, "at least 1 epoch"),
+    ]
+    for key in ("limit_train_batches", "limit_val_batches"):
+        value = getattr(o, key)
+        rules.append((f"optim.{key}", value, value is None or value >= 1, "at least 1, or null for all"))
+    drop = getattr(getattr(cfg, "model", None), "drop_rate", None)
+    if drop is not None:
+        rules.append(("model.drop_rate", drop, 0 <= drop < 1, "in [0, 1)"))
+    for key, value, ok, want in rules:
+        if not ok:
+            raise ConfigError(f"config key {key!r}: {value!r}; use {want}")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
