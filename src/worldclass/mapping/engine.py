@@ -166,7 +166,6 @@ def run_grid(
     strip = _Strip(k, th, tw * (batch_size + 1))
     carry_sum = np.zeros((k, 0, width), np.float32)
     carry_w = np.zeros((0, width), np.float32)
-    carry_y0 = 0
     done, total = 0, len(grid)
     new_sum, new_w = carry_sum, carry_w
     current_row = -1
@@ -176,9 +175,10 @@ def run_grid(
             y = grid.ys[b.row]
             y_fin = grid.final_row(b.row)
             y_start = grid.final_row(b.row - 1) if b.row else 0  # first row this tile row hands on
+            t0, top = y_start - y, y_fin - y  # strip rows handed on; the carry starts at t0 >= 0 too
             if b.row != current_row:  # a new tile row: the previous row's strip handed down its overlap
                 if current_row >= 0:
-                    carry_sum, carry_w, carry_y0 = new_sum, new_w, y_start
+                    carry_sum, carry_w = new_sum, new_w
                 current_row = b.row
                 strip.reset()
                 new_sum = np.zeros((k, y + th - y_fin, width), np.float32)
@@ -190,11 +190,10 @@ def run_grid(
             if new_cols > 0:
                 a, z = strip.used, strip.used + new_cols
                 lo, hi = strip.q0 + a, strip.q0 + z
-                d = carry_y0 - y  # carried rows start d >= 0 rows into this tile row
-                carried = min(carry_sum.shape[1], th - d)
+                carried = min(carry_sum.shape[1], th - t0)
                 if carried > 0:
-                    strip.sum[:, d : d + carried, a:z] = carry_sum[:, :carried, lo:hi]
-                    strip.w[d : d + carried, a:z] = carry_w[:carried, lo:hi]
+                    strip.sum[:, t0 : t0 + carried, a:z] = carry_sum[:, :carried, lo:hi]
+                    strip.w[t0 : t0 + carried, a:z] = carry_w[:carried, lo:hi]
                 strip.valid[:, a:z] = b.valid[:, lo - b.x0 : hi - b.x0]
                 strip.used = z
             for i, c in enumerate(b.cols):
@@ -205,7 +204,6 @@ def run_grid(
             # columns left of the next tile's start are final for this tile row
             x_fin = grid.final_col(b.cols[-1])
             n = x_fin - strip.q0
-            t0, top = y_start - y, y_fin - y
             blended = strip.sum[:, t0:top, :n] / strip.w[t0:top, :n]
             sink.write(Window(strip.q0, r0 + y_start, n, top - t0), blended, strip.valid[t0:top, :n])
             new_sum[:, :, strip.q0 : x_fin] = strip.sum[:, top:, :n]

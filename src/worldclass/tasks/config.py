@@ -54,9 +54,6 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
     for key in ("limit_train_batches", "limit_val_batches"):
         value = getattr(o, key)
         rules.append((f"optim.{key}", value, value is None or value >= 1, "at least 1, or null for all"))
-    drop = getattr(getattr(cfg, "model", None), "drop_rate", None)
-    if drop is not None:
-        rules.append(("model.drop_rate", drop, 0 <= drop < 1, "in [0, 1)"))
     for key, value, ok, want in rules:
         if not ok:
             raise ConfigError(f"config key {key!r}: {value!r}; use {want}")

@@ -110,6 +110,8 @@ class ClassificationTask(Task):
                 f"{sc.mros_temperature} and {sc.mros_max_draws}"
             )
         mc = cfg.section("model", ClassifierModelConfig)
+        if not 0 <= mc.drop_rate < 1:
+            raise ConfigError(f"config key 'model.drop_rate': {mc.drop_rate!r}; use in [0, 1)")
         if mc.fusion == "late" and sorted(cfg.data.sensors) != ["s1", "s2"]:
             raise ConfigError("model.fusion late needs both sensors: set data.sensors [s2, s1]")
 
