@@ -9,19 +9,20 @@ from pathlib import Path
 import worldclass
 
 SRC = Path(worldclass.__file__).parent
-BASE = {"errors", "compat", "registry"}
+BASE = {"errors", "compat", "registry", "io"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    "io": {"errors"},
     "compat": set(),
     "__init__": set(),
     "config": {"errors"},
     "registry": {"errors"},
-    "data": {"config", "registry", "errors", "compat"},
+    "data": {"config", "registry", "errors", "compat", "io"},
     "datasets": {"data", "config", *BASE},
     "metrics": {"data", "errors"},
     "losses": {"data", "errors"},
     "models": {"data", *BASE},
-    "report": set(),
+    "report": {"io"},
     "mapping": {"models", "data", "datasets", "metrics", "report", *BASE},
     "retrieval": {"models", "data", "datasets", "metrics", "mapping", "report", *BASE},
 }

@@ -5,13 +5,14 @@ Packages and the direction of imports (a package imports only those listed for i
 ``tests/test_layering.py``)::
 
     errors, compat   <- nothing of ours
+    io               <- errors                       (atomic writes; every package may use it)
     registry         <- errors                       (things found by name)
     config           <- errors                       (parser + the sections every task shares)
     data             <- config, registry, errors, compat (sensors, readers, store, transforms, samplers)
     datasets         <- data, config, registry, errors (one module per dataset)
     metrics, losses  <- data (nomenclature), errors
     models           <- data, registry, errors, compat (nn.Modules, load_model)
-    report           <- nothing of ours               (HTML + plots of plain results)
+    report           <- io                           (HTML + plots of plain results)
     mapping          <- models, data, datasets, metrics, report, registry, errors, compat
     retrieval        <- models, data, datasets, metrics, mapping, report, errors, compat
     tasks            <- all of the above              (one package per task)

@@ -1,5 +1,5 @@
 """``python -m worldclass`` = the ``worldclass`` command."""
 
-from worldclass.cli import main
+from worldclass.cli import entry
 
-main()
+entry()

@@ -32,6 +32,13 @@ class ConfigError(WorldclassError):
     """A configuration value or command-line option is invalid."""
 
 
+class OutputError(WorldclassError):
+    """An output could not be written (disk full, permissions, a file where a folder is expected); the
+    previous output, if any, is unchanged."""
+
+    exit_code = 1
+
+
 class IncompleteStoreError(DataError):
     """A store was interrupted or failed verification; re-run `worldclass encode` to resume."""
 

@@ -12,16 +12,18 @@ from safetensors.numpy import load, save
 from worldclass.data import BigEarthNet
 from worldclass.data.bigearthnet.sources import lmdb_forget
 from worldclass.data.encode import encode
-from worldclass.data.store import INFO_KEY, META_PREFIX, PATCH_PREFIX, patch_key
-from worldclass.errors import ConfigError, DataError, IncompleteStoreError
+from worldclass.data.store import CRC_PREFIX, INFO_KEY, META_PREFIX, PATCH_PREFIX, patch_key
+from worldclass.errors import ConfigError, CorruptFileError, DataError, IncompleteStoreError
 
 KW = {"split": "all", "sensors": ("s2", "s1"), "include_snow_cloud": True}
 
 
 def _rewrite_as_format1(store: Path) -> None:
-    """What worldclass 0.1 wrote: metadata inside each safetensors header, no m/ keys."""
+    """What worldclass 0.1 wrote: metadata inside each safetensors header, no m/ or c/ keys."""
     env = lmdb.open(str(store), map_size=1 << 32)
     with env.begin(write=True) as txn:
+        for key in [k for k, _ in txn.cursor() if k.startswith(CRC_PREFIX)]:
+            txn.delete(key)
         patches = [(k, bytes(v)) for k, v in txn.cursor() if k.startswith(PATCH_PREFIX)]
         for key, value in patches:
             meta_key = META_PREFIX + key[len(PATCH_PREFIX) :]
@@ -29,6 +31,7 @@ def _rewrite_as_format1(store: Path) -> None:
             txn.put(key, save(load(value), metadata={k: str(v) for k, v in meta.items()}))
             txn.delete(meta_key)
         info = json.loads(txn.get(INFO_KEY))
+        info.pop("checksums", None)
         txn.put(INFO_KEY, json.dumps({**info, "format_version": 1}).encode())
     env.close()
 
@@ -60,11 +63,22 @@ def test_corrupt_values_give_one_clear_error(v2_store: Path, tmp_path: Path) -> 
         txn.put(patch_key(second), b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
     env.close()
     ds = BigEarthNet(bad, **KW)
+    for i, pid in enumerate((first, second)):  # the stored CRC-32 catches both before decoding
+        with pytest.raises(CorruptFileError, match=f"patch {pid} fails its checksum.*verify"):
+            ds[i]
+    assert ds[2]["image"].shape == (14, 120, 120)
+    lmdb_forget(bad)
+    env = lmdb.open(str(bad), map_size=1 << 32)
+    with env.begin(write=True) as txn:  # a store written before checksums: the decoder's own checks
+        info = json.loads(txn.get(INFO_KEY))
+        info.pop("checksums")
+        txn.put(INFO_KEY, json.dumps(info).encode())
+    env.close()
+    ds = BigEarthNet(bad, **KW)
     with pytest.raises(DataError, match=f"{first} is truncated"):
         ds[0]
     with pytest.raises(DataError, match=f"patch {second} is corrupt"):
         ds[1]
-    assert ds[2]["image"].shape == (14, 120, 120)
 
 
 def test_patch_without_metadata_is_reported(v2_store: Path, v2_root: Path, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Indexes on synthetic embedding sets: every kind, search by id, add, stale/mismatch errors, atomic rebuild."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,18 @@ def test_stale_and_mismatched_indexes_give_clear_errors(tmp_path: Path) -> None:
         idx.vector_of("p3")
     rows = pq.read_table(out / "rows.parquet")
     pq.write_table(rows.slice(0, 10), out / "rows.parquet")
+    with pytest.raises(DataError, match=r"rows\.parquet: missing or changed.*checksum"):
+        RetrievalIndex.open(out)
+    info = json.loads((out / "index.json").read_text())
+    good = (out / "index.faiss").read_bytes()
+    flipped = bytearray(good)
+    flipped[len(flipped) // 2] ^= 0x01  # one bit inside the vectors: faiss would read it happily
+    (out / "index.faiss").write_bytes(bytes(flipped))
+    with pytest.raises(DataError, match=r"index\.faiss: missing or changed.*checksum"):
+        RetrievalIndex.open(out)
+    (out / "index.faiss").write_bytes(good)
+    del info["sha256"]  # an index written before checksums: the structural checks still apply
+    (out / "index.json").write_text(json.dumps(info))
     with pytest.raises(DataError, match=r"holds 400 vectors but rows\.parquet 10"):
         RetrievalIndex.open(out)
     (out / "index.faiss").write_bytes(b"garbage")

@@ -101,3 +101,23 @@ def test_page_renders_results_in_headless_browser(server: str, v2_store: Path, t
         [*flags, f"--screenshot={shot}", "--window-size=1200,900", url], capture_output=True, timeout=120
     )
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_oversized_upload_and_bad_k_are_refused(server: str) -> None:
+    """An upload is bounded before it is read (one patch is a few MB at most); a bad k is a 400."""
+    import http.client
+    from urllib.parse import urlparse
+
+    from worldclass.retrieval.server import MAX_UPLOAD_BYTES
+
+    url = urlparse(server)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    conn.putrequest("POST", "/api/search")
+    conn.putheader("Content-Type", "multipart/form-data; boundary=x")
+    conn.putheader("Content-Length", str(MAX_UPLOAD_BYTES + 1))
+    conn.endheaders()  # no body sent: the server must answer from the header alone
+    r = conn.getresponse()
+    assert r.status == 413 and "refused" in json.loads(r.read())["error"]
+    conn.close()
+    status, body = _get(server + "api/search?id=x&k=0")
+    assert status == 400 and "-k 0" in json.loads(body)["error"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 from worldclass.cli import mapping as _mapping  # noqa: F401  (registers the mapping commands)
@@ -9,53 +11,40 @@ from worldclass.cli import retrieval as _retrieval  # noqa: F401  (registers the
 from worldclass.cli.app import app
 
 
-def _usage_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
-    """(usage errors, exits, aborts) of click and of the click that typer vendors (``typer._click``,
-    typer >= 0.24); both may be installed and either may raise."""
-    import importlib
-
-    usage: list[type] = []
-    exits: list[type] = []
-    aborts: list[type] = []
-    for module, attrs in (
-        ("click.exceptions", ("ClickException", "Exit", "Abort")),
-        ("typer._click.exceptions", ("ClickException", "", "")),
-        ("typer.exceptions", ("", "Exit", "Abort")),
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        for bucket, name in zip((usage, exits, aborts), attrs, strict=True):
-            if name and hasattr(mod, name):
-                bucket.append(getattr(mod, name))
-    return tuple(usage), tuple(exits), tuple(aborts)
-
-
 def main() -> None:
-    """Entry point: runs the typer app; user errors become one line on stderr and a non-zero exit;
-    usage errors print the short usage message and exit 2."""
-    from worldclass.errors import WorldclassError
+    """Entry point: runs the typer app behind the error boundary (:mod:`worldclass.cli.boundary`):
+    user errors become one line on stderr and a non-zero exit, usage errors the short usage message
+    (exit 2), interrupts exit 130/143 with the command's resume hint. ``--debug`` shows tracebacks."""
+    from worldclass.cli.boundary import run
 
+    args = sys.argv[1:]
+    if "--debug" in args:
+        args.remove("--debug")
+        os.environ["WORLDCLASS_DEBUG"] = "1"
+    run(lambda: app(args=args, standalone_mode=False), args)
+
+
+def entry() -> None:
+    """The ``worldclass`` executable: :func:`main`, then a fast exit once Python's own shutdown work is
+    done (non-daemon threads joined, ``atexit`` handlers run, output flushed). The C++ static destructors
+    that would run after that are skipped: native thread pools (Arrow's, seen in `splits`) can abort in
+    them ("terminate called without an active exception", exit 134) after a command succeeded."""
+    import atexit
+    import threading
+
+    code: int = 0
     try:
-        app(standalone_mode=False)
-    except WorldclassError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        print("interrupted: re-run the same command to resume", file=sys.stderr)
-        sys.exit(130)
-    except Exception as exc:  # usage errors arrive here with standalone_mode=False
-        usage, exits, aborts = _usage_exceptions()
-        if isinstance(exc, exits):
-            sys.exit(int(getattr(exc, "exit_code", 0)))
-        if isinstance(exc, usage):
-            exc.show()  # type: ignore[attr-defined]
-            sys.exit(int(getattr(exc, "exit_code", 2)))
-        if isinstance(exc, aborts):
-            print("aborted", file=sys.stderr)
-            sys.exit(1)
-        raise
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    shutdown = getattr(threading, "_shutdown", None)  # what the interpreter would do first
+    if shutdown is not None:
+        shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
-__all__ = ["app", "main"]
+__all__ = ["app", "entry", "main"]

@@ -49,6 +49,21 @@ def encode(
     )
 
 
+@app.command(epilog="Example: worldclass verify /data/reben.store --repair")
+def verify(
+    store: Annotated[Path, typer.Argument(help="A worldclass store (from `worldclass encode`).")],
+    repair: Annotated[
+        bool, typer.Option(help="Drop damaged patches and mark the store incomplete (encode resumes).")
+    ] = False,
+) -> None:
+    """Check every patch against its checksum and decode it completely (e.g. after copying a store)."""
+    from worldclass.data.verify import verify_store
+
+    with progress_bar("verifying") as update:
+        result = verify_store(store, repair=repair, progress=update)
+    typer.echo(json.dumps({"store": str(result.store), "patches": result.patches, "damaged": 0}))
+
+
 @app.command(epilog="Example: worldclass stats /data/reben.store --split train --json")
 def stats(
     source: Annotated[Path, typer.Argument(help="Archive root or store.")],

@@ -182,7 +182,9 @@ def inria_submission(
         list[Path], typer.Argument(help="Class maps named like the test tiles (or their folder).")
     ],
     out: Annotated[Path, typer.Option(help="Folder for the 0/255 tiles and submission.zip.")],
-    building_class: Annotated[int, typer.Option(help="Class index of 'building' in the maps.")] = 1,
+    building_class: Annotated[
+        int | None, typer.Option(help="Class index of 'building' (default: the maps' 'building' class).")
+    ] = None,
 ) -> None:
     """Write the Inria leaderboard format: uint8 0/255 single-band GeoTIFF per tile, official names, zipped."""
     from worldclass.mapping.inria_submission import write_inria_submission

@@ -204,10 +204,11 @@ def retrieval_eval(
     if out is not None:
         import csv
 
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(named, indent=1))
-        with open(out / "results.csv", "w", newline="") as f:
+        from worldclass.io import atomic_open, write_json_atomic
+
+        with atomic_open(out / "results.csv", "w", newline="") as f:
             csv.writer(f).writerows([header, *rows])
+        write_json_atomic(out / "metrics.json", named)
 
 
 @app.command(epilog="Example: worldclass serve idx/s2 --port 8765  (then open http://127.0.0.1:8765/)")

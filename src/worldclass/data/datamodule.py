@@ -32,7 +32,7 @@ class BigEarthNetDataModule(L.LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 2,
         pin_memory: bool | None = None,
-        persistent_workers: bool = True,
+        persistent_workers: bool = False,
         split_names: Sequence[str] = ("train", "validation", "test"),
         train_sampler: Any = None,
         **dataset_kwargs: Any,
@@ -42,6 +42,8 @@ class BigEarthNetDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+        # off by default: a persistent iterator draws its worker seed once, in the first epoch, so a resumed
+        # run (which creates it in a later epoch) would shift the RNG stream and differ from an unbroken run
         self.persistent_workers = persistent_workers and num_workers > 0
         self.split_names = tuple(split_names)
         self.train_sampler = train_sampler

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,20 @@ from worldclass.data.nomenclature import codes_to_names43, names43_to_19
 from worldclass.data.open import open_source
 from worldclass.data.sensors import BANDS, PATCH_SIZE
 from worldclass.data.store import (
+    CHECKSUM,
     FORMAT,
     FORMAT_VERSION,
     INFO_KEY,
     TABLE_KEY,
+    crc_bytes,
+    crc_key,
     meta_key,
     patch_key,
     table_to_bytes,
 )
+from worldclass.data.workers import process_pool
 from worldclass.errors import ConfigError, DataError, IncompleteStoreError
+from worldclass.io import write_text_atomic
 
 CHUNK = 32
 DEFAULT_MAP_SIZE = 1 << 40  # 1 TiB of address space; the file grows only as needed
@@ -106,6 +110,8 @@ def encode(
     ``workers`` = 0 runs in this process. ``progress(done, total)`` is called after each chunk.
     Raises :class:`IncompleteStoreError` listing problem patches unless ``allow_missing``.
     """
+    if workers < 0:
+        raise ConfigError(f"--workers {workers}: use 0 (this process) or a positive number of processes")
     out = Path(out)
     source = open_source(Path(source_root))
     if source.kind not in ("v1", "v2"):
@@ -126,6 +132,7 @@ def encode(
         "has_mask": source.has_mask,
         "complete": False,
         "n_patches": len(ids),
+        "checksums": CHECKSUM,
     }
     out.mkdir(parents=True, exist_ok=True)
     lmdb_forget(out)
@@ -141,6 +148,11 @@ def encode(
                     raise ConfigError(
                         f"{out}: holds a store of format {prev.get('format_version')} (this worldclass "
                         f"writes {FORMAT_VERSION}); it stays readable, encode into a new folder"
+                    )
+                if prev.get("source") not in (None, info["source"]):
+                    raise ConfigError(
+                        f"{out}: holds (part of) a store of {prev['source']}; resume it from that archive "
+                        "or choose an empty folder (one store never mixes two archives)"
                     )
                 if prev.get("bands") != info["bands"] or prev.get("source_version") != info["source_version"]:
                     raise ConfigError(
@@ -159,6 +171,7 @@ def encode(
                 for pid, value, err in batch:
                     if value is not None:  # metadata first: a patch key implies its metadata is there
                         txn.put(meta_key(pid), value[1])
+                        txn.put(crc_key(pid), crc_bytes(value[0]))
                         txn.put(patch_key(pid), value[0])
                         result.encoded += 1
                     else:
@@ -171,7 +184,7 @@ def encode(
             for chunk in _chunks(todo, CHUNK):
                 write(_encode_chunk(root, chunk))
         else:
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            with process_pool(workers) as pool:
                 pending: set[Future[list[Encoded]]] = set()
                 for chunk in _chunks(todo, CHUNK):
                     pending.add(pool.submit(_encode_chunk, root, chunk))
@@ -218,6 +231,7 @@ def _finalize(
     ids = table.column("patch_id").to_pylist()
     bands = set(info["bands"]) | ({MAP_KEY} if info["has_mask"] else set())
     meta: dict[str, dict[str, str]] = {}
+    unsummed: list[str] = []
     with env.begin(buffers=True) as txn:
         for pid in ids:
             value = txn.get(patch_key(pid))
@@ -230,6 +244,11 @@ def _finalize(
             except ValueError:
                 m = None
             problem = verify_value(value, bands)
+            stored_crc = txn.get(crc_key(pid))
+            if problem is None and stored_crc is None:  # written by a worldclass without checksums
+                unsummed.append(pid)
+            elif problem is None and bytes(stored_crc) != crc_bytes(value):
+                problem = "stored value fails its checksum (damaged on disk)"
             if problem:
                 result.problems[pid] = problem
             elif m is None:
@@ -242,8 +261,9 @@ def _finalize(
             txn.put(INFO_KEY, json.dumps(info).encode())
             for pid in result.problems:  # a stored value that failed verification is re-encoded next run
                 txn.delete(patch_key(pid))
-        (Path(env.path()) / "encode-problems.txt").write_text(
-            "".join(f"{k}\t{v}\n" for k, v in sorted(result.problems.items()))
+        write_text_atomic(
+            Path(env.path()) / "encode-problems.txt",
+            "".join(f"{k}\t{v}\n" for k, v in sorted(result.problems.items())),
         )
         raise IncompleteStoreError(
             f"{env.path()}: {len(result.problems)} patch(es) could not be encoded "
@@ -268,6 +288,8 @@ def _finalize(
     final = pa.table(cols, schema=table.schema)
     info.update(complete=True, n_patches=len(kept_ids), missing=sorted(result.problems))
     with env.begin(write=True) as txn:
+        for pid in unsummed:
+            txn.put(crc_key(pid), crc_bytes(txn.get(patch_key(pid))))
         txn.put(TABLE_KEY, table_to_bytes(final))
         txn.put(INFO_KEY, json.dumps(info).encode())
     env.sync(True)

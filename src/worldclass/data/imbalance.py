@@ -72,9 +72,11 @@ def split_statistics(
     """{"source", "num_classes", "classes", "splits": {split: imbalance stats}} over the given splits."""
     from worldclass.data.bigearthnet.table import SPLITS, normalize_split
     from worldclass.data.dataset import BigEarthNet
+    from worldclass.data.nomenclature import class_names
     from worldclass.data.open import open_source
     from worldclass.errors import DataError
 
+    class_names(num_classes)  # 19 or 43, refused before the splits are looked at
     wanted = [normalize_split(s) for s in splits] if splits else list(SPLITS)
     sensors = open_source(source).sensors[:1]  # labels do not depend on the sensor
     result: dict[str, Any] = {"source": str(source), "num_classes": num_classes, "splits": {}}

@@ -83,7 +83,7 @@ def contact_pairs(points: npt.ArrayLike, distance_m: float) -> npt.NDArray[np.in
     from scipy.spatial import cKDTree
 
     if distance_m <= 0:
-        raise ConfigError(f"distance_m={distance_m}; give a positive distance in metres")
+        raise ConfigError(f"--leak-distance {distance_m}: give a positive distance in metres")
     pts = np.asarray(points, float)
     if len(pts) < 2:
         return np.zeros((0, 2), np.int64)

@@ -148,7 +148,9 @@ def class_names(num_classes: int) -> tuple[str, ...]:
         return CLASSES19
     if num_classes == 43:
         return CLASSES43
-    raise LabelError(f"num_classes={num_classes} is not supported; use 19 or 43")
+    raise LabelError(
+        f"--num-classes / data.num_classes {num_classes}: BigEarthNet has 19 or 43 classes; use one of them"
+    )
 
 
 def _index_of(names: Sequence[str]) -> dict[str, int]:

@@ -29,6 +29,7 @@ from worldclass.data.bigearthnet.table import SPLITS, normalize_split
 from worldclass.data.leakage import CONTACT_M, Contacts
 from worldclass.data.sensors import PATCH_EXTENT_M
 from worldclass.errors import ConfigError, DataError
+from worldclass.io import atomic_path
 
 TILE_EXTENT_M = 109_800.0
 
@@ -98,6 +99,15 @@ def country_split(
     overlap = set(validation) & set(test)
     if overlap:
         raise ConfigError(f"countries {sorted(overlap)} are in both validation and test; choose one")
+    present = {c for c in countries if c}
+    unknown = sorted((set(validation) | set(test)) - present)
+    if unknown:
+        raise ConfigError(
+            f"countries {unknown} hold no patch of this archive (it has {sorted(present) or 'no country column'}); "
+            "an unknown code would leave its split empty"
+        )
+    if present <= set(validation) | set(test):
+        raise ConfigError(f"every country ({sorted(present)}) is held out; leave at least one for training")
     out = ["validation" if c in validation else "test" if c in test else "train" for c in countries]
     return np.array(out, dtype=str)
 
@@ -199,8 +209,8 @@ def make_splits(
         split = kept.tolist()
         result = result.filter(pa.array([bool(v) for v in split]))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        (pcsv.write_csv if out.suffix == ".csv" else pq.write_table)(result, out)
+        with atomic_path(out) as tmp:  # a full disk or Ctrl-C leaves the previous file untouched
+            (pcsv.write_csv if out.suffix == ".csv" else pq.write_table)(result, str(tmp))
     report["sizes"] = {s: int(np.sum(np.asarray(split) == s)) for s in SPLITS}
     report["leak"] = contacts.report(split)
     report["out"] = str(out) if out else None

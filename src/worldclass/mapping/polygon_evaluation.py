@@ -48,8 +48,8 @@ def compare_polygon_files(
     from worldclass.data.vector import read_polygons, reproject
     from worldclass.metrics.polygons import polygon_metrics
 
-    if step <= 0:
-        raise ConfigError(f"--step {step}: the contour sampling step must be > 0 map units")
+    if not 0 < step < float("inf"):
+        raise ConfigError(f"--step {step}: the contour sampling step must be a finite number > 0 map units")
     predicted, reference = Path(predicted), Path(reference)
     pred, pcols, crs = read_polygons(predicted)
     ref, rcols, ref_crs = read_polygons(reference)

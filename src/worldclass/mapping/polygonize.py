@@ -29,7 +29,8 @@ from rasterio.transform import Affine
 
 from worldclass.data.rasters import open_raster
 from worldclass.data.vector import driver_for, pixel_to_map, write_polygons
-from worldclass.errors import ConfigError
+from worldclass.data.workers import terminate, tie_to_parent
+from worldclass.errors import ConfigError, OutputError
 from worldclass.mapping.regularize import regularize_all
 from worldclass.mapping.vectorize import ChunkJob, vectorize_chunk
 
@@ -70,7 +71,21 @@ class _Output:
         self.buffer: list[tuple[np.ndarray, np.ndarray]] = []
         self.count = 0
         self.started = False
+        path.parent.mkdir(parents=True, exist_ok=True)  # an unwritable place fails here, with its OS reason
         self.partial.unlink(missing_ok=True)
+
+    def _write(self, geoms: np.ndarray, fields: dict[str, np.ndarray], append: bool) -> None:
+        """Write to the partial layer; GDAL/OGR write failures become one OutputError naming the output."""
+        try:
+            write_polygons(self.partial, geoms, fields, crs=self.crs, append=append, layer="polygons")
+        except Exception as exc:
+            if not type(exc).__module__.startswith("pyogrio"):
+                raise
+            text = " ".join(str(exc).split())[:200]
+            raise OutputError(
+                f"{self.path}: cannot write the polygons ({text}); check free space and permissions or choose "
+                "another --out (an existing layer there is unchanged)"
+            ) from None
 
     def add(self, geoms: np.ndarray, values: np.ndarray) -> None:
         if len(geoms):
@@ -90,24 +105,19 @@ class _Output:
             "area": shapely.area(world),
             "perimeter": shapely.length(world),
         }
-        write_polygons(self.partial, world, fields, crs=self.crs, append=self.started, layer="polygons")
+        self._write(world, fields, append=self.started)
         self.started = True
 
     def finish(self) -> None:
         self.flush(final=True)
         if not self.started:  # nothing found: still write a valid, empty layer
-            write_polygons(
-                self.partial,
-                np.array([], dtype=object),
-                {
-                    "class_id": np.array([], np.int32),
-                    "class_name": np.array([], dtype=object),
-                    "area": np.array([]),
-                    "perimeter": np.array([]),
-                },
-                crs=self.crs,
-                layer="polygons",
-            )
+            empty = {
+                "class_id": np.array([], np.int32),
+                "class_name": np.array([], dtype=object),
+                "area": np.array([]),
+                "perimeter": np.array([]),
+            }
+            self._write(np.array([], dtype=object), empty, append=False)
         os.replace(self.partial, self.path)
 
 
@@ -178,7 +188,13 @@ def polygonize(
     # fork where available: chunk workers need only numpy/rasterio/shapely, and spawn would re-import the
     # caller's main module (possibly torch) in every worker, costing more than the chunks themselves
     method = "fork" if "fork" in get_all_start_methods() else "spawn"
-    pool = ProcessPoolExecutor(workers, mp_context=get_context(method)) if workers > 1 else None
+    pool = (
+        ProcessPoolExecutor(
+            workers, mp_context=get_context(method), initializer=tie_to_parent, initargs=(os.getpid(),)
+        )
+        if workers > 1
+        else None
+    )
     try:
         results = pool.map(vectorize_chunk, jobs) if pool else map(vectorize_chunk, jobs)
         for i, (wkb, values, seam) in enumerate(results):
@@ -199,6 +215,11 @@ def polygonize(
                 )
                 output.flush()
         output.finish()
+    except BaseException:
+        if pool is not None:
+            terminate(pool)  # Ctrl-C, SIGTERM or an error: stop the chunk workers now
+            pool = None
+        raise
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

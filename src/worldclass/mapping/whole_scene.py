@@ -141,6 +141,8 @@ def map_scenes(
     when their new version is complete.
     """
     check_tiling(tile, overlap, blend)
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size}: use at least 1 tile per forward pass")
     paths = scene_paths(scenes)
     infos = [inspect_scene(p, predictor, band_indexes) for p in paths]
     out = Path(out)

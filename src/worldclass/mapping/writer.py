@@ -12,8 +12,10 @@ Class map: uint8, one band, class index per pixel, nodata 255 (input nodata). Pr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,7 +23,14 @@ from typing import Any
 import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioError
 from rasterio.windows import Window
+
+from worldclass.errors import OutputError
+from worldclass.io.gdal import quiet_libtiff
+
+quiet_libtiff()
 
 NODATA = 255
 GDAL_CACHE_MB = 48  # GDAL block cache for reads, windowed writes and the COG copy (bounds RSS)
@@ -84,29 +93,46 @@ class MapWriter:
 
     def __enter__(self) -> MapWriter:
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        for path, prof in self._profiles.items():
-            self._dst[path] = rasterio.open(_partial(path, ".partial.tif"), "w", **prof)
+        with self._writing():
+            for path, prof in self._profiles.items():
+                self._dst[path] = rasterio.open(_partial(path, ".partial.tif"), "w", **prof)
         return self
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """GDAL write failures (full disk, permissions) as one :class:`OutputError` naming the output."""
+        try:
+            yield
+        except (RasterioError, CPLE_BaseError) as exc:
+            text = " ".join(str(exc).replace("See previous exception for details.", "").split())[:200]
+            text = text.rstrip(".") or "write failed"
+            fix = "free space" if "space" in text.lower() else "check free space and permissions"
+            raise OutputError(
+                f"{self.out}: cannot write the map ({text}); {fix} or choose another --out "
+                "(an existing map there is unchanged)"
+            ) from None
 
     def write(self, window: Window, probs: np.ndarray, valid: np.ndarray) -> None:
         """``probs``: (K, h, w) float32 blended probabilities; ``valid``: (h, w) bool."""
         classes = probs.argmax(0).astype(np.uint8)
         classes[~valid] = NODATA
-        self._dst[self.out].write(classes, 1, window=window)
-        if self.probabilities:
-            p = np.rint(probs * 254).astype(np.uint8)
-            p[:, ~valid] = NODATA
-            self._dst[probs_path(self.out)].write(p, window=window)
+        with self._writing():
+            self._dst[self.out].write(classes, 1, window=window)
+            if self.probabilities:
+                p = np.rint(probs * 254).astype(np.uint8)
+                p[:, ~valid] = NODATA
+                self._dst[probs_path(self.out)].write(p, window=window)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        for dst in self._dst.values():
-            dst.close()
         try:
-            if exc_type is None:
-                for path in self._profiles:
-                    self._finalise(path)
+            with self._writing():
+                for dst in self._dst.values():
+                    dst.close()
+                if exc_type is None:
+                    for path in self._profiles:
+                        self._finalise(path)
         finally:
             for path in self._profiles:
                 for suffix in (".partial.tif", ".cog.tmp"):

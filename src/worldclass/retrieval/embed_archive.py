@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from worldclass.errors import ConfigError
-from worldclass.retrieval.embeddings import FORMAT, ROW_SCHEMA, fingerprint, l2_normalize
+from worldclass.retrieval.embeddings import FORMAT, ROW_SCHEMA, check_finite, fingerprint, l2_normalize
 from worldclass.retrieval.encoders import Encoder, load_encoder
 
 Progress = Callable[[int, int], None]
@@ -157,8 +157,10 @@ def embed(
                 vecs = [
                     enc(x, plan.sensor).cpu().numpy() for x in _batches(plan, lo, hi, batch_size, workers)
                 ]
+                raw = np.concatenate(vecs)
+                check_finite(raw, f"{plan.sensor} rows {lo}-{hi} of {data}", lo)
                 tmp = part.with_name(part.stem + ".tmp.npz")
-                np.savez(tmp, vectors=l2_normalize(np.concatenate(vecs)))
+                np.savez(tmp, vectors=l2_normalize(raw))
                 os.replace(tmp, part)
             done += hi - lo
             if progress:

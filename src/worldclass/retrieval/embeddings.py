@@ -51,6 +51,18 @@ def l2_normalize(x: npt.ArrayLike) -> npt.NDArray[np.float32]:
     return out
 
 
+def check_finite(vectors: npt.NDArray[Any], what: str, start: int = 0) -> None:
+    """Refuse NaN/inf embeddings (a diverged model, a NaN pixel): they would be indexed and give a
+    plausible-looking but meaningless ranking. ``start``: row number of ``vectors[0]`` for the message."""
+    bad = ~np.isfinite(vectors).all(axis=-1)
+    if bad.any():
+        rows = (np.flatnonzero(bad)[:3] + start).tolist()
+        raise DataError(
+            f"{what}: {int(bad.sum())} embedding(s) are NaN/inf (rows {rows}...); the model or the input "
+            "patches produce non-finite values: check the checkpoint and the data (`worldclass verify`)"
+        )
+
+
 def fingerprint(model_sha: str, rows: pa.Table, vectors: npt.NDArray[Any], chunk: int = 65536) -> str:
     """blake2b over the model hash, the row keys and the vector bytes (streamed in chunks)."""
     h = hashlib.blake2b(digest_size=16)
@@ -68,6 +80,7 @@ def write_embeddings(path: str | Path, vectors: npt.ArrayLike, rows: pa.Table, i
 
     ``vectors`` (N, D) are L2-normalised here; ``rows`` must follow :data:`ROW_SCHEMA`."""
     out = Path(path)
+    check_finite(np.asarray(vectors), str(out))
     v = l2_normalize(vectors)
     rows = rows.select(ROW_SCHEMA.names).cast(ROW_SCHEMA)
     if len(v) != rows.num_rows:

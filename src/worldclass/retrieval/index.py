@@ -22,6 +22,7 @@ stored vector checks that the source embedding set still has the fingerprint the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -37,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from worldclass.errors import ConfigError, DataError
-from worldclass.retrieval.embeddings import Embeddings, l2_normalize, replace_dir
+from worldclass.retrieval.embeddings import Embeddings, check_finite, l2_normalize, replace_dir
 from worldclass.retrieval.hashing import HashConfig, HashHead, train_hash_head
 
 FORMAT = "worldclass-index/1"
@@ -160,6 +161,12 @@ class RetrievalIndex:
             raise DataError(
                 f"{p}: unknown index format {info.get('format')!r}; rebuild it with `worldclass index build`"
             )
+        for name, digest in info.get("sha256", {}).items():  # indexes written before checksums: none
+            if not (p / name).is_file() or _sha256(p / name) != digest:
+                raise DataError(
+                    f"{p / name}: missing or changed since the index was written (checksum mismatch); "
+                    "rebuild with `worldclass index build`"
+                )
         try:
             reader = faiss.read_index_binary if info["kind"] == "binary" else faiss.read_index
             index = reader(str(p / "index.faiss"))
@@ -295,6 +302,14 @@ class RetrievalIndex:
         return out
 
 
+CHECKED = ("index.faiss", "rows.parquet")
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def _write(out: Path, info: dict[str, Any], index: Any, rows: pa.Table, head: HashHead | None) -> None:
     faiss = _faiss()
     tmp = out.with_name(out.name + ".writing")
@@ -307,6 +322,7 @@ def _write(out: Path, info: dict[str, Any], index: Any, rows: pa.Table, head: Ha
     if head is not None:
         head.save(tmp)
     info["n"] = int(index.ntotal)
+    info["sha256"] = {name: _sha256(tmp / name) for name in CHECKED}
     (tmp / "index.json").write_text(json.dumps(info, indent=1))
     replace_dir(tmp, out)
 
@@ -320,7 +336,9 @@ def _add_chunks(
     chunk: int = 50_000,
 ) -> None:
     for i in range(0, len(rows), chunk):
-        v = l2_normalize(vectors[rows[i : i + chunk]])
+        raw = vectors[rows[i : i + chunk]]
+        check_finite(raw, "embeddings to index", i)
+        v = l2_normalize(raw)
         index.add(head.codes(v) if head is not None else v)
         if progress:
             progress(min(i + chunk, len(rows)), len(rows))

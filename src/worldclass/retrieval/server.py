@@ -119,7 +119,19 @@ def _handler(service: SearchService) -> type[BaseHTTPRequestHandler]:
             if url.path != "/api/search":
                 self._json({"error": f"no route {url.path}"}, 404)
                 return
-            length = int(self.headers.get("Content-Length", 0))
+            try:
+                length = int(self.headers.get("Content-Length", 0))
+            except ValueError:
+                length = -1
+            if not 0 <= length <= MAX_UPLOAD_BYTES:
+                self._json(
+                    {
+                        "error": f"upload of {length} bytes refused: one patch is at most {MAX_UPLOAD_BYTES} bytes"
+                    },
+                    413,
+                )
+                self.close_connection = True
+                return
             head = f"Content-Type: {self.headers.get('Content-Type', '')}\r\n\r\n".encode()
             message = BytesParser(policy=email_policy).parsebytes(head + self.rfile.read(length))
 
@@ -139,6 +151,11 @@ def _handler(service: SearchService) -> type[BaseHTTPRequestHandler]:
             self._guard(run)
 
     return Handler
+
+
+#: Largest accepted upload: the band files of one patch (12 S2 bands of 120 x 120 uint16 are ~0.4 MB, a
+#: multi-band GeoTIFF a few MB); anything bigger is refused before it is read.
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 
 
 def info(service: SearchService) -> dict[str, Any]:

@@ -15,9 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from worldclass.errors import ConfigError
+from worldclass.errors import ConfigError, MissingFileError
 from worldclass.retrieval.encoders import Encoder, file_sha256, load_encoder
 from worldclass.retrieval.index import RetrievalIndex
+
+MAX_K = 10_000  # results per query: more is a mistake (and a large response), not a search
+
+
+def check_k(k: int) -> None:
+    """Refuse a result count outside 1..MAX_K (``-k`` of `worldclass search`, ``k`` of the web page)."""
+    if not 1 <= k <= MAX_K:
+        raise ConfigError(f"-k {k}: ask for 1 to {MAX_K:,} results")
 
 
 class SearchService:
@@ -36,6 +44,14 @@ class SearchService:
         self.device = device
         self._encoder: Encoder | None = None
         self._previews: dict[str, tuple[Any, dict[str, int]]] = {}
+        if data is not None:  # given on purpose: check it now, not on the first request
+            if not self.data.exists():
+                raise MissingFileError(f"{self.data}: --data does not exist; give the archive or store")
+            from worldclass.data.open import open_source
+
+            open_source(self.data).table()  # layout, store completeness and truncation
+        if checkpoint is not None:
+            self.encoder()  # a missing, truncated or foreign checkpoint fails at start-up
 
     def encoder(self) -> Encoder:
         if self._encoder is None:
@@ -55,6 +71,7 @@ class SearchService:
     def _answer(
         self, query: dict[str, Any], vector: np.ndarray, k: int, exclude: tuple[str, str] | None
     ) -> dict[str, Any]:
+        check_k(k)
         scores, idx = self.index.search(vector, k, exclude=[exclude] if exclude else None)
         return {
             "query": query,
@@ -66,6 +83,7 @@ class SearchService:
     def by_id(self, patch_id: str, *, sensor: str | None = None, k: int = 10) -> dict[str, Any]:
         """Top-k for a stored patch (its vector is looked up, not recomputed); the query row itself is
         left out of its results. ``sensor`` defaults to the sensor the index was built for."""
+        check_k(k)
         sensor = sensor or self.index.info["filter"].get("sensor")  # default: the sensor the index holds
         src, row = self.index.locate(patch_id, sensor)
         sensor = str(src.rows.column("sensor")[row].as_py())
@@ -78,6 +96,7 @@ class SearchService:
         """Top-k for the files of one patch (embedded on the fly with the index's model)."""
         from worldclass.retrieval.query import embed_patches, query_sensor, read_patch
 
+        check_k(k)
         enc = self.encoder()
         sensor = query_sensor(enc, paths, sensor)
         vector = embed_patches(enc, [read_patch(paths, enc.bands(sensor))], sensor)

@@ -54,9 +54,34 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
     for key in ("limit_train_batches", "limit_val_batches"):
         value = getattr(o, key)
         rules.append((f"optim.{key}", value, value is None or value >= 1, "at least 1, or null for all"))
+    devices = cfg.trainer.devices
+    rules.append(
+        (
+            "trainer.devices",
+            devices,
+            devices == "auto" or (isinstance(devices, int) and (devices >= 1 or devices == -1)),
+            "'auto', -1 (all) or a positive number of devices",
+        )
+    )
     for key, value, ok, want in rules:
         if not ok:
             raise ConfigError(f"config key {key!r}: {value!r}; use {want}")
+    _check_accelerator(cfg.trainer.accelerator)
+
+
+def _check_accelerator(accelerator: str) -> None:
+    """A requested GPU must exist here (Lightning would fail only after the run folder is touched)."""
+    import torch
+
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"config key 'trainer.accelerator': {accelerator!r} but this machine has no usable CUDA GPU; "
+            "use 'auto' or 'cpu'"
+        )
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(
+            "config key 'trainer.accelerator': 'mps' is not available here; use 'auto' or 'cpu'"
+        )
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:

@@ -11,7 +11,6 @@ std over the seeds, in %), ``subsets.json`` (the patch ids of each split used) a
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from worldclass.config import ExperimentConfig
+from worldclass.io import write_json_atomic, write_text_atomic
 from worldclass.tasks.classification.evaluate import evaluate
 from worldclass.training.fit import train
 
@@ -78,9 +78,9 @@ def run_imbalance(
         }
     table = ablation_table(results, len(seeds))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ablation.json").write_text(json.dumps({"seeds": seeds, "variants": results}, indent=1))
-    (out / "ablation.md").write_text(table)
-    (out / "subsets.json").write_text(json.dumps(_subsets(cfg)))
+    write_json_atomic(out / "subsets.json", _subsets(cfg), indent=None)
+    write_text_atomic(out / "ablation.md", table)
+    write_json_atomic(out / "ablation.json", {"seeds": seeds, "variants": results})
     _html(out, results)
     return {"variants": results, "table": table}
 

@@ -9,7 +9,6 @@ scheduler, loop counters, callbacks and the random-number states of Python, NumP
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import warnings
@@ -25,6 +24,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from worldclass.config import ExperimentConfig
 from worldclass.errors import ConfigError
+from worldclass.io import write_json_atomic
 from worldclass.tasks import get_task
 
 
@@ -110,8 +110,6 @@ def train(
     quiet_lightning()
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     setup = task.setup(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     extra = [*setup.callbacks, *callbacks]
     return fit(cfg, setup.module, setup.datamodule, task.monitor, extra, resume=resume, mode=task.mode)
 
@@ -180,7 +178,14 @@ def fit(
         enable_model_summary=False,
         num_sanity_val_steps=0 if resume else 2,  # a resumed run continues the RNG stream unchanged
     )
-    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
+    # written once Lightning accepted the trainer settings, so a refused run leaves the folder as it was
+    write_json_atomic(out / "config.json", cfg.to_dict())
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
+    except SystemExit:  # Lightning turns Ctrl-C into exit(1) after its graceful shutdown
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
     score = checkpoint.best_model_score
     return TrainResult(

@@ -26,9 +26,16 @@ def _missing(path: Path, what: str) -> MissingFileError:
 
 
 def read_band(
-    path: Path, size: int, dtype: str, *, what: str = "band", georef: bool = False
+    path: Path,
+    size: int,
+    dtype: str,
+    *,
+    what: str = "band",
+    georef: bool = False,
+    crs: str | None = None,
 ) -> tuple[npt.NDArray[Any], dict[str, Any] | None]:
-    """Read band 1 of ``path`` and check it is ``size`` x ``size`` of ``dtype``.
+    """Read band 1 of ``path`` and check it is ``size`` x ``size`` of ``dtype`` (float bands: not all
+    NaN/inf) and, when ``crs`` ('EPSG:n') is given, that its GeoTIFF keys name that CRS.
 
     Returns (array, geo) where geo = {x, y (patch centre, m), crs ('EPSG:n' or WKT)} when ``georef``.
     """
@@ -37,6 +44,7 @@ def read_band(
             page = tf.pages.first
             arr = page.asarray()
             geo = _georef(path, tf, page.shape) if georef else None
+            own = _epsg(page) if crs is not None else None
     except FileNotFoundError:
         raise _missing(path, what) from None
     except (tifffile.TiffFileError, ValueError, OSError, IndexError, KeyError) as exc:
@@ -50,7 +58,26 @@ def read_band(
         )
     if arr.dtype != np.dtype(dtype):
         raise CorruptFileError(f"{path}: {what} has dtype {arr.dtype}, expected {dtype}; re-extract it")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).any():
+        raise CorruptFileError(f"{path}: {what} holds no finite value (all NaN/inf); re-extract it")
+    if own is not None and crs is not None and own != crs:
+        raise CorruptFileError(
+            f"{path}: {what} is in {own}, the patch's other bands in {crs}; the file does not belong to "
+            "this patch, re-extract it"
+        )
     return arr, geo
+
+
+def _epsg(page: Any) -> str | None:
+    """'EPSG:n' of the projected (else geographic) CRS key of a page's GeoKeyDirectory, read from the
+    tag already in memory (no GeoTIFF metadata parse); None when the file names no EPSG code."""
+    tag = page.tags.get(34735)  # GeoKeyDirectoryTag: header (4 shorts), then (id, location, count, value)
+    if tag is None:
+        return None
+    keys = tuple(tag.value)
+    found = {keys[i]: keys[i + 3] for i in range(4, len(keys) - 3, 4) if keys[i + 1] == 0}
+    code = found.get(3072) or found.get(2048)  # ProjectedCSTypeGeoKey, GeographicTypeGeoKey
+    return f"EPSG:{code}" if code and code < 32767 else None
 
 
 def _georef(path: Path, tf: tifffile.TiffFile, shape: tuple[int, ...]) -> dict[str, Any]:

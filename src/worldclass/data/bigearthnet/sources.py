@@ -16,15 +16,22 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from worldclass.data.bigearthnet import naming
 from worldclass.data.bigearthnet.geotiff import read_band
 from worldclass.data.bigearthnet.table import conform, make_table, normalize_split
 from worldclass.data.native import NativeBatch, pack
-from worldclass.data.nomenclature import names43_to_19
+from worldclass.data.nomenclature import CLASSES19, names43_to_19
 from worldclass.data.sensors import BANDS, S1_NAMES, S2_NAMES
-from worldclass.errors import CorruptFileError, DataError, IncompleteStoreError, MissingFileError
+from worldclass.errors import (
+    CorruptFileError,
+    DataError,
+    IncompleteStoreError,
+    LabelError,
+    MissingFileError,
+)
 
 Arrays = dict[str, npt.NDArray[Any]]
 T = TypeVar("T")
@@ -113,13 +120,18 @@ class FileSource(Source):
         georef: dict[str, Any] | None = None,
     ) -> Arrays:
         out: Arrays = {}
+        crs: dict[str, str | None] = {}  # sensor -> CRS of its first band (encode checks the others)
         for b in bands:
             spec = BANDS[b]
             path = self.band_path(patch_id, s1_name, b)
-            want_geo = georef is not None and not georef  # locate the patch from the first band read
-            out[b], geo = read_band(path, spec.size, spec.dtype, what=f"band {b}", georef=want_geo)
-            if geo and georef is not None:
-                georef.update(geo)
+            want_geo = georef is not None and (not georef or spec.sensor not in crs)
+            out[b], geo = read_band(
+                path, spec.size, spec.dtype, what=f"band {b}", georef=want_geo, crs=crs.get(spec.sensor)
+            )
+            if geo is not None:
+                crs[spec.sensor] = geo.get("crs") if str(geo.get("crs", "")).startswith("EPSG:") else None
+                if georef is not None and not georef:  # the patch is located from its first band
+                    georef.update(geo)
         if mask:
             out[MAP_KEY], _ = read_band(self.map_path(patch_id), 120, "uint16", what="reference map")
         return out
@@ -156,6 +168,11 @@ class V2Source(FileSource):
     def table(self) -> pa.Table:
         required = ("patch_id", "labels", "split", "s1_name")
         main = _read_parquet(self.root / naming.V2_METADATA, required)
+        if main.num_rows == 0:
+            raise DataError(
+                f"{self.root / naming.V2_METADATA}: has no rows; use the official reBEN metadata.parquet"
+            )
+        _check_labels(main, self.root / naming.V2_METADATA)
         parts = [self._conform(main, snow_cloud=False)]
         extra = self.root / naming.V2_SNOW_CLOUD_METADATA
         if extra.is_file():
@@ -166,6 +183,7 @@ class V2Source(FileSource):
                     f"{extra}: has neither {flags[0]} nor {flags[1]}, so no patch can be told snow or cloud; "
                     "use the official file (or add the flag columns)"
                 )
+            _check_labels(flagged, extra)
             parts.append(self._conform(flagged, snow_cloud=True))
         return pa.concat_tables(parts)
 
@@ -194,6 +212,24 @@ class V2Source(FileSource):
 
     def map_path(self, patch_id: str) -> Path:
         return naming.v2_map_path(self.root, patch_id)
+
+
+def _check_labels(t: pa.Table, path: Path) -> None:
+    """The v2 ``labels`` column is a list of 19-class names per patch (the official layout)."""
+    column = t.column("labels")
+    if not pa.types.is_list(column.type) and not pa.types.is_large_list(column.type):
+        raise DataError(
+            f"{path}: column 'labels' is {column.type}, expected a list of class names per patch "
+            "(list<string>); use the official reBEN metadata.parquet"
+        )
+    known = set(CLASSES19)
+    names = pc.unique(pc.list_flatten(column.combine_chunks())).to_pylist()
+    unknown = sorted(str(n) for n in names if n not in known)
+    if unknown:
+        raise LabelError(
+            f"{path}: unknown class name(s) {unknown[:3]} in column 'labels'; the 19 BigEarthNet classes "
+            f"are {list(CLASSES19)}"
+        )
 
 
 def _read_name_csv(path: Path) -> list[list[str]]:
@@ -293,6 +329,13 @@ class V1Source(FileSource):
             raise DataError(
                 f"{self.root}: the split CSVs ({', '.join(p.name for p in csvs.values())}) name none of the "
                 f"patches in {base.name}/; use the official CSVs of this archive or pass splits="
+            )
+        if csvs and len(csvs) < 3:
+            absent = [name for name in ("train", "validation", "test") if name not in csvs]
+            raise DataError(
+                f"{self.root}: split CSV(s) for {absent} missing (found {sorted(p.name for p in csvs.values())}); "
+                "restore train.csv, val.csv and test.csv from the official archive, or remove them all and "
+                "make splits with `worldclass splits`"
             )
         snow = self._name_set(naming.V1_SNOW_CSV)
         cloud = self._name_set(naming.V1_CLOUD_CSV)

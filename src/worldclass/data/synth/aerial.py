@@ -24,6 +24,10 @@ from shapely import affinity
 from shapely.geometry import Polygon, box
 
 from worldclass.data.rasters import blocks
+from worldclass.data.synth.guard import claim
+from worldclass.io.gdal import quiet_libtiff
+
+quiet_libtiff()
 
 AERIAL_CLASSES = ["background", "building", "road", "vegetation", "water"]
 CELL = 120  # city block period in pixels (36 m at 0.3 m)
@@ -246,6 +250,10 @@ def synth_inria(
 ) -> Path:
     """Inria Aerial Image Labeling layout: ``AerialImageDataset/{train,test}/images/<city><n>.tif`` and
     ``train/gt/<city><n>.tif`` (0/255). ``tiles`` per training city, ``test_tiles`` per test city."""
+    claim(
+        Path(out),
+        {"generator": "inria", "size": size, "tiles": tiles, "seed": seed, "test_tiles": test_tiles},
+    )
     root = Path(out) / "AerialImageDataset"
     for split, cities, n in (("train", INRIA_TRAIN, tiles), ("test", INRIA_TEST, test_tiles or 1)):
         for k, city in enumerate(cities):
@@ -271,6 +279,7 @@ def synth_scenes(
     :data:`AERIAL_CLASSES`) and one ``labels.gpkg`` with the same labels as polygons (``class`` column);
     scenes sit side by side in one UTM zone."""
     root = Path(out)
+    claim(root, {"generator": "scenes", "size": size, "scenes": scenes, "seed": seed, "crs": crs})
     for i in range(scenes):
         origin = (500000.0 + i * (size + 100) * 0.3, 5000000.0)
         img = root / "images" / f"scene{i + 1}.tif"

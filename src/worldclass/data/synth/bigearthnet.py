@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,9 @@ from worldclass.data.bigearthnet import naming
 from worldclass.data.nomenclature import codes_to_names43, names43_to_19
 from worldclass.data.sensors import PATCH_EXTENT_M, S1_BANDS, S2_BANDS
 from worldclass.data.splits import TILE_EXTENT_M, geographic_split, grid_coordinates, random_split
+from worldclass.data.synth.guard import claim
 from worldclass.data.synth.render import reference_map, render, sample_codes
+from worldclass.data.workers import process_pool
 from worldclass.errors import ConfigError
 
 
@@ -193,12 +193,12 @@ def synth_bigearthnet(
     if patches < 1:
         raise ConfigError(f"patches={patches}; give at least 1")
     root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
+    claim(root, {"generator": "bigearthnet", "version": version, "patches": patches, "seed": seed})
     plan = _plan(patches, seed)
     chunks = [plan[i : i + 16] for i in range(0, len(plan), 16)]
     rows: list[dict[str, Any]] = []
     if workers > 0:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        with process_pool(workers) as pool:
             for res in pool.map(_make_chunk, [str(root)] * len(chunks), [version] * len(chunks), chunks):
                 rows.extend(res)
                 if progress:

@@ -7,7 +7,6 @@ dataset registry with the checkpoint's bands, classes and preprocessing.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from torch.utils.data import DataLoader
 from worldclass.data.collate import collate
 from worldclass.datasets import data_section, get_dataset
 from worldclass.errors import DataError
+from worldclass.io import atomic_open, write_json_atomic
 from worldclass.metrics import multilabel_metrics, tune_thresholds
 from worldclass.models.checkpoint import ModelMeta, model_from_checkpoint, read_checkpoint
 from worldclass.models.classifier import SceneClassifier
@@ -133,8 +133,7 @@ def _train_counts(hp: dict[str, Any], meta: ModelMeta, root: str | Path) -> tupl
 
 def _write(out: Path, result: dict[str, Any], y: Any, s: Any, meta: ModelMeta, report: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=1))
-    with (out / "per_class.csv").open("w", newline="") as f:
+    with atomic_open(out / "per_class.csv", "w", newline="") as f:
         rows = result["per_class"]
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -145,6 +144,7 @@ def _write(out: Path, result: dict[str, Any], y: Any, s: Any, meta: ModelMeta, r
         r = Report(f"worldclass evaluation: {Path(result['checkpoint']).name} on {result['split']}")
         add_metrics_section(r, result | {"_targets": y, "_scores": s})
         r.write(out, "report.html")
+    write_json_atomic(out / "metrics.json", result)  # last: the headline file appears when all is written
 
 
 def add_metrics_section(r: Any, result: dict[str, Any]) -> None:

@@ -38,7 +38,7 @@ class SegmentationDataModule(L.LightningDataModule):
             batch_size=d.batch_size,
             shuffle=False,
             num_workers=d.num_workers,
-            persistent_workers=d.num_workers > 0,
+            persistent_workers=False,  # fresh workers each epoch, seeded from the checkpointed RNG: exact resume
             pin_memory=torch.cuda.is_available(),
             drop_last=True,
         )
@@ -49,5 +49,4 @@ class SegmentationDataModule(L.LightningDataModule):
             self.datasets["val"],
             batch_size=d.batch_size,
             num_workers=d.num_workers,
-            persistent_workers=d.num_workers > 0,
         )

@@ -7,7 +7,6 @@ Writes ``metrics.json`` (overall + per group), ``per_group.csv`` and ``report.ht
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from rasterio.windows import Window
 
 from worldclass.data.scenes import Scene, read_labels
 from worldclass.errors import ConfigError, DataError
+from worldclass.io import atomic_open, write_json_atomic
 from worldclass.mapping.predictor import Predictor, predictor_from_model
 from worldclass.mapping.whole_scene import inspect_scene, predict_scene
 from worldclass.metrics.segmentation import ConfusionAccumulator, grouped_metrics
@@ -108,12 +108,11 @@ def evaluate_segmentation(
 
 def _write(out: Path, result: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=1))
     rows = [
         {"group": g, "iou": m["iou"], "accuracy": m["accuracy"], "miou": m["miou"], "pixels": m["pixels"]}
         for g, m in [*result["groups"].items(), ("overall", result["overall"])]
     ]
-    with (out / "per_group.csv").open("w", newline="") as f:
+    with atomic_open(out / "per_group.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
@@ -122,6 +121,7 @@ def _write(out: Path, result: dict[str, Any]) -> None:
     r = Report(f"worldclass segmentation evaluation: {Path(result['checkpoint']).name} on {result['split']}")
     add_segmentation_section(r, result)
     r.write(out, "report.html")
+    write_json_atomic(out / "metrics.json", result)  # last: the headline file appears when all is written
 
 
 def add_segmentation_section(r: Any, result: dict[str, Any]) -> None:
