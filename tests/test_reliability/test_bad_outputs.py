@@ -5,11 +5,13 @@ previous output byte-identical."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import resource
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -179,3 +181,47 @@ def test_full_disk_keeps_the_previous_output(
     assert "free space" in lines[0] and ("nothing was replaced" in lines[0] or "unchanged" in lines[0])
     assert _sha(target) == before  # the previous output survived
     assert not [p for p in target.parent.iterdir() if p.name.endswith(".tmp")]  # no temporary left
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 512 KiB tmpfs (a really full disk: ENOSPC), where this runner may mount one; skipped elsewhere."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("this runner may not mount a tmpfs (the ulimit -f cases above cover full disks)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def _fill(disk: Path) -> None:
+    with (disk / "filler").open("wb") as f, contextlib.suppress(OSError):
+        while True:
+            f.write(b"\0" * 65536)
+            f.flush()
+
+
+def test_a_really_full_disk(
+    small_disk: Path, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from worldclass.data.splits import make_splits
+    from worldclass.data.store import read_info
+
+    ctx = Ctx(small_disk.parent, request)
+    store = ctx.fx("v2_store")
+    make_splits(store, "geographic", out=small_disk / "sp.csv")
+    before = _sha(small_disk / "sp.csv")
+    out = run_cli(["encode", str(ctx.fx("v2_root")), str(small_disk / "store"), "--workers", "0"], capsys)
+    lines = [ln for ln in out.err.splitlines() if ln.strip() and "━" not in ln]
+    assert out.code == 1 and len(lines) == 1 and "Traceback" not in out.err, out.err
+    assert f"{small_disk / 'store'}: cannot write the store" in lines[0] and "re-run" in lines[0]
+    assert not read_info(small_disk / "store").get("complete")  # never a complete-looking partial store
+    _fill(small_disk)
+    out = run_cli(["splits", str(store), "--method", "random", "--out", str(small_disk / "sp.csv")], capsys)
+    assert out.code == 1 and out.err.count("\n") == 1, out.err
+    assert str(small_disk / "sp.csv") in out.err and "the disk is full" in out.err
+    assert _sha(small_disk / "sp.csv") == before
+    assert not [p for p in small_disk.iterdir() if p.name.endswith(".tmp")]

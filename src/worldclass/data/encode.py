@@ -8,6 +8,7 @@ of the metadata table must be present and decodable before the store is marked c
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -36,7 +37,7 @@ from worldclass.data.store import (
     table_to_bytes,
 )
 from worldclass.data.workers import process_pool
-from worldclass.errors import ConfigError, DataError, IncompleteStoreError
+from worldclass.errors import ConfigError, DataError, IncompleteStoreError, OutputError
 from worldclass.io import write_text_atomic
 
 CHUNK = 32
@@ -195,6 +196,17 @@ def encode(
                 for f in pending:
                     write(f.result())
         _finalize(env, table, info, result, allow_missing)
+    except lmdb.MapFullError:
+        raise OutputError(
+            f"{out}: the store outgrew its map size ({map_size:,} bytes); re-run with a larger map_size "
+            "(encoded patches are kept)"
+        ) from None
+    except lmdb.Error as exc:  # a failed write: full disk (LMDB reports EIO or ENOSPC), quota, device
+        free = shutil.disk_usage(out).free
+        raise OutputError(
+            f"{out}: cannot write the store ({exc}; {free:,} bytes free on its disk); free space or choose "
+            "another location, then re-run the same command: the patches encoded so far are kept"
+        ) from None
     finally:
         env.close()
     return result

@@ -55,6 +55,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             _remove(old)
         else:
             os.replace(tmp, target)
+    except OSError as exc:
+        _remove(tmp)
+        if exc.filename is None:  # e.g. Arrow's write errors: say which output failed
+            exc.filename = str(target)
+        raise
     except BaseException:
         _remove(tmp)
         raise
