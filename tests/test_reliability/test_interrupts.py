@@ -68,14 +68,20 @@ def _interrupt(args: list[str], sig: int, ready: object, timeout: float = 120) -
     return proc.returncode, err, seen
 
 
-def _check_clean(code: int, err: str, seen: set[int], sig: int, hint: str) -> None:
-    assert code == 128 + sig, (code, err)
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
-    assert f"interrupted: {hint}" in err, err
-    deadline = time.monotonic() + 10  # workers notice their parent is gone within their poll interval
+def _no_orphans(seen: set[int]) -> None:
+    """None of ``seen`` still runs (workers notice their parent is gone within their poll interval)."""
+    deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(_alive(p) for p in seen):
         time.sleep(0.1)
     assert not [p for p in seen if _alive(p)], "orphaned processes"
+
+
+def _check_clean(code: int, err: str, seen: set[int], sig: int, hint: str) -> None:
+    """Exit 128 + ``sig`` with ``hint``, no traceback, and none of ``seen`` still running."""
+    assert code == 128 + sig, (code, err)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert f"interrupted: {hint}" in err, err
+    _no_orphans(seen)
 
 
 def _store_items(path: Path) -> dict[bytes, bytes]:
@@ -87,7 +93,9 @@ def _store_items(path: Path) -> dict[bytes, bytes]:
         return {bytes(k): bytes(v) for k, v in txn.cursor() if not k.startswith(b"__meta__/info")}
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"]
+)
 def test_encode_interrupted_then_resumed_equals_uninterrupted(
     sig: int, v2_root: Path, v2_store: Path, tmp_path: Path
 ) -> None:
@@ -97,7 +105,11 @@ def test_encode_interrupted_then_resumed_equals_uninterrupted(
         args, sig, lambda pid: (out / "data.mdb").exists() and len(_descendants(pid)) >= 2
     )
     assert len(seen) >= 2  # the pool's workers existed when the signal came
-    _check_clean(code, err, seen, sig, "re-run the same command to resume")
+    if sig == signal.SIGKILL:  # nothing runs in the parent: the workers must still die with it
+        assert code == -signal.SIGKILL
+        _no_orphans(seen)
+    else:
+        _check_clean(code, err, seen, sig, "re-run the same command to resume")
     r = subprocess.run(
         [sys.executable, "-m", "worldclass", *args], capture_output=True, text=True, timeout=300
     )

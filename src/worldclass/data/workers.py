@@ -67,8 +67,12 @@ def process_pool(workers: int, start_method: str = "spawn") -> Iterator[ProcessP
         )
         # start every worker now (none runs a task before all passed the barrier): a worker interrupted
         # while it starts would print a traceback from its bootstrap
-        for started in [pool.submit(os.getpid) for _ in range(workers)]:
-            started.result()
+        try:
+            for started in [pool.submit(os.getpid) for _ in range(workers)]:
+                started.result()
+        except BaseException:  # a worker that could not start (BrokenProcessPool): stop the others
+            terminate(pool)
+            raise
     try:
         yield pool
     except BaseException:
