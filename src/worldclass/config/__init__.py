@@ -12,16 +12,20 @@ from worldclass.config.parse import (
     parse_experiment,
     read_tree,
 )
-from worldclass.config.sections import DataConfig, OptimConfig, TrainerConfig, choice
+from worldclass.config.schema import Setting, settings
+from worldclass.config.sections import DataConfig, OptimConfig, TrainerConfig, choice, setting
 
 __all__ = [
     "DataConfig",
     "ExperimentConfig",
     "OptimConfig",
+    "Setting",
     "TrainerConfig",
     "apply_overrides",
     "build_section",
     "choice",
     "parse_experiment",
     "read_tree",
+    "setting",
+    "settings",
 ]

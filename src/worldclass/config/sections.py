@@ -2,12 +2,13 @@
 
 Each task adds its own sections (``model``, ``loss``, ...; see ``worldclass.tasks``). A field that takes
 one of a fixed set of values says so with :func:`choice`; the parser refuses other values and lists the
-valid ones.
+valid ones. Every field carries a one-line help (:func:`setting`, :func:`choice`), which
+`worldclass config show` and ``docs/configuration.md`` list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +18,17 @@ PRECISIONS = ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "6
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 
-def choice(default: Any, options: Iterable[Any]) -> Any:
-    """A dataclass field whose value must be one of ``options``."""
-    return field(default=default, metadata={"choices": tuple(options)})
+def choice(default: Any, options: Iterable[Any], help: str = "") -> Any:
+    """A dataclass field whose value must be one of ``options``; ``help``: its one-line description."""
+    return field(default=default, metadata={"choices": tuple(options), "help": help})
+
+
+def setting(default: Any = None, help: str = "", *, factory: Callable[[], Any] | None = None) -> Any:
+    """A dataclass field with its one-line ``help`` (listed by `worldclass config show`); ``factory`` for
+    mutable defaults."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
@@ -32,24 +41,34 @@ class DataConfig:
     (label-index order), ``vector`` + ``class_column`` (polygon labels), ``val_fraction`` (bottom rows
     of every scene held out)."""
 
-    root: str = ""
-    dataset: str = "bigearthnet"
-    patch_size: int = 256
-    samples_per_epoch: int = 2000
-    classes: list[str] | None = None
-    vector: str | None = None
-    class_column: str = "class"
-    val_fraction: float = 0.2
-    sensors: list[str] = field(default_factory=lambda: ["s2", "s1"])
-    bands: str | list[str] | None = None
-    num_classes: int = choice(19, (19, 43))
-    attribute_encoding: bool = False
-    resampling: str = choice("bilinear", RESAMPLING)
-    normalize: str = choice("v2", NORMALIZATION)
-    batch_size: int = 64
-    num_workers: int = 2
-    include_snow_cloud: bool = False
-    splits: str | None = None
+    root: str = setting("", "Folder of the data: official archive, worldclass store or scenes root")
+    dataset: str = setting("bigearthnet", "Registered dataset name (`worldclass datasets`)")
+    patch_size: int = setting(256, "Scenes: training window side in pixels")
+    samples_per_epoch: int = setting(2000, "Scenes: random windows drawn per training epoch")
+    classes: list[str] | None = setting(None, "Scenes: class names in label-index order")
+    vector: str | None = setting(
+        None, "Scenes: polygon label file in root (e.g. labels.gpkg) instead of label rasters"
+    )
+    class_column: str = setting("class", "Scenes: polygon attribute holding the class name")
+    val_fraction: float = setting(0.2, "Scenes: bottom share of every scene held out for validation")
+    sensors: list[str] = setting(help="BigEarthNet: sensors to read (s2, s1)", factory=lambda: ["s2", "s1"])
+    bands: str | list[str] | None = setting(
+        None, "BigEarthNet: named band set (e.g. s2-10+s1) or list of bands; default: all of the sensors"
+    )
+    num_classes: int = choice(19, (19, 43), "BigEarthNet: 19 (new nomenclature) or 43 (CLC level 3) classes")
+    attribute_encoding: bool = setting(
+        False, "BigEarthNet: train on the 43 classes as attributes, score the 19 parents"
+    )
+    resampling: str = choice("bilinear", RESAMPLING, "BigEarthNet: how 20/60 m bands are brought to 10 m")
+    normalize: str = choice("v2", NORMALIZATION, "BigEarthNet: band statistics used for normalisation")
+    batch_size: int = setting(64, "Samples per batch")
+    num_workers: int = setting(2, "DataLoader worker processes (0: in the main process)")
+    include_snow_cloud: bool = setting(
+        False, "BigEarthNet: keep patches flagged for seasonal snow or cloud/shadow"
+    )
+    splits: str | None = setting(
+        None, "A patch_id,split file (.parquet or .csv) replacing the archive's splits"
+    )
 
 
 @dataclass
@@ -58,13 +77,13 @@ class OptimConfig:
     ``warmup_steps`` optimiser steps, then follows a cosine to lr/10 at the last step (every task).
     Early stopping after ``patience`` validations without improvement of the task's monitored metric."""
 
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 1000
-    max_epochs: int = 100
-    patience: int = 5
-    limit_train_batches: int | None = None
-    limit_val_batches: int | None = None
+    lr: float = setting(1e-3, "Peak AdamW learning rate")
+    weight_decay: float = setting(0.01, "AdamW weight decay")
+    warmup_steps: int = setting(1000, "Optimiser steps of linear warm-up from lr/10")
+    max_epochs: int = setting(100, "Most training epochs")
+    patience: int = setting(5, "Validations without improvement before early stopping")
+    limit_train_batches: int | None = setting(None, "Batches per training epoch (null: all)")
+    limit_val_batches: int | None = setting(None, "Batches per validation (null: all)")
 
 
 @dataclass
@@ -73,10 +92,14 @@ class TrainerConfig:
     ``precision`` (auto: bf16-mixed on GPU, 32-true on CPU), ``threshold_tuning`` (classification:
     per-class thresholds tuned on validation at evaluation), ``progress`` bars."""
 
-    out: str = "runs/experiment"
-    seed: int = 42
-    accelerator: str = choice("auto", ACCELERATORS)
-    devices: str | int = "auto"
-    precision: str = choice("auto", PRECISIONS)
-    threshold_tuning: bool = False
-    progress: bool = True
+    out: str = setting("runs/experiment", "Run folder: checkpoints/, logs/, config.json")
+    seed: int = setting(42, "Seed of every random generator")
+    accelerator: str = choice(
+        "auto", ACCELERATORS, "Lightning accelerator (gpu/cuda need a CUDA build of torch)"
+    )
+    devices: str | int = setting("auto", "Devices: auto, a count, or -1 for all")
+    precision: str = choice("auto", PRECISIONS, "Numeric precision (auto: bf16-mixed on GPU, 32-true on CPU)")
+    threshold_tuning: bool = setting(
+        False, "Classification: tune per-class thresholds on validation at evaluation"
+    )
+    progress: bool = setting(True, "Show progress bars")

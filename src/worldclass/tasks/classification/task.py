@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from worldclass.config import ExperimentConfig, choice
+from worldclass.config import ExperimentConfig, choice, setting
 from worldclass.errors import ConfigError
 from worldclass.losses import MULTILABEL_LOSSES
 from worldclass.models.classifier import FUSIONS, PARENT_RULES
@@ -23,12 +23,16 @@ class ClassifierModelConfig:
     ``parent_rule`` (with ``data.attribute_encoding``): how the 19 parents are scored from the 43
     children, noisy-or | max | clipped-sum (see :class:`worldclass.models.classifier.SceneClassifier`)."""
 
-    backbone: str = "resnet50"
-    fusion: str = choice("early", FUSIONS)
-    pretrained: str | None = None
-    drop_rate: float = 0.15
-    drop_path_rate: float = 0.15
-    parent_rule: str = choice("noisy-or", PARENT_RULES)
+    backbone: str = setting("resnet50", "Any timm model name")
+    fusion: str = choice("early", FUSIONS, "early: one backbone over all bands; late: one per sensor")
+    pretrained: str | None = setting(None, "Local backbone weights file (never downloaded)")
+    drop_rate: float = setting(0.15, "Dropout before the classifier head, in [0, 1)")
+    drop_path_rate: float = setting(0.15, "Stochastic depth rate of the backbone")
+    parent_rule: str = choice(
+        "noisy-or",
+        PARENT_RULES,
+        "With data.attribute_encoding: how the 19 parents are scored from the 43 children",
+    )
 
 
 @dataclass
@@ -36,11 +40,13 @@ class MultiLabelLossConfig:
     """``name``: bce | cw | dcw | focal. CW/DCW ``pos_weight = clip((neg/pos)^power, 1, max_weight)``;
     focal: ``alpha``, ``gamma``."""
 
-    name: str = choice("bce", MULTILABEL_LOSSES)
-    power: float = 0.5
-    max_weight: float = 50.0
-    alpha: float = 0.25
-    gamma: float = 2.0
+    name: str = choice(
+        "bce", MULTILABEL_LOSSES, "bce, cw (class weights), dcw (class weights of each epoch's draw) or focal"
+    )
+    power: float = setting(0.5, "CW/DCW: pos_weight = clip((neg/pos)^power, 1, max_weight)")
+    max_weight: float = setting(50.0, "CW/DCW: largest pos_weight")
+    alpha: float = setting(0.25, "Focal loss alpha")
+    gamma: float = setting(2.0, "Focal loss gamma")
 
 
 @dataclass
@@ -53,10 +59,14 @@ class SamplerConfig:
     see :mod:`worldclass.data.sampling`.
     """
 
-    name: str = choice("none", SAMPLERS)
-    mlros_percentage: float = 25.0
-    mros_temperature: float = 1.0
-    mros_max_draws: float = 20.0
+    name: str = choice(
+        "none", SAMPLERS, "none (shuffle), mros (weighted oversampling) or mlros (ML-ROS cloning)"
+    )
+    mlros_percentage: float = setting(25.0, "ML-ROS: percent more samples cloned")
+    mros_temperature: float = setting(
+        1.0, "MROS: weight = (1/p_c)^temperature of a patch's rarest minority label"
+    )
+    mros_max_draws: float = setting(20.0, "MROS: most expected draws of one patch per epoch (0: uncapped)")
 
 
 def _sampler_factory(cfg: ExperimentConfig) -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from worldclass.config import ExperimentConfig
+from worldclass.config import ExperimentConfig, setting
 from worldclass.errors import ConfigError
 from worldclass.tasks.base import Setup, Task, register_task
 
@@ -18,13 +18,13 @@ class CSMAEModelConfig:
     patch size, 120 for BigEarthNet), ``embed_dim`` (multiple of 4 and of ``heads``), ``depth``; one decoder
     per sensor (``decoder_dim``, ``decoder_depth``); projection head to ``proj_dim``."""
 
-    patch_size: int = 15
-    embed_dim: int = 192
-    depth: int = 4
-    heads: int = 3
-    decoder_dim: int = 128
-    decoder_depth: int = 2
-    proj_dim: int = 128
+    patch_size: int = setting(15, "ViT patch side in px (must divide the dataset's patch size, 120)")
+    embed_dim: int = setting(192, "Encoder width (multiple of 4 and of heads)")
+    depth: int = setting(4, "Encoder blocks")
+    heads: int = setting(3, "Attention heads")
+    decoder_dim: int = setting(128, "Width of each sensor's decoder")
+    decoder_depth: int = setting(2, "Blocks of each decoder")
+    proj_dim: int = setting(128, "Projection head size (the embedding)")
 
 
 @dataclass
@@ -33,10 +33,10 @@ class CSMAELossConfig:
     ``contrastive_weight`` x InfoNCE(S2, S1) at ``temperature``; ``mask_ratio`` of the tokens hidden per
     sensor."""
 
-    mask_ratio: float = 0.5
-    cross_weight: float = 1.0
-    contrastive_weight: float = 1.0
-    temperature: float = 0.1
+    mask_ratio: float = setting(0.5, "Share of tokens hidden per sensor")
+    cross_weight: float = setting(1.0, "Weight of the cross-sensor reconstruction")
+    contrastive_weight: float = setting(1.0, "Weight of the InfoNCE(S2, S1) term")
+    temperature: float = setting(0.1, "InfoNCE temperature")
 
 
 @register_task

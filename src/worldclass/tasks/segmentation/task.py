@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from worldclass.config import ExperimentConfig, choice
+from worldclass.config import ExperimentConfig, choice, setting
 from worldclass.losses import SEGMENTATION_LOSSES
 from worldclass.models.segmenter import ARCHS
 from worldclass.tasks.base import EvalOptions, Setup, Task, register_task
@@ -20,19 +20,19 @@ class SegmenterModelConfig:
     (fine-tuning, refinement stage); ``freeze_base`` trains only the refiner; ``pretrained``: a local
     encoder weights file."""
 
-    arch: str = choice("unet", ARCHS)
-    encoder: str = "resnet34"
-    refine_steps: int = 0
-    init_from: str | None = None
-    freeze_base: bool = False
-    pretrained: str | None = None
+    arch: str = choice("unet", ARCHS, "unet, fcn or mlp (multi-resolution MLP head)")
+    encoder: str = setting("resnet34", "smp encoder name, or tu-<timm name>")
+    refine_steps: int = setting(0, "Iterative refinement steps (0: none)")
+    init_from: str | None = setting(None, "Segmentation checkpoint whose base weights start this run")
+    freeze_base: bool = setting(False, "Train only the refiner")
+    pretrained: str | None = setting(None, "Local encoder weights file (never downloaded)")
 
 
 @dataclass
 class SegmentationLossConfig:
     """``name``: ce | iou (soft IoU) | ce+iou."""
 
-    name: str = choice("ce+iou", SEGMENTATION_LOSSES)
+    name: str = choice("ce+iou", SEGMENTATION_LOSSES, "ce, iou (soft IoU) or ce+iou")
 
 
 @register_task
