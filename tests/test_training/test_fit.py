@@ -154,3 +154,15 @@ def test_imbalance_table_reports_mean_and_sample_std_over_seeds(v2_store: Path, 
     std = {m: 0.0 for m in METRICS} | {"f1_micro": float(np.std(f1, ddof=1))}
     table = ablation_table({"Base": {"mean": mean, "std": std}}, n_seeds=3)
     assert "| Base | 56.0 ± 6.0 |" in table and "over 3 seeds" in table
+
+
+def test_a_failed_checkpoint_save_keeps_the_previous_one(tmp_path: Path) -> None:
+    """Checkpoints are renamed into place when complete: ``last.ckpt`` is never a cut-off file."""
+    from worldclass.training.fit import AtomicCheckpointIO
+
+    io, path = AtomicCheckpointIO(), tmp_path / "checkpoints" / "last.ckpt"
+    io.save_checkpoint({"epoch": 1, "w": torch.ones(3)}, path)
+    before = path.read_bytes()
+    with pytest.raises(Exception, match=r"pickle|lambda"):
+        io.save_checkpoint({"epoch": 2, "bad": lambda: 0}, path)  # fails half-way through the write
+    assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]

@@ -21,10 +21,11 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from worldclass.config import ExperimentConfig
 from worldclass.errors import ConfigError
-from worldclass.io import write_json_atomic
+from worldclass.io import atomic_path, write_json_atomic
 from worldclass.tasks import get_task
 
 
@@ -39,6 +40,17 @@ class TrainResult:
     monitor: str
     epochs: int
     out: Path
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written under a temporary name and renamed when complete: an interrupt or a full disk
+    while ``last.ckpt`` is saved leaves the previous one intact, so ``--resume`` always finds a whole file."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
 
 
 class RandomState(Callback):
@@ -176,7 +188,8 @@ def fit(
         limit_val_batches=cfg.optim.limit_val_batches,
         use_distributed_sampler=not _has_sampler(cfg),
         enable_model_summary=False,
-        num_sanity_val_steps=0 if resume else 2,  # a resumed run continues the RNG stream unchanged
+        num_sanity_val_steps=0 if resume else 2,
+        plugins=[AtomicCheckpointIO()],  # a resumed run continues the RNG stream unchanged
     )
     # written once Lightning accepted the trainer settings, so a refused run leaves the folder as it was
     write_json_atomic(out / "config.json", cfg.to_dict())
