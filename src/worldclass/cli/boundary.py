@@ -172,7 +172,8 @@ def run(command: Callable[[], object], argv: list[str]) -> NoReturn:
             raise
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the clean-up message
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not break the clean-up and exit
+            signal.signal(sig, signal.SIG_IGN)
         if not _received:
             _received.append(signal.SIGINT)  # e.g. typer's Exit(130): silence the clean-up noise too
         code = 128 + (_received[-1] if _received else signal.SIGINT)
