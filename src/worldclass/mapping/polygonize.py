@@ -14,13 +14,14 @@ Nodata pixels (255) produce no polygons.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_all_start_methods, get_context
+from multiprocessing import get_all_start_methods
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from rasterio.transform import Affine
 
 from worldclass.data.rasters import open_raster
 from worldclass.data.vector import driver_for, pixel_to_map, write_polygons
-from worldclass.data.workers import terminate, tie_to_parent
+from worldclass.data.workers import process_pool
 from worldclass.errors import ConfigError, OutputError
 from worldclass.mapping.regularize import regularize_all
 from worldclass.mapping.vectorize import ChunkJob, vectorize_chunk
@@ -188,41 +189,31 @@ def polygonize(
     # fork where available: chunk workers need only numpy/rasterio/shapely, and spawn would re-import the
     # caller's main module (possibly torch) in every worker, costing more than the chunks themselves
     method = "fork" if "fork" in get_all_start_methods() else "spawn"
-    pool = (
-        ProcessPoolExecutor(
-            workers, mp_context=get_context(method), initializer=tie_to_parent, initargs=(os.getpid(),)
-        )
-        if workers > 1
-        else None
+    pools: contextlib.AbstractContextManager[ProcessPoolExecutor | None] = (
+        process_pool(workers, start_method=method) if workers > 1 else contextlib.nullcontext()
     )
     try:
-        results = pool.map(vectorize_chunk, jobs) if pool else map(vectorize_chunk, jobs)
-        for i, (wkb, values, seam) in enumerate(results):
-            geoms = shapely.from_wkb(wkb)
-            for g, v in zip(geoms[seam], values[seam], strict=True):
-                pending[int(v)].append(g)
-            output.add(*_finish(geoms[~seam], values[~seam], regularize, sieve_px))
-            if progress is not None:
-                progress(i + 1, len(jobs))
-            if (i + 1) % n_cols == 0:  # a chunk row is complete: merge what its seams cut
-                nxt = (i + 1) // n_cols * chunk
-                _merge_pending(
-                    pending,
-                    output,
-                    next_seam=nxt if nxt < h else None,
-                    regularize=regularize,
-                    min_px=sieve_px,
-                )
-                output.flush()
-        output.finish()
-    except BaseException:
-        if pool is not None:
-            terminate(pool)  # Ctrl-C, SIGTERM or an error: stop the chunk workers now
-            pool = None
-        raise
+        with pools as pool:  # on Ctrl-C, SIGTERM or an error the chunk workers are stopped at once
+            results = pool.map(vectorize_chunk, jobs) if pool else map(vectorize_chunk, jobs)
+            for i, (wkb, values, seam) in enumerate(results):
+                geoms = shapely.from_wkb(wkb)
+                for g, v in zip(geoms[seam], values[seam], strict=True):
+                    pending[int(v)].append(g)
+                output.add(*_finish(geoms[~seam], values[~seam], regularize, sieve_px))
+                if progress is not None:
+                    progress(i + 1, len(jobs))
+                if (i + 1) % n_cols == 0:  # a chunk row is complete: merge what its seams cut
+                    nxt = (i + 1) // n_cols * chunk
+                    _merge_pending(
+                        pending,
+                        output,
+                        next_seam=nxt if nxt < h else None,
+                        regularize=regularize,
+                        min_px=sieve_px,
+                    )
+                    output.flush()
+            output.finish()
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
         output.partial.unlink(missing_ok=True)
     return PolygonizeResult(out, output.count, h * w, time.perf_counter() - t0)
 
