@@ -19,14 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio._err import CPLE_BaseError
-from rasterio.errors import RasterioError
 
 from worldclass.data.inria import parse_name
 from worldclass.data.rasters import blocks, open_raster
-from worldclass.errors import ConfigError, CorruptFileError, OutputError
+from worldclass.errors import ConfigError, CorruptFileError
 from worldclass.io import atomic_path
-from worldclass.io.gdal import quiet_libtiff
+from worldclass.io.gdal import gdal_writes, quiet_libtiff
 from worldclass.mapping.whole_scene import scene_paths
 
 quiet_libtiff()
@@ -96,20 +94,14 @@ def write_inria_submission(
     out.mkdir(parents=True, exist_ok=True)
     written = [out / p.name for p in paths]
     # every tile and the zip go to temporary names; the renames happen together once all are complete
-    with contextlib.ExitStack() as stack:
+    kept = "nothing was replaced: an existing submission there is unchanged"
+    with gdal_writes(out, "submission", kept), contextlib.ExitStack() as stack:
         tmps = [stack.enter_context(atomic_path(dst)) for dst in written]
-        try:
-            for p, tmp in zip(paths, tmps, strict=True):
-                _write_tile(p, tmp, wanted[p])
-            if zip_name:
-                tmp_zip = stack.enter_context(atomic_path(out / zip_name))
-                with zipfile.ZipFile(tmp_zip, "w", zipfile.ZIP_DEFLATED) as z:
-                    for dst, tmp in zip(written, tmps, strict=True):
-                        z.write(tmp, dst.name)
-        except (RasterioError, CPLE_BaseError) as exc:
-            text = " ".join(str(exc).replace("See previous exception for details.", "").split()).rstrip(".")
-            raise OutputError(
-                f"{out}: cannot write the submission ({text or 'write failed'}); free space or choose another "
-                "--out (nothing was replaced: an existing submission there is unchanged)"
-            ) from None
+        for p, tmp in zip(paths, tmps, strict=True):
+            _write_tile(p, tmp, wanted[p])
+        if zip_name:
+            tmp_zip = stack.enter_context(atomic_path(out / zip_name))
+            with zipfile.ZipFile(tmp_zip, "w", zipfile.ZIP_DEFLATED) as z:
+                for dst, tmp in zip(written, tmps, strict=True):
+                    z.write(tmp, dst.name)
     return written

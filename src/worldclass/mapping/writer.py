@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -23,12 +22,9 @@ from typing import Any
 import numpy as np
 import rasterio
 import rasterio.shutil
-from rasterio._err import CPLE_BaseError
-from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from worldclass.errors import OutputError
-from worldclass.io.gdal import quiet_libtiff
+from worldclass.io.gdal import gdal_writes, quiet_libtiff
 
 quiet_libtiff()
 
@@ -98,19 +94,9 @@ class MapWriter:
                 self._dst[path] = rasterio.open(_partial(path, ".partial.tif"), "w", **prof)
         return self
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
+    def _writing(self) -> contextlib.AbstractContextManager[None]:
         """GDAL write failures (full disk, permissions) as one :class:`OutputError` naming the output."""
-        try:
-            yield
-        except (RasterioError, CPLE_BaseError) as exc:
-            text = " ".join(str(exc).replace("See previous exception for details.", "").split())[:200]
-            text = text.rstrip(".") or "write failed"
-            fix = "free space" if "space" in text.lower() else "check free space and permissions"
-            raise OutputError(
-                f"{self.out}: cannot write the map ({text}); {fix} or choose another --out "
-                "(an existing map there is unchanged)"
-            ) from None
+        return gdal_writes(self.out, "map", "an existing map there is unchanged")
 
     def write(self, window: Window, probs: np.ndarray, valid: np.ndarray) -> None:
         """``probs``: (K, h, w) float32 blended probabilities; ``valid``: (h, w) bool."""
