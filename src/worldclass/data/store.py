@@ -110,6 +110,11 @@ def crc_bytes(value: memoryview | bytes) -> bytes:
     return struct.pack("<I", zlib.crc32(value))
 
 
+def crc_matches(txn: Any, patch_id: str, value: memoryview | bytes) -> bool:
+    """Whether ``value`` equals the CRC-32 stored for ``patch_id`` in ``txn`` (False when none is stored)."""
+    return bool(txn.get(crc_key(patch_id)) == crc_bytes(value))
+
+
 def damaged(root: Path, patch_id: str) -> CorruptFileError:
     return CorruptFileError(
         f"{root}: patch {patch_id} fails its checksum (the store file is damaged); run "
@@ -222,7 +227,7 @@ class StoreSource(Source):
         """Compare ``value`` with its stored CRC once per process and patch (~0.2 ms for 12 bands)."""
         if not self.checksums or patch_id in self._verified:
             return
-        if txn.get(crc_key(patch_id)) != crc_bytes(value):
+        if not crc_matches(txn, patch_id, value):
             raise damaged(self.root, patch_id)
         self._verified.add(patch_id)
 

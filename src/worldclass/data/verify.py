@@ -16,7 +16,7 @@ import lmdb
 
 from worldclass.data.bigearthnet.sources import MAP_KEY, lmdb_forget
 from worldclass.data.encode import verify_value
-from worldclass.data.store import INFO_KEY, StoreSource, crc_bytes, crc_key, patch_key
+from worldclass.data.store import INFO_KEY, StoreSource, crc_key, crc_matches, patch_key
 from worldclass.errors import CorruptFileError, IncompleteStoreError
 
 
@@ -47,7 +47,7 @@ def verify_store(
             value = txn.get(patch_key(pid))
             if value is None:
                 result.damaged[pid] = "missing from the store"
-            elif source.checksums and txn.get(crc_key(pid)) != crc_bytes(value):
+            elif source.checksums and not crc_matches(txn, pid, value):
                 result.damaged[pid] = "fails its checksum"
             else:
                 problem = verify_value(value, bands)

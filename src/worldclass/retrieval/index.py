@@ -22,7 +22,6 @@ stored vector checks that the source embedding set still has the fingerprint the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -38,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from worldclass.errors import ConfigError, DataError
+from worldclass.models.checkpoint import file_sha256
 from worldclass.retrieval.embeddings import Embeddings, check_finite, l2_normalize, replace_dir
 from worldclass.retrieval.hashing import HashConfig, HashHead, train_hash_head
 
@@ -162,7 +162,7 @@ class RetrievalIndex:
                 f"{p}: unknown index format {info.get('format')!r}; rebuild it with `worldclass index build`"
             )
         for name, digest in info.get("sha256", {}).items():  # indexes written before checksums: none
-            if not (p / name).is_file() or _sha256(p / name) != digest:
+            if not (p / name).is_file() or file_sha256(p / name) != digest:
                 raise DataError(
                     f"{p / name}: missing or changed since the index was written (checksum mismatch); "
                     "rebuild with `worldclass index build`"
@@ -305,11 +305,6 @@ class RetrievalIndex:
 CHECKED = ("index.faiss", "rows.parquet")
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def _write(out: Path, info: dict[str, Any], index: Any, rows: pa.Table, head: HashHead | None) -> None:
     faiss = _faiss()
     tmp = out.with_name(out.name + ".writing")
@@ -322,7 +317,7 @@ def _write(out: Path, info: dict[str, Any], index: Any, rows: pa.Table, head: Ha
     if head is not None:
         head.save(tmp)
     info["n"] = int(index.ntotal)
-    info["sha256"] = {name: _sha256(tmp / name) for name in CHECKED}
+    info["sha256"] = {name: file_sha256(tmp / name) for name in CHECKED}
     (tmp / "index.json").write_text(json.dumps(info, indent=1))
     replace_dir(tmp, out)
 
