@@ -7,6 +7,7 @@ model by a stated margin, so a broken loss, a frozen model or shuffled labels fa
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import torch
 from worldclass.datasets import get_dataset
 from worldclass.models import load_model
 from worldclass.tasks import get_task, list_tasks, load_config
+from worldclass.training.curves import read_curves
 from worldclass.training.fit import fit, train
 
 COMMON = ("data.batch_size=8", "data.num_workers=0", "optim.warmup_steps=2", "trainer.progress=false")
@@ -70,6 +72,9 @@ def test_task_contract(name: str, fake_data: Any, tmp_path: Path) -> None:
     setup = task.setup(cfg)
     res = fit(cfg, setup.module, setup.datamodule, task.monitor, setup.callbacks, mode=task.mode)
     assert res.best_checkpoint.is_file() and res.last_checkpoint.is_file()
+    (curve,) = read_curves(tmp_path)  # one epoch: one row with the train loss and the monitored metric
+    assert curve["epoch"] == 0 and curve["step"] == 2 and curve["lr"] > 0
+    assert curve["train/loss"] > 0 and math.isfinite(curve[task.monitor]) and math.isfinite(curve["val/loss"])
     batch = next(iter(setup.datamodule.val_dataloader()))
     x = batch["image"][:4]
     trained = setup.module.model.eval()

@@ -20,7 +20,9 @@ from worldclass.losses import WeightedBCE, pos_weights
 from worldclass.models.checkpoint import model_state, read_checkpoint
 from worldclass.tasks import get_task
 from worldclass.training import train
+from worldclass.training.curves import read_curves
 from worldclass.training.fit import fit
+from worldclass.training.run_report import run_report
 
 
 def _weights(ckpt: Path) -> dict[str, torch.Tensor]:
@@ -58,6 +60,9 @@ def test_resume_equals_an_uninterrupted_run(v2_store: Path, tmp_path: Path) -> N
     two = _weights(first.last_checkpoint)
     with pytest.raises(ConfigError, match="--resume to continue"):
         train(cfg)  # a second run into the same folder must say what to do
+    # as if the run had been killed after writing the row of epoch 2 but before its checkpoint
+    curves = tmp_path / "split" / "curves.csv"
+    curves.write_text(curves.read_text() + "2,99,1,0.1,0.1,9.9\n")
     resumed = train(cfg, resume=True)
     assert resumed.epochs == 3
     assert _logged_epochs(tmp_path / "split", 1) == {2}  # the resumed run trained one epoch, not three
@@ -67,6 +72,21 @@ def test_resume_equals_an_uninterrupted_run(v2_store: Path, tmp_path: Path) -> N
         assert torch.allclose(after[k].float(), full[k].float(), atol=1e-6, rtol=0), k
     # and the resumed epoch really trained: the weights moved away from the 2-epoch state
     assert any(not torch.equal(two[k], after[k]) for k in two if two[k].is_floating_point())
+    # one continuous learning curve, equal to the uninterrupted run's (the stale row of epoch 2 is gone)
+    split, once = read_curves(tmp_path / "split"), read_curves(tmp_path / "once")
+    assert [r["epoch"] for r in split] == [0, 1, 2] and [r["session"] for r in split] == [1, 1, 2]
+    assert [r["step"] for r in split] == [2, 4, 6]
+    for a, b in zip(split, once, strict=True):
+        assert a.keys() == b.keys() and {"train/loss", "val/loss", "val/map_macro", "lr"} <= a.keys()
+        for k in a:
+            if k not in ("session", "seconds"):
+                assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-7), k
+    html, summary = run_report(tmp_path / "split")
+    assert summary["epochs"] == 3 and summary["sessions"] == 2
+    best = max(split, key=lambda r: r["val/map_macro"])
+    assert summary["best_epoch"] == best["epoch"] and summary["best"] == pytest.approx(resumed.best_score)
+    page = html.read_text()
+    assert page.count("<img") == 2 and "resumed session" in page
 
 
 def test_resume_without_last_checkpoint_is_refused(v2_store: Path, tmp_path: Path) -> None:

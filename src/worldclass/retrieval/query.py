@@ -13,81 +13,18 @@ then go through the same :class:`~worldclass.data.transforms.PatchTransform` as 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import torch
-import torch.nn.functional as F
 
-from worldclass.data.sensors import BANDS
+from worldclass.data.patch_files import band_file_names, read_patch
 from worldclass.data.transforms import PatchTransform
-from worldclass.errors import ConfigError, CorruptFileError, MissingFileError
 from worldclass.retrieval.embeddings import l2_normalize
 from worldclass.retrieval.encoders import Encoder
 
-_BAND_RE = re.compile(r"_(B0[1-9]|B1[0-2]|B8A|VV|VH)\.tiff?$", re.IGNORECASE)
-
-
-def _native(arr: npt.NDArray[Any], band: str) -> npt.NDArray[np.float32]:
-    size = BANDS[band].size
-    a = np.asarray(arr, np.float32)
-    if a.shape == (size, size):
-        return a
-    t = torch.from_numpy(np.ascontiguousarray(a))[None, None]
-    mode = "area" if a.shape[0] > size else "bilinear"
-    return F.interpolate(t, size=(size, size), mode=mode).numpy()[0, 0]  # type: ignore[no-any-return]
-
-
-def _read(path: Path, *, pixels: bool = True) -> tuple[npt.NDArray[Any] | None, tuple[str | None, ...]]:
-    """(bands, band descriptions) of a GeoTIFF; ``pixels=False`` reads only the header."""
-    import rasterio
-    from rasterio.errors import RasterioIOError
-
-    try:
-        with rasterio.open(path) as src:
-            return (src.read() if pixels else None), tuple(src.descriptions)
-    except RasterioIOError as exc:
-        if not path.exists():
-            raise MissingFileError(f"{path}: query image not found") from None
-        raise CorruptFileError(f"{path}: not a readable GeoTIFF ({exc})") from None
-
-
-def read_patch(paths: Sequence[str | Path], bands: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
-    """Band name -> native-size float32 array for ``bands`` from the files of one patch."""
-    files: list[Path] = []
-    for p in map(Path, paths):
-        files += sorted(p.glob("*.tif")) if p.is_dir() else [p]
-    if not files:
-        raise MissingFileError(f"{list(map(str, paths))}: no GeoTIFF files for the query")
-    found: dict[str, npt.NDArray[Any]] = {}
-    for f in files:
-        m = _BAND_RE.search(f.name)
-        data, desc = _read(f)
-        assert data is not None
-        if m and data.shape[0] == 1:
-            found[m.group(1).upper()] = data[0]
-            continue
-        names = [d.upper() if d else None for d in desc]
-        if all(n in BANDS for n in names):
-            found.update({n: data[i] for i, n in enumerate(names) if n})
-        elif data.shape[0] == len(bands):
-            found.update({b: data[i] for i, b in enumerate(bands)})
-        else:
-            raise ConfigError(
-                f"{f}: {data.shape[0]} bands without band names; give the model's {len(bands)} bands "
-                f"{list(bands)} in this order, set band descriptions, or pass single-band files (*_B02.tif)"
-            )
-    missing = [b for b in bands if b not in found]
-    if missing:
-        raise MissingFileError(
-            f"{files[0]}: the query lacks bands {missing}; the model needs {list(bands)} "
-            "(add the band files or embed with another --sensor)"
-        )
-    return {b: _native(found[b], b) for b in bands}
+__all__ = ["embed_patches", "query_sensor", "read_patch"]
 
 
 def query_sensor(enc: Encoder, paths: Sequence[str | Path], sensor: str | None = None) -> str:
@@ -96,14 +33,7 @@ def query_sensor(enc: Encoder, paths: Sequence[str | Path], sensor: str | None =
     one they cover best (reading then names the missing bands)."""
     if sensor:
         return sensor
-    names: set[str] = set()
-    for p in map(Path, paths):
-        for f in sorted(p.glob("*.tif")) if p.is_dir() else [p]:
-            m = _BAND_RE.search(f.name)
-            if m:
-                names.add(m.group(1).upper())
-            else:
-                names.update(d.upper() for d in _read(f, pixels=False)[1] if d)
+    names = band_file_names(paths)
     for s in enc.sensors:
         if set(enc.bands(s)) <= names:
             return s

@@ -87,6 +87,16 @@ class Task(ABC):
     #: What to do instead of ``evaluate`` for tasks without one.
     no_eval_hint: ClassVar[str] = "see `worldclass tasks`"
 
+    def predict(self, checkpoint: Path, inputs: list[Path], out: Path, **options: Any) -> dict[str, Any]:
+        """Score ``inputs`` (patches, archives) with ``checkpoint`` into ``out``; returns a JSON summary.
+        ``options``: the task's own (see ``worldclass predict --help``)."""
+        raise ConfigError(
+            f"{checkpoint}: a {self.name} model has no patch prediction; {self.no_predict_hint}"
+        )
+
+    #: What to do instead of ``predict`` for tasks without one.
+    no_predict_hint: ClassVar[str] = "see `worldclass tasks`"
+
     def headline(self, result: dict[str, Any]) -> dict[str, Any]:
         """The few numbers of an evaluation result the CLI prints."""
         return {}

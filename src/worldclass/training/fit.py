@@ -1,14 +1,16 @@
 """The fit loop: run any registered task with Lightning (seed, output folder, callbacks, loggers,
 best/last checkpoints on the task's monitored metric, early stopping, exact resume).
 
-Writes ``OUT/config.json``, ``OUT/checkpoints/{best,last}.ckpt``, CSV logs under ``OUT/logs`` (and
-TensorBoard under ``OUT/tb`` when installed). ``resume`` continues from ``last.ckpt`` with the optimiser,
+Writes ``OUT/config.json``, ``OUT/checkpoints/{best,last}.ckpt``, ``OUT/curves.csv`` (one row per epoch,
+continuous across resumes; :mod:`worldclass.training.curves`), Lightning's step logs under ``OUT/logs``
+(a ``version_N`` per session) and TensorBoard under ``OUT/tb`` when the ``tensorboard`` extra is installed. ``resume`` continues from ``last.ckpt`` with the optimiser,
 scheduler, loop counters, callbacks and the random-number states of Python, NumPy and torch, so
 2 epochs + resume for 1 give the same weights as 3 epochs in one go.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import random
 import warnings
@@ -27,6 +29,7 @@ from worldclass.config import ExperimentConfig
 from worldclass.errors import ConfigError
 from worldclass.io import atomic_path, write_json_atomic
 from worldclass.tasks import get_task
+from worldclass.training.curves import LearningCurves
 
 
 @dataclass
@@ -163,15 +166,15 @@ def fit(
         latest,
         EarlyStopping(monitor=monitor, mode=mode, patience=cfg.optim.patience),
         RandomState(),
+        LearningCurves(out),
         *extra,
     ]
     loggers: list[Any] = [L.pytorch.loggers.CSVLogger(out, name="logs")]
-    try:
-        import tensorboard  # noqa: F401
-
-        loggers.append(L.pytorch.loggers.TensorBoardLogger(out, name="tb"))
-    except ImportError:
-        pass
+    if importlib.util.find_spec("tensorboard") is not None:  # the optional extra: one folder per run,
+        # resumed runs add event files to it (TensorBoard joins them by step)
+        loggers.append(
+            L.pytorch.loggers.TensorBoardLogger(out, name="tb", version=0, default_hp_metric=False)
+        )
     last = ckpt_dir / "last.ckpt"
     trainer = L.Trainer(
         default_root_dir=out,

@@ -100,6 +100,8 @@ def evaluate(
         minor_weights=weights,
         thresholds="tuned on validation" if tune else 0.5,
     )
+    if tune:  # reused by `worldclass predict --thresholds OUT/thresholds.json`
+        result["tuned_thresholds"] = dict(zip(meta.classes, map(float, threshold), strict=True))
     if counts is None:  # without training counts, "minor" would silently be another average
         result.update({k: None for k in list(result) if k.endswith("_minor")})
     if out is not None:
@@ -138,6 +140,8 @@ def _write(out: Path, result: dict[str, Any], y: Any, s: Any, meta: ModelMeta, r
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    if "tuned_thresholds" in result:
+        write_json_atomic(out / "thresholds.json", result["tuned_thresholds"])
     if report:
         from worldclass.report import Report
 

@@ -195,6 +195,11 @@ class ClassificationTask(Task):
             progress=options.progress,
         )
 
+    def predict(self, checkpoint: Path, inputs: list[Path], out: Path, **options: Any) -> dict[str, Any]:
+        from worldclass.tasks.classification.predict import predict
+
+        return predict(checkpoint, inputs, out, **options)
+
     def headline(self, result: dict[str, Any]) -> dict[str, Any]:
         keys = ("f1_micro", "f1_macro", "f1_minor", "map_macro", "map_micro")
         head: dict[str, Any] = {k: None if result[k] is None else round(float(result[k]), 4) for k in keys}

@@ -48,6 +48,7 @@ class CSMAETask(Task):
     monitor = "val/loss"
     mode = "min"
     dataset_kinds = ("multilabel",)
+    no_predict_hint = "embed patches with `worldclass embed` (or fine-tune a classifier from it)"
     smoke = (
         "data.bands=s2-10+s1",
         "model.embed_dim=32",

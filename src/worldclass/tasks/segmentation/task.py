@@ -43,6 +43,7 @@ class SegmentationTask(Task):
     monitor = "val/iou"
     mode = "max"
     dataset_kinds = ("segmentation",)
+    no_predict_hint = "map whole scenes with `worldclass map`"
     smoke = ("model.encoder=resnet18",)
     eval_split = "val"
 
