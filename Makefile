@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/worldclass demo --out demo-out --real-samples tests/data/bigearthnet-v1-real
+	$(VENV)/bin/worldclass demo --out demo-out
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -151,7 +151,7 @@ def demo(
     real_samples: Annotated[
         Path | None,
         typer.Option(
-            help="Folder of real BigEarthNet v1 patches to include (tests/data/bigearthnet-v1-real)."
+            help="Folder of real BigEarthNet v1 patches to include (default: the samples shipped in the package)."
         ),
     ] = None,
 ) -> None:
@@ -176,12 +176,19 @@ def train(
     overwrite: Annotated[
         bool, typer.Option(help="Replace the checkpoints of an earlier run in OUT.")
     ] = False,
+    smoke: Annotated[
+        bool,
+        typer.Option(
+            help="Shrink the recipe to a 1-2 minute CPU run (small model, few batches) in OUT-smoke."
+        ),
+    ] = False,
 ) -> None:
-    """Train the config's task (`worldclass tasks` lists them); early stopping on its monitored metric."""
+    """Train the config's task (`worldclass tasks` lists them); early stopping on its monitored metric.
+    Writes OUT/checkpoints, OUT/curves.csv (see `worldclass report OUT`); prints a JSON summary."""
     from worldclass.tasks import load_config
     from worldclass.training import train as run
 
-    cfg = load_config(config, set_)
+    cfg = load_config(config, set_, smoke=smoke)
     result = run(cfg, resume=resume, overwrite=overwrite)
     typer.echo(
         json.dumps(
@@ -286,6 +293,10 @@ def experiment_imbalance(
     seeds: Annotated[
         str | None, typer.Option(help="Comma-separated seeds, e.g. 0,1,2 (default: trainer.seed).")
     ] = None,
+    smoke: Annotated[bool, typer.Option(help="Every variant as a smoke run (see `train --smoke`).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print ablation.json's content instead of the table.")
+    ] = False,
 ) -> None:
     """Seed ablation: Base, CW, MROS+DCW (+ pretrained) on the same data; mean ± std over the seeds."""
     from worldclass.errors import ConfigError
@@ -296,5 +307,6 @@ def experiment_imbalance(
         seed_list = [int(x) for x in seeds.split(",")] if seeds else None
     except ValueError:
         raise ConfigError(f"--seeds {seeds!r}: give integers separated by commas, e.g. 0,1,2") from None
-    result = run_imbalance(load_config(config, set_), seeds=seed_list, log=typer.echo)
-    typer.echo(result["table"])
+    log = (lambda line: typer.echo(line, err=True)) if as_json else typer.echo
+    result = run_imbalance(load_config(config, set_, smoke=smoke), seeds=seed_list, log=log)
+    typer.echo(json.dumps({"variants": result["variants"]}) if as_json else result["table"])

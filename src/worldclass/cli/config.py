@@ -45,9 +45,11 @@ def check(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override, e.g. --set optim.lr=3e-4.")
     ] = None,
+    smoke: Annotated[bool, typer.Option(help="Show the config as `train --smoke` would run it.")] = False,
 ) -> None:
-    """Validate CONFIG (keys, types, choices, ranges) without training; prints the resolved config as JSON."""
+    """Validate CONFIG (keys, types, choices, ranges) without training; prints the resolved config as JSON
+    (input paths made absolute against the config file's folder)."""
     from worldclass.tasks import load_config
 
-    cfg = load_config(config, set_ or [])
+    cfg = load_config(config, set_ or [], smoke=smoke)
     typer.echo(json.dumps(cfg.to_dict(), indent=1))

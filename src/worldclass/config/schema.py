@@ -22,13 +22,15 @@ COMMON: dict[str, type] = {"data": DataConfig, "optim": OptimConfig, "trainer": 
 @dataclass(frozen=True)
 class Setting:
     """One key: ``key`` dotted (``optim.lr``), ``type`` as written in the schema, ``default`` (JSON-able),
-    ``choices`` (empty: any value of the type), ``help`` (one line)."""
+    ``choices`` (empty: any value of the type), ``help`` (one line), ``path`` (an input path: relative
+    ones are resolved against the folder of the config file that sets them)."""
 
     key: str
     type: str
     default: Any
     choices: tuple[Any, ...]
     help: str
+    path: bool = False
 
 
 def _type_text(annotation: Any) -> str:
@@ -57,6 +59,7 @@ def settings(sections: Mapping[str, type]) -> list[Setting]:
                     default=_default(f),
                     choices=tuple(f.metadata.get("choices", ())),
                     help=str(f.metadata.get("help", "")),
+                    path=bool(f.metadata.get("path", False)),
                 )
             )
     return out
@@ -69,6 +72,7 @@ def table(rows: list[Setting]) -> str:
     lines = []
     for r, c in zip(rows, cells, strict=True):
         extra = f" [{' | '.join(map(str, r.choices))}]" if r.choices else ""
+        extra += " (path: relative to the config file)" if r.path else ""
         lines.append("  ".join(f"{v:<{w}}" for v, w in zip(c, widths, strict=True)) + f"  {r.help}{extra}")
     return "\n".join(lines)
 
@@ -84,6 +88,9 @@ def markdown(tasks: Mapping[str, Mapping[str, type]]) -> str:
         "",
         "Generated from the config schema by `worldclass config show --markdown`; do not edit by hand.",
         "Every key can be set in the YAML file (`section: {key: value}`) or with `--set section.key=value`.",
+        "Input paths (marked *path*) written in a config file are relative to that file's folder; given with",
+        "`--set` they are relative to the working folder, like `trainer.out` always is.",
+        "`worldclass train CONFIG --smoke` shrinks any recipe to a run of a minute or two (see the README).",
         "",
         "## Common sections (every task)",
         "",
@@ -100,6 +107,7 @@ def _md_rows(rows: list[Setting]) -> str:
     body = []
     for r in rows:
         extra = f". One of: {', '.join(f'`{c}`' for c in r.choices)}." if r.choices else ""
+        extra += " *path*" if r.path else ""
         cell = r.type.replace("|", "\\|")
         body.append(f"| `{r.key}` | {cell} | `{json.dumps(r.default)}` | {r.help}{extra} |")
     return "\n".join([head, *body])

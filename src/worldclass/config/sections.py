@@ -23,12 +23,15 @@ def choice(default: Any, options: Iterable[Any], help: str = "") -> Any:
     return field(default=default, metadata={"choices": tuple(options), "help": help})
 
 
-def setting(default: Any = None, help: str = "", *, factory: Callable[[], Any] | None = None) -> Any:
+def setting(
+    default: Any = None, help: str = "", *, factory: Callable[[], Any] | None = None, path: bool = False
+) -> Any:
     """A dataclass field with its one-line ``help`` (listed by `worldclass config show`); ``factory`` for
-    mutable defaults."""
+    mutable defaults; ``path``: an input path, resolved relative to the config file it is written in."""
+    meta = {"help": help, "path": path}
     if factory is not None:
-        return field(default_factory=factory, metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -41,7 +44,9 @@ class DataConfig:
     (label-index order), ``vector`` + ``class_column`` (polygon labels), ``val_fraction`` (bottom rows
     of every scene held out)."""
 
-    root: str = setting("", "Folder of the data: official archive, worldclass store or scenes root")
+    root: str = setting(
+        "", "Folder of the data: official archive, worldclass store or scenes root", path=True
+    )
     dataset: str = setting("bigearthnet", "Registered dataset name (`worldclass datasets`)")
     patch_size: int = setting(256, "Scenes: training window side in pixels")
     samples_per_epoch: int = setting(2000, "Scenes: random windows drawn per training epoch")
@@ -67,7 +72,7 @@ class DataConfig:
         False, "BigEarthNet: keep patches flagged for seasonal snow or cloud/shadow"
     )
     splits: str | None = setting(
-        None, "A patch_id,split file (.parquet or .csv) replacing the archive's splits"
+        None, "A patch_id,split file (.parquet or .csv) replacing the archive's splits", path=True
     )
 
 
@@ -92,7 +97,9 @@ class TrainerConfig:
     ``precision`` (auto: bf16-mixed on GPU, 32-true on CPU), ``threshold_tuning`` (classification:
     per-class thresholds tuned on validation at evaluation), ``progress`` bars."""
 
-    out: str = setting("runs/experiment", "Run folder: checkpoints/, logs/, config.json")
+    out: str = setting(
+        "runs/experiment", "Run folder (relative to the working folder): checkpoints/, curves.csv, logs/"
+    )
     seed: int = setting(42, "Seed of every random generator")
     accelerator: str = choice(
         "auto", ACCELERATORS, "Lightning accelerator (gpu/cuda need a CUDA build of torch)"

@@ -1,7 +1,8 @@
 """The demo pipeline behind ``make demo`` / ``worldclass demo``: embedded data -> stores -> stats -> report.
 
 Steps: (1) synthesise a small reBEN-layout archive, (2) take the real BigEarthNet v1 sample patches
-(given as ``real``; the repository ships them in ``tests/data/bigearthnet-v1-real``), (3) encode both into stores, (4) compute
+(``real``; default: the 3 S2 + 6 S1 patches shipped inside the package, :data:`REAL_SAMPLES`), (3) encode
+both into stores, (4) compute
 imbalance statistics and a spatial-leak report, (5) train a small classifier briefly with MROS + DCW and
 evaluate it on the test split, (6) train a small segmenter on synthetic aerial scenes, map an unseen
 scene to a COG, polygonize its buildings (:mod:`worldclass.demo.mapping`), (7) pretrain a cross-sensor
@@ -28,6 +29,9 @@ from worldclass.data.store import FORMAT_VERSION, is_store, read_info
 from worldclass.data.synth.bigearthnet import synth_bigearthnet
 from worldclass.demo.previews import preview_dataset, preview_item
 from worldclass.report import Report, plots
+
+#: The real BigEarthNet v1 patches shipped in the package (3 S2 + 6 S1, official layout, CDLA-Permissive).
+REAL_SAMPLES = Path(__file__).parent / "samples" / "bigearthnet-v1-real"
 
 
 def _previews(root: Path, n: int, prefix: str) -> list[dict[str, Any]]:
@@ -88,15 +92,15 @@ def run_demo(
     _drop_outdated_store(store, log)
     enc = encode(synth_root, store, workers=workers)
     real_store = out / "stores" / "bigearthnet-v1-real"
-    has_real = real is not None and (Path(real) / "BigEarthNet-v1.0").is_dir()
-    if real is not None and has_real:
+    if real is None:
+        real = REAL_SAMPLES
+    has_real = (Path(real) / "BigEarthNet-v1.0").is_dir()
+    if has_real:
         log(f"[3/8] real BigEarthNet v1 patches {real} -> {real_store}")
         _drop_outdated_store(real_store, log)
         encode(real, real_store, workers=0)
     else:
-        log(
-            f"[3/8] no real sample patches (pass --real-samples, e.g. tests/data/bigearthnet-v1-real); got {real}"
-        )
+        log(f"[3/8] no real sample patches in {real} (--real-samples wants a BigEarthNet v1 root); skipped")
     log("[4/8] statistics and splits")
     stats = split_statistics(store)
     leak = make_splits(store, "official")

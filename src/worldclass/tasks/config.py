@@ -3,6 +3,7 @@ task, validated by the task and the dataset registry."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -84,16 +85,77 @@ def _check_accelerator(accelerator: str) -> None:
         )
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read YAML ``path`` (optional), apply ``key.sub=value`` overrides (values parsed as YAML) and
-    validate against the task's and the dataset's rules."""
-    return _parse(read_tree(path, overrides), need_root=True)
+#: What ``--smoke`` does to every recipe (then the task's own :attr:`Task.smoke`, then ``--set``): one
+#: short epoch of a few small batches, a short validation, in-process data loading.
+SMOKE = (
+    "optim.max_epochs=1",
+    "optim.limit_train_batches=2",
+    "optim.limit_val_batches=2",
+    "optim.warmup_steps=1",
+    "optim.patience=1",
+    "data.batch_size=8",
+    "data.num_workers=0",
+    "data.samples_per_epoch=16",
+)
+#: Scene datasets: the largest training window of a smoke run (px).
+SMOKE_WINDOW = 128
+
+
+def smoke_overrides(tree: dict[str, Any]) -> list[str]:
+    """The overrides ``--smoke`` applies to config ``tree``: :data:`SMOKE`, the task's small model, windows
+    of at most :data:`SMOKE_WINDOW` px, and ``trainer.out`` + ``-smoke`` (a real run's folder is never
+    touched)."""
+    task = get_task(str(tree.get("task", DEFAULT_TASK)))
+    data = tree.get("data") if isinstance(tree.get("data"), dict) else {}
+    trainer = tree.get("trainer") if isinstance(tree.get("trainer"), dict) else {}
+    out = [*SMOKE, *task.smoke]
+    size = data.get("patch_size", 256) if data else 256
+    if isinstance(size, int) and size > SMOKE_WINDOW:
+        out.append(f"data.patch_size={SMOKE_WINDOW}")
+    base = str((trainer or {}).get("out", "runs/experiment")).rstrip("/")
+    return [*out, f"trainer.out={base}-smoke"]
+
+
+def _path_keys(tree: dict[str, Any]) -> set[str]:
+    """Dotted keys of the input paths (``setting(path=True)``) of the config's task."""
+    from worldclass.config.schema import settings
+
+    name = tree.get("task", DEFAULT_TASK)
+    sections = get_task(name).sections if isinstance(name, str) else {}
+    return {s.key for s in settings(sections) if s.path}
+
+
+def _resolve_paths(tree: dict[str, Any], base: Path) -> None:
+    """Relative input paths of a config file -> absolute, against the file's folder (``~`` expanded)."""
+    for key in _path_keys(tree):
+        section, name = key.split(".", 1)
+        node = tree.get(section)
+        value = node.get(name) if isinstance(node, dict) else None
+        if isinstance(value, str) and value:
+            p = Path(value).expanduser()
+            node[name] = str(p if p.is_absolute() else (base / p).resolve())  # type: ignore[index]
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, *, smoke: bool = False
+) -> ExperimentConfig:
+    """Read YAML ``path`` (optional; its relative input paths resolved against its folder), apply
+    :func:`smoke_overrides` when ``smoke``, then the ``key.sub=value`` overrides (values parsed as YAML;
+    paths relative to the working folder) and validate against the task's and the dataset's rules."""
+    tree = read_tree(path, None)
+    if path is not None:
+        _resolve_paths(tree, Path(path).resolve().parent)
+    extra = list(overrides or [])
+    if smoke:
+        probe = copy.deepcopy(tree)
+        apply_overrides(probe, extra)  # the task and trainer.out as finally chosen
+        extra = [*smoke_overrides(probe), *extra]
+    apply_overrides(tree, extra)
+    return _parse(tree, need_root=True)
 
 
 def config_from_dict(tree: dict[str, Any], overrides: list[str] | None = None) -> ExperimentConfig:
     """Validated config from a plain dict (e.g. the one stored in a checkpoint) plus overrides."""
-    import copy
-
     tree = copy.deepcopy(tree)
     apply_overrides(tree, overrides)
     return _parse(tree, need_root=False)

@@ -25,7 +25,7 @@ class ClassifierModelConfig:
 
     backbone: str = setting("resnet50", "Any timm model name")
     fusion: str = choice("early", FUSIONS, "early: one backbone over all bands; late: one per sensor")
-    pretrained: str | None = setting(None, "Local backbone weights file (never downloaded)")
+    pretrained: str | None = setting(None, "Local backbone weights file (never downloaded)", path=True)
     drop_rate: float = setting(0.15, "Dropout before the classifier head, in [0, 1)")
     drop_path_rate: float = setting(0.15, "Stochastic depth rate of the backbone")
     parent_rule: str = choice(

@@ -23,9 +23,11 @@ class SegmenterModelConfig:
     arch: str = choice("unet", ARCHS, "unet, fcn or mlp (multi-resolution MLP head)")
     encoder: str = setting("resnet34", "smp encoder name, or tu-<timm name>")
     refine_steps: int = setting(0, "Iterative refinement steps (0: none)")
-    init_from: str | None = setting(None, "Segmentation checkpoint whose base weights start this run")
+    init_from: str | None = setting(
+        None, "Segmentation checkpoint whose base weights start this run", path=True
+    )
     freeze_base: bool = setting(False, "Train only the refiner")
-    pretrained: str | None = setting(None, "Local encoder weights file (never downloaded)")
+    pretrained: str | None = setting(None, "Local encoder weights file (never downloaded)", path=True)
 
 
 @dataclass
