@@ -98,3 +98,98 @@ def test_usage_errors_print_short_usage_and_exit_2(args: list[str], message: str
     r = subprocess.run([sys.executable, "-m", "worldclass", *args], capture_output=True, text=True)
     assert r.returncode == 2 and message in r.stderr and r.stderr.startswith("Usage: ")
     assert "Traceback" not in r.stderr and len(r.stderr.splitlines()) <= 5
+
+
+#: commands whose default output is a table or text: each must offer --json
+TABLE_COMMANDS = {
+    ("stats",),
+    ("search",),
+    ("retrieval-eval",),
+    ("tasks",),
+    ("datasets",),
+    ("experiment", "imbalance"),
+    ("config", "show"),
+    ("report",),
+}
+
+
+def _leaf_commands() -> dict[tuple[str, ...], object]:
+    import typer.main
+
+    from worldclass.cli import app
+
+    out: dict[tuple[str, ...], object] = {}
+
+    def walk(cmd: object, path: tuple[str, ...]) -> None:
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                walk(sub, (*path, name))
+        else:
+            out[path] = cmd
+
+    walk(typer.main.get_command(app), ())
+    return out
+
+
+def test_table_commands_offer_json_and_the_rest_print_json() -> None:
+    leaves = _leaf_commands()
+    assert set(leaves) >= TABLE_COMMANDS
+    for path, cmd in leaves.items():
+        options = {o for p in cmd.params for o in getattr(p, "opts", [])}  # type: ignore[attr-defined]
+        if path in TABLE_COMMANDS:
+            assert "--json" in options, path
+        else:  # their results are JSON lines on stdout; the source says so
+            import inspect
+
+            src = inspect.getsource(cmd.callback)  # type: ignore[attr-defined]
+            assert "json.dumps" in src or path in {
+                ("synth", "bigearthnet"),
+                ("synth", "aerial"),
+                ("demo",),
+                ("serve",),
+            }, path
+
+
+def test_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    from test_reliability.harness import run_cli
+
+    r = run_cli(["--help"], capsys)
+    text = " ".join(r.out.split())
+    assert r.code == 0 and "Exit codes:" in text
+    for code in (
+        "0 done",
+        "1 output or OS error",
+        "2 bad input",
+        "3 incomplete store",
+        "70 a worldclass bug",
+        "130 Ctrl-C",
+        "143 SIGTERM",
+    ):
+        assert code in text, code
+
+
+def test_registries_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    from test_reliability.harness import run_cli
+    from worldclass.datasets import list_datasets
+    from worldclass.tasks import list_tasks
+
+    tasks = json.loads(run_cli(["tasks", "--json"], capsys).out)
+    assert [t["name"] for t in tasks] == list_tasks() and all(t["monitor"].startswith("val/") for t in tasks)
+    datasets = json.loads(run_cli(["datasets", "--json"], capsys).out)
+    assert [d["name"] for d in datasets] == list_datasets()
+    (card,) = json.loads(run_cli(["datasets", "bigearthnet", "--json"], capsys).out)
+    assert "BigEarthNet" in card["card"]
+
+
+def test_report_command(cls_checkpoint: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from test_reliability.harness import run_cli
+
+    run = cls_checkpoint.parents[1]
+    r = run_cli(["report", str(run), "--json", "--out", str(tmp_path / "r.html")], capsys)
+    assert r.code == 0, r.err
+    summary = json.loads(r.out)
+    assert summary["epochs"] == len(summary["rows"]) == 1 and summary["monitor"] == "val/map_macro"
+    assert (tmp_path / "r.html").read_text().count("<img") == 2
+    r = run_cli(["report", str(tmp_path)], capsys)
+    assert r.code == 2 and "config.json: not found" in r.err and "Traceback" not in r.err

@@ -10,9 +10,17 @@ import typer
 
 from worldclass.cli.progress import progress_bar
 
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 output or OS error (permissions, full disk, busy port); 2 bad input or usage "
+    "(missing/corrupt file, bad config, unknown option); 3 incomplete store (re-run encode); 70 a worldclass "
+    "bug (traceback saved to a file); 130 Ctrl-C; 143 SIGTERM. Errors are one line on stderr naming the file "
+    "and the fix (--debug shows the traceback). Results are JSON on stdout (--json where a table is the default)."
+)
+
 app = typer.Typer(
     name="worldclass",
     help="Deep learning on Earth-observation archives: BigEarthNet v1/v2 data, stores, splits, statistics.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -255,10 +263,16 @@ def evaluate(
 
 
 @app.command("tasks")
-def list_tasks_command() -> None:
+def list_tasks_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
+) -> None:
     """List the registered tasks: name, monitored metric, dataset kinds, summary."""
     from worldclass.tasks import get_task, list_tasks
 
+    if as_json:
+        keys = ("name", "aliases", "summary", "monitor", "mode", "dataset_kinds", "eval_split")
+        typer.echo(json.dumps([{k: getattr(get_task(n), k) for k in keys} for n in list_tasks()], indent=1))
+        return
     for name in list_tasks():
         t = get_task(name)
         aliases = f" (also {', '.join(t.aliases)})" if t.aliases else ""
@@ -270,10 +284,20 @@ def list_tasks_command() -> None:
 @app.command("datasets")
 def list_datasets_command(
     name: Annotated[str | None, typer.Argument(help="Print this dataset's data card.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """List the registered datasets, or print one dataset's data card."""
     from worldclass.datasets import get_dataset, list_datasets
 
+    if as_json:
+        names = [name] if name is not None else list_datasets()
+        rows = [
+            {"name": n, "kind": get_dataset(n).kind, "summary": get_dataset(n).summary}
+            | ({"card": get_dataset(n).card()} if name is not None else {})
+            for n in names
+        ]
+        typer.echo(json.dumps(rows, indent=1))
+        return
     if name is not None:
         typer.echo(get_dataset(name).card())
         return

@@ -188,6 +188,9 @@ def retrieval_eval(
     ] = "validation",
     archive_split: Annotated[str, typer.Option(help="Archive (BigEarthNet protocol: test).")] = "test",
     out: Annotated[Path | None, typer.Option(help="Folder for metrics.json and results.csv.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the metrics as JSON instead of a table.")
+    ] = False,
 ) -> None:
     """Retrieval metrics (P/R/F1@k, mAP@k, weighted mAP@k) for every sensor direction of each set."""
     from worldclass.cli.tables import print_table
@@ -200,7 +203,10 @@ def retrieval_eval(
             e, k=k, kind=kind, query_split=query_split, archive_split=archive_split
         )
     header, rows = results_table(named)
-    print_table(header, rows)
+    if as_json:
+        typer.echo(json.dumps(named, indent=1))
+    else:
+        print_table(header, rows)
     if out is not None:
         import csv
 

@@ -39,10 +39,14 @@ def print_stats(result: dict[str, Any]) -> None:
 
 
 def print_table(header: list[str], rows: list[list[Any]], title: str | None = None) -> None:
-    """A plain table: one column per header entry, values printed with str()."""
+    """A plain table: one column per header entry, values printed with str(). Never wraps or crops a
+    cell (ids stay whole for copying): the table is as wide as its longest cells need."""
+    cells = [[str(v) for v in row] for row in rows]
     table = Table(title=title)
     for col in header:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*(str(v) for v in row))
-    Console().print(table)
+        table.add_column(col, no_wrap=True)
+    for row in cells:
+        table.add_row(*row)
+    need = sum(max([len(h), *(len(r[i]) for r in cells)]) + 3 for i, h in enumerate(header)) + 1
+    console = Console()
+    Console(width=max(console.width, need)).print(table)
