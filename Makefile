@@ -11,7 +11,7 @@ ifneq ($(PIP_FIND_LINKS),)
 PIP_FLAGS += --find-links $(PIP_FIND_LINKS)
 endif
 
-.PHONY: venv demo test lint typecheck unit bench clean
+.PHONY: venv cuda demo test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,14 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# GPU machines: the same pinned torch/torchvision, but the registry's CUDA build (PyPI's Linux x86_64 wheels
+# bundle CUDA) instead of the local CPU wheel: no find-links for this step. Check: `.venv/bin/python -c
+# "import torch; print(torch.version.cuda, torch.cuda.is_available())"`.
+cuda: $(STAMP)
+	$(PIP) uninstall -q -y torch torchvision
+	PIP_FIND_LINKS= $(PIP) install -q -c constraints.txt --no-cache-dir torch torchvision
+	$(PY) -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, 'GPU', torch.cuda.is_available())"
 
 demo: $(STAMP)
 	$(VENV)/bin/worldclass demo --out demo-out

@@ -77,7 +77,7 @@ def _check_accelerator(accelerator: str) -> None:
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(
             f"config key 'trainer.accelerator': {accelerator!r} but this machine has no usable CUDA GPU; "
-            "use 'auto' or 'cpu'"
+            "use 'auto' or 'cpu', or install the CUDA build of torch (`make cuda`, README: GPU set-up)"
         )
     if accelerator == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(
