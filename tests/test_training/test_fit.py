@@ -88,7 +88,9 @@ def test_resume_equals_an_uninterrupted_run(v2_store: Path, tmp_path: Path) -> N
     assert summary["best_epoch"] == best["epoch"] and summary["best"] == pytest.approx(resumed.best_score)
     page = html.read_text()
     assert page.count("<img") == 2 and "resumed session" in page
-    if importlib.util.find_spec("tensorboard") is not None:  # the extra (installed by `make test`): one folder
+    if (
+        importlib.util.find_spec("tensorboard") is not None
+    ):  # the extra (installed by `make test`): one folder
         assert len(list((tmp_path / "split" / "tb" / "version_0").glob("events.out.tfevents.*"))) == 2
 
 
