@@ -34,6 +34,9 @@ def loss_curves(rows: Sequence[dict[str, float]], monitor: str, mode: str) -> An
         x, y = _series(rows, key)
         if x:
             a.plot(x, y, style, ms=3, label=key)
+    losses = [v for key in ("train/loss", "val/loss") for v in _series(rows, key)[1]]
+    if losses and min(losses) > 0 and max(losses) > 20 * min(losses):  # e.g. an untrained first validation
+        a.set_yscale("log")
     a.set_xlabel("epoch")
     a.set_ylabel("loss")
     a.set_title("Loss")

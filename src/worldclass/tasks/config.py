@@ -144,7 +144,7 @@ def load_config(
     paths relative to the working folder) and validate against the task's and the dataset's rules."""
     tree = read_tree(path, None)
     if path is not None:
-        _resolve_paths(tree, Path(path).resolve().parent)
+        _resolve_paths(tree, Path(path).absolute().parent)  # a linked config folder counts as where it is
     extra = list(overrides or [])
     if smoke:
         probe = copy.deepcopy(tree)

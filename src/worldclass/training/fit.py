@@ -22,7 +22,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from worldclass.config import ExperimentConfig
@@ -79,6 +79,15 @@ class RandomState(Callback):
         torch.set_rng_state(state_dict["torch"])
         if "cuda" in state_dict and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class QuietProgressBar(RichProgressBar):
+    """Lightning's rich progress bar without the logger's version number (``v_num``) beside the metrics."""
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        items: dict[str, Any] = dict(super().get_metrics(trainer, pl_module))
+        items.pop("v_num", None)
+        return items
 
 
 def _precision(cfg: ExperimentConfig) -> str:
@@ -169,6 +178,8 @@ def fit(
         LearningCurves(out),
         *extra,
     ]
+    if cfg.trainer.progress:
+        callbacks.append(QuietProgressBar())
     loggers: list[Any] = [L.pytorch.loggers.CSVLogger(out, name="logs")]
     if importlib.util.find_spec("tensorboard") is not None:  # the optional extra: one folder per run,
         # resumed runs add event files to it (TensorBoard joins them by step)

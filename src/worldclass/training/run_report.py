@@ -83,5 +83,16 @@ def run_report(run: str | Path, out: str | Path | None = None) -> tuple[Path, di
     r.figure(cp.metric_grid(rows, keys), "every logged metric and the learning rate per epoch")
     r.heading("Per epoch")
     cols = list(rows[-1])
-    r.table(cols, [[row.get(c) for c in cols] for row in rows])
+    r.table(cols, [[_cell(c, row.get(c)) for c in cols] for row in rows])
     return r.write(path.parent, path.name), s
+
+
+def _cell(column: str, value: float | None) -> Any:
+    """Counters as integers, the learning rate in scientific notation, metrics as they are."""
+    if value is None or math.isnan(value):
+        return None
+    if column in ("epoch", "step", "session"):
+        return int(value)
+    if column == "lr":
+        return f"{value:.2e}"
+    return value
