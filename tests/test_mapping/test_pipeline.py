@@ -86,6 +86,7 @@ def test_cli_map_polygonize_submission(seg_checkpoint: Path, scenes_root: Path, 
         str(scenes_root / "labels.gpkg"),
         "--classes",
         "road",
+        "--json",
     )
     assert r.returncode == 0, r.stderr
     # the polygons' road IoU is the raster map's road IoU (up to the 0.3 m = 1 px simplification; no

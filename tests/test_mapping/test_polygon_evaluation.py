@@ -54,9 +54,35 @@ def test_default_compares_matching_classes(tmp_path: Path) -> None:
 
 def test_cli_selects_classes(tmp_path: Path) -> None:
     pred, ref, *_ = _files(tmp_path)
-    run = [sys.executable, "-m", "worldclass", "polygon-metrics", str(pred), str(ref)]
+    run = [sys.executable, "-m", "worldclass", "polygon-metrics", str(pred), str(ref), "--json"]
     r = subprocess.run(run, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["iou"] == pytest.approx(9 / 11)
     r = subprocess.run([*run, "--reference-classes", "1,2"], capture_output=True, text=True)
     assert r.returncode == 0 and json.loads(r.stdout)["iou"] < 0.5  # roads counted as missed buildings
+
+
+def test_wgs84_geojson_gives_the_utm_numbers(tmp_path: Path) -> None:
+    """The same polygons as GPKG in UTM 33N and as GeoJSON (written in WGS84) give the same metrics."""
+    rng = np.random.default_rng(0)
+    x0, y0 = 480_000.0, 5_330_000.0
+    ref = np.array(
+        [shapely.box(x0 + x, y0 + y, x0 + x + 14, y0 + y + 9) for x in range(0, 300, 40) for y in (0, 50)],
+        dtype=object,
+    )
+    pred = np.array(
+        [shapely.affinity.rotate(shapely.affinity.translate(g, *rng.uniform(-2, 2, 2)), 4) for g in ref],
+        dtype=object,
+    )
+    fields = {"class_name": np.array(["building"] * len(ref), dtype=object)}
+    scores = {"score": rng.uniform(0, 1, len(ref))}
+    for suffix in ("gpkg", "geojson"):
+        write_polygons(tmp_path / f"pred.{suffix}", pred, fields | scores, crs=CRS)
+        write_polygons(tmp_path / f"ref.{suffix}", ref, fields, crs=CRS)
+    utm = compare_polygon_files(tmp_path / "pred.gpkg", tmp_path / "ref.gpkg", step=1.0)
+    wgs = compare_polygon_files(tmp_path / "pred.geojson", tmp_path / "ref.geojson", step=1.0)
+    assert "EPSG:32633" in utm["crs"] and "EPSG:32633" in wgs["crs"] and "reprojected" in wgs["crs"]
+    assert wgs["ranked_by"] == "score"
+    for key in ("iou", "ap", "ap50", "pair_iou", "boundary_iou", "c_iou", "polis", "mta"):
+        assert wgs[key] == pytest.approx(utm[key], rel=0.01), key
+    assert 0.5 < utm["polis"] < 3  # metres, not degrees

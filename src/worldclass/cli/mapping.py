@@ -160,9 +160,17 @@ def polygon_metrics(
         str | None,
         typer.Option(help="Class column of the reference (default: class_name, class or class_id)."),
     ] = None,
+    boundary_width: Annotated[
+        float, typer.Option(help="Width of the boundary region for boundary IoU, map units.")
+    ] = 1.0,
+    max_detections: Annotated[
+        int | None, typer.Option(help="COCO maxDets: best-scored predictions kept (default: all).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """IoU, PoLiS, C-IoU, N-ratio and max tangent angle error of predicted vs reference polygons, of the
-    same classes on both sides."""
+    """COCO AP/AR, one-to-one matches (IoU >= 0.5), boundary IoU, C-IoU, N-ratio, PoLiS and max tangent
+    angle error of predicted vs reference polygons of the same classes, in a projected CRS."""
+    from worldclass.cli.tables import print_table
     from worldclass.mapping.polygon_evaluation import compare_polygon_files
 
     result = compare_polygon_files(
@@ -172,8 +180,14 @@ def polygon_metrics(
         reference_classes=reference_classes.split(",") if reference_classes else None,
         reference_column=reference_column,
         step=step,
+        boundary_width=boundary_width,
+        max_detections=max_detections,
     )
-    typer.echo(json.dumps(result))
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    rows = [[k, f"{v:.4f}" if isinstance(v, float) else v] for k, v in result.items()]
+    print_table(["metric", "value"], rows, title=f"{predicted} vs {reference}")
 
 
 @app.command("inria-submission", epilog="Example: worldclass inria-submission maps/ --out submission/")

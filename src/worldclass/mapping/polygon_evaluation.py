@@ -6,7 +6,9 @@ are compared with the reference polygons of ``reference_classes`` (values of the
 ``class_name``, ``class`` or ``class_id``, whichever exists first). By default the reference classes are the
 selected predicted class names when the reference column holds names, else their ids; a reference whose
 column matches neither is refused with the values it holds. The reference is reprojected to the
-prediction's CRS.
+prediction's CRS; when that CRS is geographic (GeoJSON is always WGS84 lon/lat) both are reprojected to
+the UTM zone of the prediction's centre, so areas, widths and PoLiS are in metres (``crs`` in the result
+says which CRS the numbers are in). A ``score`` column of the prediction ranks its polygons for COCO AP.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def compare_polygon_files(
     reference_classes: Sequence[str] | None = None,
     reference_column: str | None = None,
     step: float = 1.0,
+    boundary_width: float = 1.0,
+    max_detections: int | None = None,
 ) -> dict[str, Any]:
     """:func:`worldclass.metrics.polygons.polygon_metrics` of the selected classes of both files, plus
     ``classes`` and ``reference_classes`` (what was compared)."""
@@ -50,6 +54,10 @@ def compare_polygon_files(
 
     if not 0 < step < float("inf"):
         raise ConfigError(f"--step {step}: the contour sampling step must be a finite number > 0 map units")
+    if not 0 < boundary_width < float("inf"):
+        raise ConfigError(f"--boundary-width {boundary_width}: use a finite number > 0 map units")
+    if max_detections is not None and max_detections < 1:
+        raise ConfigError(f"--max-detections {max_detections}: use 1 or more (default: all)")
     predicted, reference = Path(predicted), Path(reference)
     pred, pcols, crs = read_polygons(predicted)
     ref, rcols, ref_crs = read_polygons(reference)
@@ -91,5 +99,39 @@ def compare_polygon_files(
         if not ref_keep.any():
             raise ConfigError(f"{reference}: no polygon of classes {chosen_ref} in column {column!r}")
     ref = reproject(ref[ref_keep], ref_crs, crs) if crs and ref_crs else ref[ref_keep]
-    result = polygon_metrics(pred[keep], ref, step=step)
-    return result | {"classes": chosen_names or chosen_ids, "reference_classes": chosen_ref or "all"}
+    pred = pred[keep]
+    crs_note = str(crs) if crs else "none (coordinates taken as metres)"
+    if crs and projected_crs(pred, crs) != crs:
+        utm = projected_crs(pred, crs)
+        pred, ref = reproject(pred, crs, utm), reproject(ref, crs, utm)
+        crs_note = f"{utm} (reprojected from geographic {crs})"
+    scores = None
+    if "score" in pcols:
+        scores = np.asarray(pcols["score"], np.float64)[keep]
+        if not np.isfinite(scores).all():
+            raise ConfigError(f"{predicted}: column 'score' holds NaN or infinite values; fix or drop it")
+    result = polygon_metrics(
+        pred, ref, scores=scores, step=step, boundary_width=boundary_width, max_detections=max_detections
+    )
+    return result | {
+        "classes": chosen_names or chosen_ids,
+        "reference_classes": chosen_ref or "all",
+        "crs": crs_note,
+        "ranked_by": "score" if scores is not None else "file order (no score column)",
+    }
+
+
+def projected_crs(geoms: np.ndarray, crs: Any) -> Any:
+    """``crs`` itself when projected, else the WGS84 UTM zone (``EPSG:326zz``/``327zz``) of the centre."""
+    import shapely
+    from pyproj import CRS
+
+    from worldclass.data.vector import reproject
+
+    c = CRS.from_user_input(crs)
+    if not c.is_geographic or not len(geoms):
+        return crs
+    x0, y0, x1, y1 = shapely.total_bounds(reproject(geoms, crs, "EPSG:4326"))
+    lon, lat = (x0 + x1) / 2, (y0 + y1) / 2
+    zone = int(np.clip((lon + 180) // 6 + 1, 1, 60))
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
