@@ -187,6 +187,22 @@ def test_map_scene_writes_cog_with_geo_and_nodata(tmp_path: Path) -> None:
         probs = p.read().astype(np.float32) * p.scales[0]
         assert p.count == 3 and p.descriptions[0] == "p(c0)"
     np.testing.assert_allclose(probs[:, ~invalid].sum(0), 1.0, atol=0.015)
+    # rio-cogeo's validator accepts both COGs
+    from rio_cogeo.cogeo import cog_validate
+
+    for path in (out, out.with_name("map.probs.tif")):
+        valid, errors, _ = cog_validate(str(path), quiet=True)
+        assert valid, errors
+    # a QGIS style next to the class map: one palette entry per class, the COG's own colour table
+    import xml.etree.ElementTree as ET
+
+    entries = ET.parse(out.with_suffix(".qml")).getroot().findall(".//paletteEntry")
+    with rasterio.open(out) as m:
+        cmap = m.colormap(1)
+    assert [e.get("label") for e in entries] == ["c0", "c1", "c2"]
+    for e in entries:
+        rgb = tuple(int(e.get("color", "")[k : k + 2], 16) for k in (1, 3, 5))
+        assert rgb == cmap[int(e.get("value", ""))][:3]
 
 
 def _vrt_mosaic(path: Path, left: Path, right: Path, h: int, w: int) -> Path:

@@ -95,19 +95,34 @@ def test_shared_boundaries_survive_simplification(class_map: Path, tmp_path: Pat
 
 
 def test_formats_and_wgs84_geojson(class_map: Path, tmp_path: Path) -> None:
-    for suffix in (".fgb", ".geojson"):
+    import sqlite3
+    import xml.etree.ElementTree as ET
+
+    areas = {}
+    for suffix in (".gpkg", ".fgb", ".geojson", ".shp"):
         res = polygonize(class_map, tmp_path / f"out{suffix}", classes=["water", "building"], min_area=1)
-        g, _, _ = read_polygons(res.out)
+        g, cols, _ = read_polygons(res.out)
         assert len(g) == res.polygons > 0
+        areas[suffix] = sorted(np.round(cols["area"], 6))
         if suffix == ".geojson":
             minx, miny, _, _ = shapely.total_bounds(g)
             assert 14 < minx < 16 and 45 < miny < 46  # UTM 33N near 500000 E, 5000000 N -> lon 15, lat 45
+        # a QGIS style next to every layer: categories = the classes written, in the map's colours
+        style = ET.parse(tmp_path / "out.qml" if suffix == ".shp" else res.out.with_suffix(".qml")).getroot()
+        cats = style.findall(".//category")
+        assert sorted(c.get("label") for c in cats) == ["building", "water"]
+        assert style.find("renderer-v2").get("attr") == "class_id"  # type: ignore[union-attr]
+    assert areas[".gpkg"] == areas[".fgb"] == areas[".shp"] == areas[".geojson"]
+    assert {p.suffix for p in tmp_path.glob("out.*")} >= {".shp", ".shx", ".dbf", ".prj"}
+    db = sqlite3.connect(tmp_path / "out.gpkg")
+    assert db.execute("pragma user_version").fetchone()[0] == 10200  # GeoPackage 1.2: no warning in GDAL 3.6
+    (qml,) = db.execute("select styleQML from layer_styles where f_table_name = 'polygons'").fetchone()
+    assert 'attr="class_id"' in qml
+    assert db.execute("select count(*) from gpkg_contents where table_name = 'layer_styles'").fetchone()[0]
     with pytest.raises(ConfigError, match="unknown class 'roof'"):
         polygonize(class_map, tmp_path / "x.gpkg", classes=["roof"])
     with pytest.raises(ConfigError, match="unknown vector format"):
         polygonize(class_map, tmp_path / "x.csv")
-    with pytest.raises(ConfigError, match=r"written as \.gpkg"):
-        polygonize(class_map, tmp_path / "x.shp")
     assert not list(tmp_path.glob(".*partial*"))
 
 

@@ -80,6 +80,9 @@ def write_polygons(
         crs=crs_wkt,
         append=append,
         layer=layer,
+        # GeoPackage 1.2 (GDAL's own default before 3.7.1): older GDAL, e.g. 3.6 in QGIS LTR on Debian 12,
+        # warns about the 1.4 that newer GDAL writes
+        dataset_options={"VERSION": "1.2"} if driver == "GPKG" and not append else None,
     )
 
 
@@ -89,7 +92,9 @@ def read_polygons(
     columns: list[str] | None = None,
     bbox: tuple[float, float, float, float] | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], str | None]:
-    """(geometries, {column: values}, CRS WKT) of a vector file; ``bbox`` in the file's CRS."""
+    """(geometries, {column: values}, CRS WKT) of a vector file's first geometry layer (attribute tables
+    such as QGIS's ``layer_styles`` skipped); ``bbox`` in the file's CRS."""
+    from pyogrio import list_layers
     from pyogrio.errors import DataSourceError
     from pyogrio.raw import read
 
@@ -97,7 +102,10 @@ def read_polygons(
     if not p.exists():
         raise MissingFileError(f"{p}: vector file not found")
     try:
-        meta, _, wkb, values = read(str(p), columns=columns, bbox=bbox)
+        layers = list_layers(str(p))
+        spatial = [str(name) for name, kind in layers if kind is not None]
+        layer = spatial[0] if spatial else None
+        meta, _, wkb, values = read(str(p), columns=columns, bbox=bbox, layer=layer)
     except DataSourceError as exc:
         raise CorruptFileError(f"{p}: not a readable vector file ({exc})") from None
     return shapely.from_wkb(wkb), dict(zip(meta["fields"], values, strict=True)), meta["crs"]

@@ -8,8 +8,10 @@ coverage (``shapely.coverage_simplify``, all classes together so neighbouring po
 boundaries; the chunk frame is kept fixed) -> optional right-angle regularisation of the selected
 classes. Polygons cut by a seam are merged with their other parts when the seam is passed. Geometry is
 moved to map coordinates at the end and written with class id, class name, area (map units²) and
-perimeter (map units). GeoPackage is written incrementally; FlatGeobuf/GeoJSON once at the end.
-Nodata pixels (255) produce no polygons.
+perimeter (map units). GeoPackage (version 1.2, so older GDAL/QGIS open it without a warning) and
+Shapefile are written incrementally, FlatGeobuf/GeoJSON once at the end. A QGIS style (``<out>.qml``,
+categorised by ``class_id`` in the class map's colours; inside the GeoPackage too) is written next to
+the layer. Nodata pixels (255) produce no polygons.
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ from worldclass.data.rasters import open_raster
 from worldclass.data.vector import driver_for, pixel_to_map, write_polygons
 from worldclass.data.workers import process_pool
 from worldclass.errors import ConfigError, OutputError
+from worldclass.io.qgis import embed_gpkg_style, vector_style, write_style
 from worldclass.mapping.regularize import regularize_all
 from worldclass.mapping.vectorize import ChunkJob, vectorize_chunk
 
-_OUT_DRIVERS = ("GPKG", "FlatGeobuf", "GeoJSON")
+_OUT_DRIVERS = ("GPKG", "FlatGeobuf", "GeoJSON", "ESRI Shapefile")
+_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
 @dataclass
@@ -68,12 +72,14 @@ class _Output:
     def __init__(self, path: Path, transform: Affine, crs: object, names: list[str]) -> None:
         self.path, self.transform, self.crs, self.names = path, transform, crs, names
         self.partial = path.with_name(f".{path.name}.partial{path.suffix}")
-        self.incremental = driver_for(path) == "GPKG"
+        self.driver = driver_for(path)
+        self.incremental = self.driver in ("GPKG", "ESRI Shapefile")
+        self.ids: set[int] = set()
         self.buffer: list[tuple[np.ndarray, np.ndarray]] = []
         self.count = 0
         self.started = False
         path.parent.mkdir(parents=True, exist_ok=True)  # an unwritable place fails here, with its OS reason
-        self.partial.unlink(missing_ok=True)
+        self.discard()
 
     def _write(self, geoms: np.ndarray, fields: dict[str, np.ndarray], append: bool) -> None:
         """Write to the partial layer; GDAL/OGR write failures become one OutputError naming the output."""
@@ -99,6 +105,7 @@ class _Output:
         geoms = np.concatenate([g for g, _ in self.buffer])
         values = np.concatenate([v for _, v in self.buffer])
         self.buffer = []
+        self.ids.update(int(v) for v in np.unique(values))
         world = pixel_to_map(geoms, self.transform)
         fields = {
             "class_id": values.astype(np.int32),
@@ -119,7 +126,23 @@ class _Output:
                 "perimeter": np.array([]),
             }
             self._write(np.array([], dtype=object), empty, append=False)
-        os.replace(self.partial, self.path)
+        qml = vector_style(self.names, sorted(self.ids))
+        if self.driver == "GPKG":
+            embed_gpkg_style(self.partial, "polygons", qml)
+        for src, dst in self.parts():
+            if src.exists():
+                os.replace(src, dst)
+        write_style(self.path, qml)
+
+    def parts(self) -> list[tuple[Path, Path]]:
+        """(partial, final) file pairs: one, or a Shapefile's sidecars too."""
+        if self.driver != "ESRI Shapefile":
+            return [(self.partial, self.path)]
+        return [(self.partial.with_suffix(x), self.path.with_suffix(x)) for x in _SHAPEFILE_PARTS]
+
+    def discard(self) -> None:
+        for src, _ in self.parts():
+            src.unlink(missing_ok=True)
 
 
 def polygonize(
@@ -150,7 +173,7 @@ def polygonize(
     if workers < 0:
         raise ConfigError(f"--workers {workers}: use 0 or more")
     if driver_for(out) not in _OUT_DRIVERS:
-        raise ConfigError(f"--out {out}: polygons are written as .gpkg (default), .fgb or .geojson")
+        raise ConfigError(f"--out {out}: polygons are written as .gpkg (default), .fgb, .geojson or .shp")
     with open_raster(path) as src:
         if src.count != 1 or src.dtypes[0] != "uint8":
             raise ConfigError(f"{path}: expected a one-band uint8 class map (as written by `worldclass map`)")
@@ -214,7 +237,7 @@ def polygonize(
                     output.flush()
             output.finish()
     finally:
-        output.partial.unlink(missing_ok=True)
+        output.discard()
     return PolygonizeResult(out, output.count, h * w, time.perf_counter() - t0)
 
 

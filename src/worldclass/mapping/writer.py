@@ -25,24 +25,12 @@ import rasterio.shutil
 from rasterio.windows import Window
 
 from worldclass.io.gdal import gdal_writes, quiet_libtiff
+from worldclass.io.qgis import colour, raster_style, write_style
 
 quiet_libtiff()
 
 NODATA = 255
 GDAL_CACHE_MB = 48  # GDAL block cache for reads, windowed writes and the COG copy (bounds RSS)
-_PALETTE = [
-    (0, 0, 0),
-    (230, 25, 75),
-    (60, 180, 75),
-    (0, 130, 200),
-    (245, 130, 48),
-    (145, 30, 180),
-    (70, 240, 240),
-    (240, 50, 230),
-    (210, 245, 60),
-    (250, 190, 212),
-    (0, 128, 128),
-]
 
 
 def probs_path(out: Path) -> Path:
@@ -130,9 +118,7 @@ class MapWriter:
             ds.update_tags(**self._tags)
             if path == self.out:
                 ds.set_band_description(1, "class")
-                ds.write_colormap(
-                    1, {i: (*_PALETTE[i % len(_PALETTE)], 255) for i in range(len(self.classes))}
-                )
+                ds.write_colormap(1, {i: (*colour(i), 255) for i in range(len(self.classes))})
             else:
                 for i, name in enumerate(self.classes, 1):
                     ds.set_band_description(i, f"p({name})")
@@ -150,3 +136,5 @@ class MapWriter:
                 NUM_THREADS="ALL_CPUS",
             )
         os.replace(cog, path)
+        if path == self.out:
+            write_style(path, raster_style(self.classes))
