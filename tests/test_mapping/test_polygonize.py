@@ -180,3 +180,87 @@ def test_bad_numbers_are_refused_before_any_output(
     with pytest.raises(ConfigError, match=match):
         polygonize(class_map, out, **{option: value})  # type: ignore[arg-type]
     assert not out.exists()
+
+
+def _pixel_polygons(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from rasterio.features import shapes
+
+    out = [(shapely.geometry.shape(g), int(v)) for g, v in shapes(m, connectivity=4)]
+    return np.array([g for g, _ in out], dtype=object), np.array([v for _, v in out])
+
+
+def test_rotated_rectangle_from_raw_pixels_comes_back_square() -> None:
+    """A 25°-rotated rectangle rendered to pixels (a 150-vertex staircase, no --simplify) -> 4 right angles."""
+    from rasterio.features import rasterize
+
+    from worldclass.metrics.polygons import max_tangent_angle
+
+    rect = shapely.affinity.rotate(shapely.box(20, 30, 80, 60), 25, origin="center")
+    staircase = shapely.geometry.shape(
+        next(
+            g
+            for g, v in __import__("rasterio.features").features.shapes(
+                rasterize([rect], out_shape=(100, 100), dtype=np.uint8)
+            )
+            if v == 1
+        )
+    )
+    assert len(staircase.exterior.coords) > 100
+    out = regularize(staircase)
+    assert len(out.exterior.coords) - 1 == 4
+    assert max_tangent_angle(out, rect, 1.0) < 5
+    assert out.intersection(rect).area / out.union(rect).area > 0.95
+
+
+def test_regularised_buildings_keep_their_shared_wall_and_the_coverage() -> None:
+    from worldclass.mapping.regularize import regularize_coverage
+
+    m = np.zeros((80, 100), np.uint8)
+    m[10:50, 10:40] = 1  # building A
+    m[10:50, 40:75] = 2  # building B, sharing A's wall at x = 40
+    m[20:30, 75:78] = 1  # a 3-px bump on B's far side, a different building class
+    m[50:52, 10:75] = 3  # road along both
+    rng = np.random.default_rng(0)
+    rows = rng.integers(10, 50, 12)
+    m[rows, 39] = np.where(rng.random(12) < 0.5, 2, 1)  # a ragged wall
+    geoms, values = _pixel_polygons(m)
+    out = regularize_coverage(geoms, np.isin(values, [1, 2]))
+    assert shapely.is_valid(out).all()
+    # still a coverage of the same area: no gaps, no overlaps
+    assert shapely.union_all(out).area == pytest.approx(m.size)
+    assert shapely.area(out).sum() == pytest.approx(m.size)
+    a, b = (shapely.union_all(out[(values == v) & (shapely.area(geoms) > 100)]) for v in (1, 2))
+    wall = a.intersection(b)
+    assert wall.length == pytest.approx(40, abs=2)  # the wall is still one shared line
+    # and both became right-angled outlines with far fewer vertices than the ragged wall gave them
+    before = geoms[(values == 1) & (shapely.area(geoms) > 100)][0]
+    assert len(a.exterior.coords) <= 9 < len(before.exterior.coords)
+    e = np.diff(np.asarray(a.exterior.coords), axis=0)
+    e = e[np.hypot(*e.T) > 1e-6]
+    cos = np.abs((e * np.roll(e, -1, 0)).sum(1)) / np.hypot(*e.T) / np.hypot(*np.roll(e, -1, 0).T)
+    assert (np.minimum(cos, np.abs(1 - cos)) < 1e-6).all()
+
+
+def test_polygonize_regularizes_buildings_only_and_keeps_the_coverage(
+    class_map: Path, tmp_path: Path
+) -> None:
+    every = ["1", "2", "3", "4", "background"]
+    raw = polygonize(class_map, tmp_path / "raw.gpkg", classes=every, min_area=4, chunk=150)
+    sq = polygonize(class_map, tmp_path / "sq.gpkg", classes=every, min_area=4, chunk=150, regularize=True)
+    g0, c0, _ = read_polygons(raw.out)
+    g1, c1, _ = read_polygons(sq.out)
+    assert shapely.is_valid(g1).all()
+    union = shapely.union_all(g1)
+    assert union.area == pytest.approx(shapely.area(g1).sum(), rel=1e-6)  # no overlaps
+    assert union.symmetric_difference(shapely.union_all(g0)).area < 1e-6 * union.area  # no gaps
+    # chunked: buildings cut by a seam stay unsquared; one chunk shows the full effect
+    g0, c0, _ = read_polygons(polygonize(class_map, tmp_path / "r1.gpkg", classes=every, min_area=4).out)
+    sq1 = polygonize(class_map, tmp_path / "s1.gpkg", classes=every, min_area=4, regularize=["building"])
+    g1, c1, _ = read_polygons(sq1.out)
+    n0 = {k: shapely.get_num_coordinates(g0[c0["class_id"] == k]).sum() for k in (1, 2)}
+    n1 = {k: shapely.get_num_coordinates(g1[c1["class_id"] == k]).sum() for k in (1, 2)}
+    assert n1[1] < 0.6 * n0[1]  # buildings: ragged (salt-noise) outlines became straight walls
+    b0 = shapely.union_all(g0[c0["class_id"] == 1])
+    b1 = shapely.union_all(g1[c1["class_id"] == 1])
+    assert b1.symmetric_difference(b0).area < 0.1 * b0.area
+    assert n1[2] < 1.1 * n0[2]  # roads are not squared (they only follow the buildings' new walls)

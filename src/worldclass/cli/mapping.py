@@ -108,7 +108,16 @@ def polygonize(
     simplify: Annotated[
         float, typer.Option(help="Topology-preserving simplification tolerance, map units.")
     ] = 0.0,
-    regularize: Annotated[bool, typer.Option(help="Square building outlines to right angles.")] = False,
+    regularize: Annotated[
+        bool,
+        typer.Option(
+            help="Square building outlines to right angles (neighbours follow; land cover only simplified)."
+        ),
+    ] = False,
+    regularize_classes: Annotated[
+        str | None,
+        typer.Option(help="Classes to square (comma-separated); default: names with building/house/roof."),
+    ] = None,
     chunk: Annotated[int, typer.Option(help="Chunk side in pixels (memory bound).")] = 2048,
     workers: Annotated[int, typer.Option(help="Processes vectorising chunks (0 = in this process).")] = 2,
 ) -> None:
@@ -122,7 +131,7 @@ def polygonize(
             classes=classes.split(",") if classes else None,
             min_area=min_area,
             simplify=simplify,
-            regularize=regularize,
+            regularize=regularize_classes.split(",") if regularize_classes else regularize,
             chunk=chunk,
             workers=workers,
             progress=update,

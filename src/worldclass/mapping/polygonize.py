@@ -5,8 +5,12 @@ Per chunk (``chunk`` x ``chunk`` pixels, read with a halo): sieve components sma
 below it) -> ``rasterio.features.shapes`` in global pixel coordinates (integers, so both sides of a
 chunk seam have bit-identical vertices) -> topology-preserving simplification of the whole chunk
 coverage (``shapely.coverage_simplify``, all classes together so neighbouring polygons keep their shared
-boundaries; the chunk frame is kept fixed) -> optional right-angle regularisation of the selected
-classes. Polygons cut by a seam are merged with their other parts when the seam is passed. Geometry is
+boundaries; the chunk frame is kept fixed) -> optional right-angle regularisation of the building
+classes (the class rule: by default classes named like building/house/roof; land cover is only
+simplified), also on the chunk's coverage, so the neighbours of a squared building take over the area
+it gave up or took (no gaps, no overlaps, shared walls kept). Buildings cut by a chunk seam are not
+squared (their neighbours in the finished chunks are already written, so squaring them would open
+gaps): with the default 2048-pixel chunks that is the share of buildings crossing a seam. Polygons cut by a seam are merged with their other parts when the seam is passed. Geometry is
 moved to map coordinates at the end and written with class id, class name, area (map units²) and
 perimeter (map units). GeoPackage (version 1.2, so older GDAL/QGIS open it without a warning) and
 Shapefile are written incrementally, FlatGeobuf/GeoJSON once at the end. A QGIS style (``<out>.qml``,
@@ -40,6 +44,7 @@ from worldclass.mapping.vectorize import ChunkJob, vectorize_chunk
 
 _OUT_DRIVERS = ("GPKG", "FlatGeobuf", "GeoJSON", "ESRI Shapefile")
 _SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+BUILDING_WORDS = ("building", "house", "roof")
 
 
 @dataclass
@@ -152,7 +157,7 @@ def polygonize(
     classes: Sequence[str | int] | None = None,
     min_area: float = 0.0,
     simplify: float = 0.0,
-    regularize: bool = False,
+    regularize: bool | Sequence[str | int] = False,
     chunk: int = 2048,
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
@@ -160,7 +165,8 @@ def polygonize(
     """Polygons of the selected classes (default: every class but 0) of a class map.
 
     ``min_area`` and ``simplify`` are in map units (m² and m for projected CRSs); ``simplify`` is the
-    coverage simplification tolerance; ``regularize`` squares building-like polygons. ``workers``
+    coverage simplification tolerance; ``regularize`` squares the polygons of building classes (``True``:
+    the classes whose names contain building, house or roof; or the classes named). ``workers``
     processes vectorise chunks in parallel (0/1: in this process); output order and content do not
     depend on it.
     """
@@ -181,6 +187,7 @@ def polygonize(
             raise ConfigError(f"{path}: the class map has no CRS")
         names = json.loads(src.tags().get("classes", "null")) or [str(i) for i in range(255)]
         keep = set(_resolve_classes(classes, names, path))
+        square = _regularized_classes(regularize, names, path)
         px_area = abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d)
         px_size = float(np.sqrt(px_area))
         sieve_px = int(np.ceil(min_area / px_area)) if min_area > 0 else 0
@@ -204,6 +211,7 @@ def polygonize(
             sieve_px,
             tol,
             tuple(sorted(keep)),
+            tuple(sorted(square)),
         )
         for r in range(n_rows)
         for c in range(n_cols)
@@ -222,7 +230,7 @@ def polygonize(
                 geoms = shapely.from_wkb(wkb)
                 for g, v in zip(geoms[seam], values[seam], strict=True):
                     pending[int(v)].append(g)
-                output.add(*_finish(geoms[~seam], values[~seam], regularize, sieve_px))
+                output.add(*_finish(geoms[~seam], values[~seam], (), sieve_px))  # squared in the chunk
                 if progress is not None:
                     progress(i + 1, len(jobs))
                 if (i + 1) % n_cols == 0:  # a chunk row is complete: merge what its seams cut
@@ -231,7 +239,7 @@ def polygonize(
                         pending,
                         output,
                         next_seam=nxt if nxt < h else None,
-                        regularize=regularize,
+                        regularize=set(),  # see the module docstring: seam buildings stay unsquared
                         min_px=sieve_px,
                     )
                     output.flush()
@@ -241,15 +249,25 @@ def polygonize(
     return PolygonizeResult(out, output.count, h * w, time.perf_counter() - t0)
 
 
+def _regularized_classes(rule: bool | Sequence[str | int], names: list[str], path: Path) -> set[int]:
+    if rule is True:
+        return {i for i, n in enumerate(names) if any(w in n.lower() for w in BUILDING_WORDS)}
+    if not rule:
+        return set()
+    return set(_resolve_classes(list(rule), names, path))
+
+
 def _finish(
-    geoms: np.ndarray, values: np.ndarray, regularize: bool, min_px: int
+    geoms: np.ndarray, values: np.ndarray, regularize: Sequence[int] | set[int], min_px: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Final polygons: area filter (pixels), optional regularisation."""
+    """Final polygons: area filter (pixels), regularisation of the ``regularize`` classes."""
     if min_px > 0 and len(geoms):
         big = shapely.area(geoms) >= min_px
         geoms, values = geoms[big], values[big]
-    if regularize and len(geoms):
-        geoms = regularize_all(geoms)
+    sel = np.isin(values, list(regularize)) if len(geoms) else np.zeros(0, bool)
+    if sel.any():
+        geoms = geoms.copy()
+        geoms[sel] = regularize_all(geoms[sel])
     return geoms, values
 
 
@@ -258,7 +276,7 @@ def _merge_pending(
     output: _Output,
     *,
     next_seam: int | None,
-    regularize: bool,
+    regularize: set[int],
     min_px: int,
 ) -> None:
     """Union seam-cut parts per class; parts not reaching the next horizontal seam are final."""

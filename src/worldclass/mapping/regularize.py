@@ -1,10 +1,18 @@
 """Building regularisation: snap polygon edges to two orthogonal directions (right angles).
 
-Per ring: the dominant direction is the length-weighted circular mean of edge angles modulo 90°; the
-ring is rotated so that direction is horizontal, each edge is labelled horizontal or vertical, runs of
-equal labels are merged and replaced by one line at their length-weighted mean level, and corners are
-the intersections of consecutive lines. A result that is invalid or changes the area by more than
-``max_area_change`` falls back to the input polygon.
+Works on raw pixel outlines (the staircases ``rasterio.features.shapes`` gives). Per ring: the outline
+is first simplified (Douglas-Peucker, ``tolerance`` ≈ 1 pixel) so a staircase becomes the straight
+edge it approximates; the dominant direction is the circular mean of those edges'
+angles modulo 90° (weighted by squared length, short edges left out); the ring is rotated so that direction is horizontal, each edge is labelled
+horizontal or vertical, runs of equal labels are merged, runs shorter than ``min_run`` are absorbed
+into their neighbours, each run is replaced by one line at its length-weighted mean level, and corners
+are the intersections of consecutive lines. This is tried for three directions (that mean, the minimum
+rotated rectangle's, the pixel grid's) and the result closest to the outline (area of the symmetric
+difference) is kept; a result that is invalid or changes the area by more than ``max_area_change``
+is never kept, and without any the input polygon is returned.
+
+:func:`regularize_coverage` does this for the selected polygons of a coverage (polygons that tile an
+area without gaps or overlaps) and repairs the others, so neighbours keep sharing one boundary.
 """
 
 from __future__ import annotations
@@ -14,70 +22,162 @@ import shapely
 from shapely.geometry import Polygon
 
 
-def _ring(coords: np.ndarray, theta: float) -> np.ndarray | None:
-    c, s = np.cos(-theta), np.sin(-theta)
-    rot = coords @ np.array([[c, s], [-s, c]])  # rotate by -theta
+def _runs(rot: np.ndarray) -> list[list[float]]:
+    """[horizontal?, length, length-weighted level] per run of equally labelled edges of a rotated ring."""
     d = np.roll(rot, -1, 0) - rot
     horizontal = np.abs(d[:, 0]) >= np.abs(d[:, 1])
     length = np.hypot(d[:, 0], d[:, 1])
-    # start at a label change so runs do not wrap around
+    mid = (rot + np.roll(rot, -1, 0)) / 2
+    level = np.where(horizontal, mid[:, 1], mid[:, 0])
     change = np.flatnonzero(horizontal != np.roll(horizontal, 1))
-    if len(change) < 4:
-        return None
-    order = np.roll(np.arange(len(rot)), -int(change[0]))
-    runs: list[tuple[bool, float]] = []
-    acc_w = acc_v = 0.0
-    for j, i in enumerate(order):
-        h = bool(horizontal[i])
-        level = (
-            (rot[i, 1] + rot[(i + 1) % len(rot), 1]) / 2
-            if h
-            else (rot[i, 0] + rot[(i + 1) % len(rot), 0]) / 2
-        )
-        acc_w, acc_v = acc_w + length[i], acc_v + length[i] * level
-        nxt = order[(j + 1) % len(order)]
-        if j == len(order) - 1 or bool(horizontal[nxt]) != h:
-            runs.append((h, acc_v / max(acc_w, 1e-12)))
-            acc_w = acc_v = 0.0
+    if len(change) < 2:
+        return []
+    order = np.roll(np.arange(len(rot)), -int(change[0]))  # start at a label change: no wrap-around run
+    runs: list[list[float]] = []
+    for i in order:
+        h = float(horizontal[i])
+        if runs and runs[-1][0] == h:
+            runs[-1][1] += length[i]
+            runs[-1][2] += length[i] * level[i]
+        else:
+            runs.append([h, float(length[i]), float(length[i] * level[i])])
+    return runs
+
+
+def _absorb(runs: list[list[float]], min_run: float) -> list[list[float]]:
+    """Drop runs shorter than ``min_run`` (shortest first), merging the two runs beside each."""
+    while len(runs) > 4:
+        k = int(np.argmin([r[1] for r in runs]))
+        if runs[k][1] >= min_run:
+            break
+        start = (k - 1) % len(runs)
+        runs = runs[start:] + runs[:start]  # the short run at 1, its neighbours at 0 and 2
+        prev, nxt = runs[0], runs[2]
+        runs = [[prev[0], prev[1] + nxt[1], prev[2] + nxt[2]], *runs[3:]]
+    return runs
+
+
+def _ring(coords: np.ndarray, theta: float, min_run: float) -> np.ndarray | None:
+    c, s = np.cos(-theta), np.sin(-theta)
+    rot = coords @ np.array([[c, s], [-s, c]])  # rotate by -theta
+    runs = _absorb(_runs(rot), min_run)
     if len(runs) < 4 or len(runs) % 2:
         return None
     corners = []
-    for k, (h, level) in enumerate(runs):
-        _, nxt_level = runs[(k + 1) % len(runs)]
+    for k, (h, w, acc) in enumerate(runs):
+        _, w2, acc2 = runs[(k + 1) % len(runs)]
+        level, nxt_level = acc / max(w, 1e-12), acc2 / max(w2, 1e-12)
         corners.append((nxt_level, level) if h else (level, nxt_level))
     out = np.asarray(corners)
     c2, s2 = np.cos(theta), np.sin(theta)
     return np.asarray(out @ np.array([[c2, s2], [-s2, c2]]))
 
 
-def dominant_angle(coords: np.ndarray) -> float:
-    """Length-weighted mean edge direction modulo 90° (radians, in [-pi/4, pi/4))."""
+def dominant_angle(coords: np.ndarray, min_length: float = 0.0) -> float:
+    """Mean edge direction modulo 90° (radians, in [-pi/4, pi/4)), weighted by squared edge length so
+    long walls decide; edges shorter than ``min_length`` are left out (all are used if none is longer)."""
     d = np.diff(coords, axis=0)
     ang = np.arctan2(d[:, 1], d[:, 0])
     w = np.hypot(d[:, 0], d[:, 1])
-    z = (w * np.exp(4j * ang)).sum()
+    if (w >= min_length).any():
+        w = np.where(w >= min_length, w, 0.0)
+    z = (w**2 * np.exp(4j * ang)).sum()
     return float(np.angle(z) / 4)
 
 
-def regularize(poly: Polygon, *, max_area_change: float = 0.2) -> Polygon:
-    """Right-angled version of ``poly`` (holes too), or ``poly`` itself when that fails."""
+def regularize(
+    poly: Polygon, *, tolerance: float = 1.0, min_run: float = 2.0, max_area_change: float = 0.2
+) -> Polygon:
+    """Right-angled version of ``poly`` (holes too), or ``poly`` itself when that fails.
+
+    ``tolerance`` (outline simplification) and ``min_run`` (shortest kept wall) are in the polygon's
+    units; the defaults suit pixel coordinates.
+    """
     if poly.is_empty or poly.area == 0:
         return poly
-    ext = np.asarray(poly.exterior.coords)
-    theta = dominant_angle(ext)
-    shell = _ring(ext[:-1], theta)
-    if shell is None:
+    simple = shapely.simplify(poly, tolerance, preserve_topology=True) if tolerance > 0 else poly
+    if simple.is_empty or simple.geom_type != "Polygon":
         return poly
+    ext = np.asarray(simple.exterior.coords)
+    best: tuple[float, Polygon] | None = None
+    for theta in {dominant_angle(ext, 2 * min_run), _rectangle_angle(poly), 0.0}:
+        out = _at_angle(simple, theta, min_run)
+        if out is None or not out.is_valid or abs(out.area - poly.area) > max_area_change * poly.area:
+            continue
+        err = shapely.symmetric_difference(out, poly).area + 1e-6 * len(out.exterior.coords)
+        if best is None or err < best[0]:
+            best = (err, out)
+    if best is None:
+        return poly
+    return shapely.normalize(best[1])
+
+
+def _rectangle_angle(poly: Polygon) -> float:
+    """Direction of the minimum rotated rectangle's first side, modulo 90°."""
+    c = np.asarray(shapely.minimum_rotated_rectangle(poly).exterior.coords)
+    if len(c) < 3:
+        return 0.0
+    a = np.arctan2(c[1, 1] - c[0, 1], c[1, 0] - c[0, 0])
+    return float((a + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+
+
+def _at_angle(simple: Polygon, theta: float, min_run: float) -> Polygon | None:
+    shell = _ring(np.asarray(simple.exterior.coords)[:-1], theta, min_run)
+    if shell is None:
+        return None
     holes = []
-    for ring in poly.interiors:
-        h = _ring(np.asarray(ring.coords)[:-1], theta)
+    for ring in simple.interiors:
+        h = _ring(np.asarray(ring.coords)[:-1], theta, min_run)
         if h is not None:
             holes.append(h)
-    out = Polygon(shell, holes)
-    if not out.is_valid or abs(out.area - poly.area) > max_area_change * poly.area:
-        return poly
-    return shapely.normalize(out)
+    return Polygon(shell, holes)
 
 
 def regularize_all(geoms: np.ndarray, **kwargs: float) -> np.ndarray:
     return np.array([regularize(g, **kwargs) if g.geom_type == "Polygon" else g for g in geoms], dtype=object)
+
+
+def regularize_coverage(geoms: np.ndarray, selected: np.ndarray, **kwargs: float) -> np.ndarray:
+    """Regularise ``geoms[selected]`` in a coverage and repair the rest so it stays a coverage.
+
+    Selected polygons are regularised in turn, each clipped to the covered area and to the ones
+    before it (no overlaps); every other polygon loses what the regularised ones took; the freed
+    pieces go, one by one, to the polygon they share the longest boundary with (no gaps). Two
+    buildings that shared a wall therefore still share one.
+    """
+    geoms = np.asarray(geoms, dtype=object).copy()
+    idx = np.flatnonzero(selected)
+    if not len(idx):
+        return geoms
+    area = shapely.union_all(geoms)
+    taken: shapely.Geometry = shapely.Polygon()
+    for i in idx:
+        r = regularize(geoms[i], **kwargs) if geoms[i].geom_type == "Polygon" else geoms[i]
+        r = shapely.difference(shapely.intersection(r, area), taken)
+        geoms[i] = _polygonal(r)
+        taken = shapely.union(taken, geoms[i])
+    others = np.setdiff1d(np.arange(len(geoms)), idx)
+    tree = shapely.STRtree(geoms[idx])
+    for k in others:
+        if len(tree.query(geoms[k], predicate="intersects")):
+            geoms[k] = _polygonal(shapely.difference(geoms[k], taken))
+    freed = shapely.difference(area, shapely.union_all(geoms))
+    pieces = [p for p in shapely.get_parts(_polygonal(freed)) if p.area > 1e-9]
+    if pieces:
+        tree = shapely.STRtree(geoms)
+        for p in pieces:
+            cand = tree.query(p, predicate="intersects")
+            if not len(cand):
+                continue
+            shared = shapely.length(shapely.intersection(geoms[cand], p.boundary))
+            j = int(cand[np.argmax(shared)])
+            geoms[j] = _polygonal(shapely.union(geoms[j], p))
+    return geoms
+
+
+def _polygonal(g: shapely.Geometry) -> shapely.Geometry:
+    """The polygonal part of a set-operation result (slivers of lines/points dropped)."""
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()

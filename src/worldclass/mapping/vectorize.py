@@ -1,7 +1,8 @@
 """Per-chunk vectorisation for :mod:`worldclass.mapping.polygonize` (light imports: runs in worker processes).
 
 ``vectorize_chunk`` reads one chunk with a halo, sieves, polygonizes in global pixel coordinates,
-simplifies the chunk's coverage, keeps the selected classes and flags polygons touching an inner seam.
+simplifies the chunk's coverage, regularises the building classes on that coverage (neighbours repaired,
+so shared boundaries stay shared), keeps the selected classes and flags polygons touching an inner seam.
 Geometries travel as WKB.
 """
 
@@ -15,6 +16,8 @@ import shapely
 from rasterio.features import shapes, sieve
 from rasterio.transform import Affine
 from rasterio.windows import Window
+
+from worldclass.mapping.regularize import regularize_coverage
 
 NODATA = 255  # class-map nodata (as written by worldclass.mapping.writer)
 
@@ -32,6 +35,7 @@ class ChunkJob:
     sieve_px: int
     tolerance: float  # pixels
     keep: tuple[int, ...]
+    regularize: tuple[int, ...] = ()  # classes squared to right angles (coverage kept)
 
 
 def chunk_polygons(data: np.ndarray, col0: int, row0: int, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
@@ -62,14 +66,26 @@ def vectorize_chunk(job: ChunkJob) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         data[job.y0 - hy0 : job.y0 - hy0 + job.height, job.x0 - hx0 : job.x0 - hx0 + job.width]
     )
     geoms, values = chunk_polygons(core, job.x0, job.y0, job.tolerance)
+    if job.regularize and len(geoms):
+        # on the whole chunk coverage, so neighbours follow; polygons cut by a seam wait for their merge
+        square = np.isin(values, list(job.regularize)) & ~_touches_seam(geoms, job)
+        geoms = regularize_coverage(geoms, square)
+        full = ~shapely.is_empty(geoms)
+        geoms, values = geoms[full], values[full]
     sel = np.isin(values, list(job.keep))
     geoms, values = geoms[sel], values[sel]
+    return shapely.to_wkb(geoms), values, _touches_seam(geoms, job)
+
+
+def _touches_seam(geoms: np.ndarray, job: ChunkJob) -> np.ndarray:
+    """Per polygon: does it reach an inner chunk seam (so another chunk holds the rest of it)?"""
     b = shapely.bounds(geoms) if len(geoms) else np.zeros((0, 4))
     x0, y0, x1, y1 = job.x0, job.y0, job.x0 + job.width, job.y0 + job.height
-    seam = (
+    h, w = job.scene_h, job.scene_w
+    touches: np.ndarray = (
         ((b[:, 0] <= x0) & (x0 > 0))
         | ((b[:, 2] >= x1) & (x1 < w))
         | ((b[:, 1] <= y0) & (y0 > 0))
         | ((b[:, 3] >= y1) & (y1 < h))
     )
-    return shapely.to_wkb(geoms), values, seam
+    return touches

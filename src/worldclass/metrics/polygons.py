@@ -54,8 +54,9 @@ def max_tangent_angle(pred: shapely.Geometry, ref: shapely.Geometry, step: float
     """Largest angle (degrees, 0..90) between a predicted contour edge and its projection on the reference.
 
     The predicted exterior is sampled every ``step``; each pair of consecutive samples is an edge, its
-    projection the segment between the samples' nearest points on the reference exterior. Pairs whose
-    projections straddle a reference vertex (corners) or are stretched/compressed more than 2x are dropped.
+    projection the segment between the samples' nearest points on the reference exterior. Pairs that
+    straddle a predicted vertex or whose projections straddle a reference vertex (corners), or are
+    stretched/compressed more than 2x, are dropped.
     """
     line, ref_line = pred.exterior, ref.exterior
     d = np.arange(0, line.length, step)
@@ -73,6 +74,13 @@ def max_tangent_angle(pred: shapely.Geometry, ref: shapely.Geometry, step: float
         1
     )
     straddle |= hi - lo > ref_line.length / 2  # wraps around the ring start
+    # a chord between samples on both sides of a predicted corner is no edge of the prediction
+    pc = shapely.get_coordinates(line)
+    pred_vertex = np.concatenate([[0], np.cumsum(np.hypot(*np.diff(pc, axis=0).T))])
+    d_next = np.append(d[1:], line.length + 1)  # the closing chord crosses the ring start
+    straddle |= (
+        (pred_vertex[None, :] > d[:, None] + 1e-9) & (pred_vertex[None, :] < d_next[:, None] - 1e-9)
+    ).any(1)
     lp, lq = np.hypot(*e_pred.T), np.hypot(*e_proj.T)
     ok = ~straddle & (lq > 0.5 * lp) & (lq < 2 * lp) & (lp > 0)
     if not ok.any():
