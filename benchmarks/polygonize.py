@@ -3,7 +3,10 @@
 Compares (a) the naive way -- ``rasterio.features.shapes`` over the whole map, then per-polygon
 ``shapely.simplify(preserve_topology=True)``, then one GeoPackage write -- with (b) ``worldclass
 polygonize`` (chunked sieve -> shapes -> coverage simplification -> seam merge -> incremental GPKG), on the
-same synthetic multi-class map with 1 % salt noise (model-like specks), in the same run. Prints JSON.
+same synthetic multi-class map with 1 % salt noise (model-like specks), in the same run; (c) the default
+path (no simplification, every class, buildings squared on the coverage) and (d) GDAL's own
+``gdal_polygonize`` (what QGIS users run; when the GDAL command-line tools are installed, e.g. Debian's
+gdal-bin + python3-gdal) to a GeoPackage. Prints JSON.
 
     python benchmarks/polygonize.py --side 8192
 """
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -68,6 +73,15 @@ def naive(path: Path, out: Path, tolerance: float) -> dict[str, float]:
     }
 
 
+def gdal_polygonize(path: Path, out: Path) -> dict[str, float] | None:
+    tool = shutil.which("gdal_polygonize.py") or shutil.which("gdal_polygonize")
+    if tool is None:
+        return None
+    t0 = time.perf_counter()
+    subprocess.run([tool, "-q", "-f", "GPKG", str(path), str(out)], check=True)
+    return {"seconds": time.perf_counter() - t0}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--side", type=int, default=8192)
@@ -101,6 +115,15 @@ def main() -> None:
             workers=args.workers,
             regularize=True,
         )
+        rd = polygonize(
+            d / "map.tif",
+            d / "default.gpkg",
+            min_area=args.min_area,
+            chunk=args.chunk,
+            workers=args.workers,
+            regularize=True,
+        )
+        gd = gdal_polygonize(d / "map.tif", d / "gdal.gpkg")
         out = {
             "map_mpx": round(mpx, 1),
             "naive": {
@@ -121,7 +144,20 @@ def main() -> None:
                 "mpx_per_s": round(mpx / rr.seconds, 2),
                 "polygons": rr.polygons,
             },
+            "worldclass_default_path": {
+                "what": "sieve, no simplification, every class, buildings squared on the coverage, GPKG",
+                "mpx_per_s": round(mpx / rd.seconds, 2),
+                "seconds": round(rd.seconds, 2),
+                "polygons": rd.polygons,
+            },
+            "gdal_polygonize": (
+                {"mpx_per_s": round(mpx / gd["seconds"], 2), "seconds": round(gd["seconds"], 2)}
+                if gd
+                else "not installed"
+            ),
             "speedup": round(nv["seconds"] / r.seconds, 2),
+            "default_path_vs_naive": round(nv["seconds"] / rd.seconds, 2),
+            "default_path_vs_gdal": round(gd["seconds"] / rd.seconds, 2) if gd else None,
         }
     print(json.dumps(out))
 

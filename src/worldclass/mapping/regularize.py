@@ -149,7 +149,11 @@ def regularize_coverage(geoms: np.ndarray, selected: np.ndarray, **kwargs: float
     idx = np.flatnonzero(selected)
     if not len(idx):
         return geoms
-    area = shapely.union_all(geoms)
+    try:
+        area = shapely.coverage_union_all(geoms)  # fast, for a correctly noded coverage
+    except shapely.errors.GEOSException:
+        area = shapely.union_all(geoms)
+    before = shapely.union_all(geoms[idx])
     taken: shapely.Geometry = shapely.Polygon()
     for i in idx:
         r = regularize(geoms[i], **kwargs) if geoms[i].geom_type == "Polygon" else geoms[i]
@@ -157,21 +161,24 @@ def regularize_coverage(geoms: np.ndarray, selected: np.ndarray, **kwargs: float
         geoms[i] = _polygonal(r)
         taken = shapely.union(taken, geoms[i])
     others = np.setdiff1d(np.arange(len(geoms)), idx)
-    tree = shapely.STRtree(geoms[idx])
-    for k in others:
-        if len(tree.query(geoms[k], predicate="intersects")):
-            geoms[k] = _polygonal(shapely.difference(geoms[k], taken))
-    freed = shapely.difference(area, shapely.union_all(geoms))
-    pieces = [p for p in shapely.get_parts(_polygonal(freed)) if p.area > 1e-9]
-    if pieces:
-        tree = shapely.STRtree(geoms)
-        for p in pieces:
-            cand = tree.query(p, predicate="intersects")
-            if not len(cand):
-                continue
-            shared = shapely.length(shapely.intersection(geoms[cand], p.boundary))
-            j = int(cand[np.argmax(shared)])
-            geoms[j] = _polygonal(shapely.union(geoms[j], p))
+    hit = shapely.STRtree(geoms[others]).query(taken, predicate="intersects")
+    for k in others[hit]:
+        geoms[k] = _polygonal(shapely.difference(geoms[k], taken))
+    # what the selected polygons gave up and nobody holds now
+    freed = shapely.get_parts(_polygonal(shapely.difference(before, taken)))
+    freed = freed[shapely.area(freed) > 1e-9]
+    if len(freed):
+        piece, cand = shapely.STRtree(geoms).query(freed, predicate="intersects")
+        shared = shapely.length(shapely.intersection(geoms[cand], shapely.boundary(freed[piece])))
+        best: dict[int, tuple[float, int]] = {}
+        for p, c, w in zip(piece, cand, shared, strict=True):
+            if w > 0 and w > best.get(int(p), (0.0, -1))[0]:
+                best[int(p)] = (float(w), int(c))
+        gains: dict[int, list[shapely.Geometry]] = {}
+        for p, (_, c) in best.items():
+            gains.setdefault(c, []).append(freed[p])
+        for c, parts in gains.items():
+            geoms[c] = _polygonal(shapely.union_all([geoms[c], *parts]))
     return geoms
 
 
