@@ -118,6 +118,13 @@ def polygonize(
         str | None,
         typer.Option(help="Classes to square (comma-separated); default: names with building/house/roof."),
     ] = None,
+    frame_field: Annotated[
+        Path | None,
+        typer.Option(
+            help="MAP.field.tif written by `worldclass map` with a frame-field model: building walls follow "
+            "the learned directions (implies --regularize)."
+        ),
+    ] = None,
     chunk: Annotated[int, typer.Option(help="Chunk side in pixels (memory bound).")] = 2048,
     workers: Annotated[int, typer.Option(help="Processes vectorising chunks (0 = in this process).")] = 2,
 ) -> None:
@@ -132,6 +139,7 @@ def polygonize(
             min_area=min_area,
             simplify=simplify,
             regularize=regularize_classes.split(",") if regularize_classes else regularize,
+            frame_field=frame_field,
             chunk=chunk,
             workers=workers,
             progress=update,

@@ -148,9 +148,13 @@ def run_grid(
     blend: str = "hann",
     batch_size: int = 8,
     rows: tuple[int, int] | None = None,
+    field: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Predict every pixel of ``path`` (bands ``indexes``) and hand final blocks to ``sink``.
+
+    ``field``: blocks carry the frame-field channels after the K class probabilities (K + 5 channels,
+    blended like the probabilities: the field's polynomial coefficients average linearly).
 
     ``rows = (r0, r1)`` limits the work to those scene rows as if they were the whole scene: no pixel
     outside them is read (a spatial hold-out is predicted from its own pixels only). Windows given to
@@ -161,7 +165,8 @@ def run_grid(
     if not 0 <= r0 < r1 <= height:
         raise ValueError(f"rows {r0}..{r1} outside the scene's 0..{height}")
     grid = Grid(r1 - r0, width, tile, overlap, blend)
-    k = len(predictor.classes)
+    k = len(predictor.classes) + (5 if field else 0)
+    run = predictor.with_field if field else predictor
     th, tw = grid.th, grid.tw
     strip = _Strip(k, th, tw * (batch_size + 1))
     carry_sum = np.zeros((k, 0, width), np.float32)
@@ -183,7 +188,7 @@ def run_grid(
                 strip.reset()
                 new_sum = np.zeros((k, y + th - y_fin, width), np.float32)
                 new_w = np.zeros((y + th - y_fin, width), np.float32)
-            probs = predictor(b.pixels)
+            probs = run(b.pixels)
             # extend the strip to the batch's last column, seeding new columns with the carried rows
             end = grid.xs[b.cols[-1]] + tw
             new_cols = end - (strip.q0 + strip.used)

@@ -29,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -37,7 +38,7 @@ from rasterio.transform import Affine
 from worldclass.data.rasters import open_raster
 from worldclass.data.vector import driver_for, pixel_to_map, write_polygons
 from worldclass.data.workers import process_pool
-from worldclass.errors import ConfigError, OutputError
+from worldclass.errors import ConfigError, DataError, MissingFileError, OutputError
 from worldclass.io.qgis import embed_gpkg_style, vector_style, write_style
 from worldclass.mapping.regularize import regularize_all
 from worldclass.mapping.vectorize import ChunkJob, vectorize_chunk
@@ -158,6 +159,7 @@ def polygonize(
     min_area: float = 0.0,
     simplify: float = 0.0,
     regularize: bool | Sequence[str | int] = False,
+    frame_field: str | Path | None = None,
     chunk: int = 2048,
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
@@ -166,7 +168,9 @@ def polygonize(
 
     ``min_area`` and ``simplify`` are in map units (m² and m for projected CRSs); ``simplify`` is the
     coverage simplification tolerance; ``regularize`` squares the polygons of building classes (``True``:
-    the classes whose names contain building, house or roof; or the classes named). ``workers``
+    the classes whose names contain building, house or roof; or the classes named); ``frame_field``, the
+    ``<map>.field.tif`` a frame-field model wrote beside the map, makes those walls follow the learned
+    directions (and implies ``regularize``). ``workers``
     processes vectorise chunks in parallel (0/1: in this process); output order and content do not
     depend on it.
     """
@@ -187,7 +191,8 @@ def polygonize(
             raise ConfigError(f"{path}: the class map has no CRS")
         names = json.loads(src.tags().get("classes", "null")) or [str(i) for i in range(255)]
         keep = set(_resolve_classes(classes, names, path))
-        square = _regularized_classes(regularize, names, path)
+        square = _regularized_classes(regularize or frame_field is not None, names, path)
+        field = _check_field(frame_field, src) if frame_field is not None else None
         px_area = abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d)
         px_size = float(np.sqrt(px_area))
         sieve_px = int(np.ceil(min_area / px_area)) if min_area > 0 else 0
@@ -212,6 +217,7 @@ def polygonize(
             tol,
             tuple(sorted(keep)),
             tuple(sorted(square)),
+            field,
         )
         for r in range(n_rows)
         for c in range(n_cols)
@@ -249,9 +255,32 @@ def polygonize(
     return PolygonizeResult(out, output.count, h * w, time.perf_counter() - t0)
 
 
+def _check_field(field: str | Path, src: Any) -> str:
+    """The frame-field raster's path, checked against the class map it must belong to."""
+    p = Path(field)
+    if not p.is_file():
+        raise MissingFileError(
+            f"{p}: frame field not found; `worldclass map` writes MAP.field.tif with a frame-field model"
+        )
+    with open_raster(p) as f:
+        if f.count != 3 or f.dtypes[0] != "uint8":
+            raise DataError(f"{p}: not a frame-field raster (3 uint8 bands as written by `worldclass map`)")
+        if (f.height, f.width) != (src.height, src.width) or not f.transform.almost_equals(src.transform):
+            raise DataError(
+                f"{p}: its grid ({f.width} x {f.height}) differs from the class map's ({src.width} x "
+                f"{src.height}); use the .field.tif written with this map"
+            )
+    return str(p)
+
+
+def building_classes(names: Sequence[str]) -> set[int]:
+    """Indexes of the classes named like buildings (building, house, roof)."""
+    return {i for i, n in enumerate(names) if any(w in n.lower() for w in BUILDING_WORDS)}
+
+
 def _regularized_classes(rule: bool | Sequence[str | int], names: list[str], path: Path) -> set[int]:
     if rule is True:
-        return {i for i, n in enumerate(names) if any(w in n.lower() for w in BUILDING_WORDS)}
+        return building_classes(names)
     if not rule:
         return set()
     return set(_resolve_classes(list(rule), names, path))

@@ -27,7 +27,8 @@ class Predictor:
 
     ``bands``: input band names in channel order; ``classes``: class names in output order;
     ``scale``/``mean``/``std``: ``x = (raw * scale - mean) / std`` per band; ``pad_multiple``: tiles
-    are reflect-padded to a multiple of it before the network and cropped after.
+    are reflect-padded to a multiple of it before the network and cropped after. ``with_field``: the
+    same with the frame-field channels appended (models with a frame-field head: ``has_field``).
     """
 
     net: nn.Module
@@ -47,8 +48,19 @@ class Predictor:
         self._mean = torch.as_tensor(self.mean, dtype=torch.float32, device=self.device).view(shape)
         self._std = torch.as_tensor(self.std, dtype=torch.float32, device=self.device).view(shape)
 
-    @torch.inference_mode()
+    @property
+    def has_field(self) -> bool:
+        return getattr(self.net, "field_head", None) is not None
+
     def __call__(self, raw: np.ndarray) -> np.ndarray:
+        return self._run(raw, field=False)
+
+    def with_field(self, raw: np.ndarray) -> np.ndarray:
+        """(B, K + 5, h, w): class probabilities, edge probability, frame-field c0 re/im, c2 re/im."""
+        return self._run(raw, field=True)
+
+    @torch.inference_mode()
+    def _run(self, raw: np.ndarray, field: bool) -> np.ndarray:
         x = torch.from_numpy(raw)
         if self.device.type == "cuda":
             x = x.pin_memory().to(self.device, non_blocking=True)
@@ -60,9 +72,15 @@ class Predictor:
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            logits = self.net(x)
-        probs = torch.softmax(logits.float(), dim=1)[:, :, :h, :w]
-        return np.ascontiguousarray(probs.cpu().numpy())
+            if field:
+                logits, extra = self.net.forward_all(x)  # type: ignore[operator]
+            else:
+                logits, extra = self.net(x), None
+        probs = torch.softmax(logits.float(), dim=1)
+        if extra is not None:
+            extra = extra.float()
+            probs = torch.cat([probs, torch.sigmoid(extra[:, :1]), extra[:, 1:]], 1)
+        return np.ascontiguousarray(probs[:, :, :h, :w].cpu().numpy())
 
 
 def load_predictor(checkpoint: str | Path, *, device: str = "auto") -> Predictor:

@@ -21,6 +21,8 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
+from worldclass.mapping.frame_field import FrameField, frame_regularize
+
 
 def _runs(rot: np.ndarray) -> list[list[float]]:
     """[horizontal?, length, length-weighted level] per run of equally labelled edges of a rotated ring."""
@@ -137,11 +139,16 @@ def regularize_all(geoms: np.ndarray, **kwargs: float) -> np.ndarray:
     return np.array([regularize(g, **kwargs) if g.geom_type == "Polygon" else g for g in geoms], dtype=object)
 
 
-def regularize_coverage(geoms: np.ndarray, selected: np.ndarray, **kwargs: float) -> np.ndarray:
+def regularize_coverage(
+    geoms: np.ndarray, selected: np.ndarray, field: FrameField | None = None, **kwargs: float
+) -> np.ndarray:
     """Regularise ``geoms[selected]`` in a coverage and repair the rest so it stays a coverage.
 
-    Selected polygons are regularised in turn, each clipped to the covered area and to the ones
-    before it (no overlaps); every other polygon loses what the regularised ones took; the freed
+    With a frame ``field`` (pixel coordinates) the selected polygons follow it
+    (:func:`~worldclass.mapping.frame_field.frame_regularize`); where that fails, the right-angle rule.
+
+    Selected polygons are regularised in turn, each snapped (1 unit) to and clipped by the ones before
+    it (one line for a shared wall, no overlaps) and clipped to the covered area; every other polygon loses what the regularised ones took; the freed
     pieces go, one by one, to the polygon they share the longest boundary with (no gaps). Two
     buildings that shared a wall therefore still share one.
     """
@@ -152,11 +159,17 @@ def regularize_coverage(geoms: np.ndarray, selected: np.ndarray, **kwargs: float
     try:
         area = shapely.coverage_union_all(geoms)  # fast, for a correctly noded coverage
     except shapely.errors.GEOSException:
+        area = None
+    if area is None or not shapely.is_valid(area):
+        # GEOS 3.14 leaves zero-area remnants of polygons that exactly fill another's hole
         area = shapely.union_all(geoms)
     before = shapely.union_all(geoms[idx])
     taken: shapely.Geometry = shapely.Polygon()
     for i in idx:
-        r = regularize(geoms[i], **kwargs) if geoms[i].geom_type == "Polygon" else geoms[i]
+        r = _square(geoms[i], field, kwargs)
+        if not taken.is_empty and r.geom_type == "Polygon":  # a wall fitted twice becomes one line
+            snapped = shapely.snap(r, taken, 1.0)
+            r = snapped if snapped.is_valid else r
         r = shapely.difference(shapely.intersection(r, area), taken)
         geoms[i] = _polygonal(r)
         taken = shapely.union(taken, geoms[i])
@@ -180,6 +193,16 @@ def regularize_coverage(geoms: np.ndarray, selected: np.ndarray, **kwargs: float
         for c, parts in gains.items():
             geoms[c] = _polygonal(shapely.union_all([geoms[c], *parts]))
     return geoms
+
+
+def _square(g: shapely.Geometry, field: FrameField | None, kwargs: dict[str, float]) -> shapely.Geometry:
+    if g.geom_type != "Polygon":
+        return g
+    if field is not None:
+        learned = frame_regularize(g, field)
+        if learned is not None:
+            return learned
+    return regularize(g, **kwargs)
 
 
 def _polygonal(g: shapely.Geometry) -> shapely.Geometry:

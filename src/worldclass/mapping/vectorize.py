@@ -17,6 +17,7 @@ from rasterio.features import shapes, sieve
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
+from worldclass.mapping.frame_field import FrameField
 from worldclass.mapping.regularize import regularize_coverage
 
 NODATA = 255  # class-map nodata (as written by worldclass.mapping.writer)
@@ -36,6 +37,7 @@ class ChunkJob:
     tolerance: float  # pixels
     keep: tuple[int, ...]
     regularize: tuple[int, ...] = ()  # classes squared to right angles (coverage kept)
+    field_path: str | None = None  # frame-field raster guiding the squared classes
 
 
 def chunk_polygons(data: np.ndarray, col0: int, row0: int, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +71,12 @@ def vectorize_chunk(job: ChunkJob) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if job.regularize and len(geoms):
         # on the whole chunk coverage, so neighbours follow; polygons cut by a seam wait for their merge
         square = np.isin(values, list(job.regularize)) & ~_touches_seam(geoms, job)
-        geoms = regularize_coverage(geoms, square)
+        field = None
+        if job.field_path is not None:
+            with rasterio.open(job.field_path) as src:
+                bands = src.read(window=Window(hx0, hy0, hx1 - hx0, hy1 - hy0))
+            field = FrameField.from_raster(bands, hx0, hy0)
+        geoms = regularize_coverage(geoms, square, field)
         full = ~shapely.is_empty(geoms)
         geoms, values = geoms[full], values[full]
     sel = np.isin(values, list(job.keep))

@@ -98,10 +98,11 @@ def predict_scene(
     blend: str = "hann",
     batch_size: int = 8,
     rows: tuple[int, int] | None = None,
+    field: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Run the engine over one inspected scene (or its ``rows = (r0, r1)`` alone) into any sink;
-    returns the number of tiles."""
+    """Run the engine over one inspected scene (or its ``rows = (r0, r1)`` alone) into any sink
+    (``field``: with the frame-field channels); returns the number of tiles."""
     try:
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
             return run_grid(
@@ -116,6 +117,7 @@ def predict_scene(
                 blend=blend,
                 batch_size=batch_size,
                 rows=rows,
+                field=field,
                 progress=progress,
             )
     except RasterioIOError as exc:
@@ -136,6 +138,9 @@ def map_scenes(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[MapResult]:
     """Map every scene. ``out`` is the output file for a single scene, else a folder (same stems, .tif).
+
+    A model with a frame-field head also writes ``<map>.field.tif`` (edge probability and the two wall
+    directions, for ``polygonize --frame-field``).
 
     All inputs are checked before the first pixel is predicted; existing outputs are replaced only
     when their new version is complete.
@@ -161,7 +166,10 @@ def map_scenes(
 
         t0 = time.perf_counter()
         tags = {"source": info.path.name, "tile": str(tile), "overlap": str(overlap), "blend": blend}
-        with MapWriter(dst, info.profile, predictor.classes, probabilities=probabilities, tags=tags) as w:
+        field = predictor.has_field
+        with MapWriter(
+            dst, info.profile, predictor.classes, probabilities=probabilities, frame_field=field, tags=tags
+        ) as w:
             tiles = predict_scene(
                 predictor,
                 info,
@@ -170,6 +178,7 @@ def map_scenes(
                 overlap=overlap,
                 blend=blend,
                 batch_size=batch_size,
+                field=field,
                 progress=step,
             )
         offset += tiles

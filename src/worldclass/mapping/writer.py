@@ -7,7 +7,8 @@ always complete.
 
 Class map: uint8, one band, class index per pixel, nodata 255 (input nodata). Probabilities (optional,
 ``<name>.probs.tif``): uint8, one band per class, ``round(p * 254)`` with scale 1/254 in the metadata
-(``value * scale = probability``), nodata 255.
+(``value * scale = probability``), nodata 255. Frame field (models with a frame-field head,
+``<name>.field.tif``): see :mod:`worldclass.mapping.frame_field`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rasterio.windows import Window
 
 from worldclass.io.gdal import gdal_writes, quiet_libtiff
 from worldclass.io.qgis import colour, raster_style, write_style
+from worldclass.mapping.frame_field import encode_field, field_path_for
 
 quiet_libtiff()
 
@@ -51,11 +53,14 @@ class MapWriter:
         classes: list[str],
         *,
         probabilities: bool = False,
+        frame_field: bool = False,
         tags: dict[str, str] | None = None,
     ) -> None:
         self.out = Path(out)
         self.classes = classes
         self.probabilities = probabilities
+        self.frame_field = frame_field
+        self.field_out = Path(field_path_for(str(self.out)))
         base = {
             "driver": "GTiff",
             "height": profile["height"],
@@ -72,6 +77,8 @@ class MapWriter:
         self._profiles = {self.out: {**base, "count": 1}}
         if probabilities:
             self._profiles[probs_path(self.out)] = {**base, "count": len(classes)}
+        if frame_field:
+            self._profiles[self.field_out] = {**base, "count": 3}
         self._tags = {"classes": json.dumps(classes), **(tags or {})}
         self._dst: dict[Path, Any] = {}
 
@@ -87,7 +94,15 @@ class MapWriter:
         return gdal_writes(self.out, "map", "an existing map there is unchanged")
 
     def write(self, window: Window, probs: np.ndarray, valid: np.ndarray) -> None:
-        """``probs``: (K, h, w) float32 blended probabilities; ``valid``: (h, w) bool."""
+        """``probs``: (K, h, w) float32 blended probabilities (K + 5 with the frame field's channels);
+        ``valid``: (h, w) bool."""
+        k = len(self.classes)
+        if self.frame_field:
+            field = encode_field(probs[k], probs[k + 1 : k + 5])
+            field[:, ~valid] = NODATA
+            with self._writing():
+                self._dst[self.field_out].write(field, window=window)
+        probs = probs[:k]
         classes = probs.argmax(0).astype(np.uint8)
         classes[~valid] = NODATA
         with self._writing():
@@ -119,6 +134,9 @@ class MapWriter:
             if path == self.out:
                 ds.set_band_description(1, "class")
                 ds.write_colormap(1, {i: (*colour(i), 255) for i in range(len(self.classes))})
+            elif path == self.field_out:
+                for i, name in enumerate(("edge", "direction u", "direction v"), 1):
+                    ds.set_band_description(i, name)
             else:
                 for i, name in enumerate(self.classes, 1):
                     ds.set_band_description(i, f"p({name})")
@@ -132,7 +150,7 @@ class MapWriter:
                 COMPRESS="DEFLATE",
                 BLOCKSIZE=512,
                 BIGTIFF="IF_SAFER",
-                OVERVIEW_RESAMPLING="NEAREST" if path == self.out else "AVERAGE",
+                OVERVIEW_RESAMPLING="AVERAGE" if path == probs_path(self.out) else "NEAREST",
                 NUM_THREADS="ALL_CPUS",
             )
         os.replace(cog, path)

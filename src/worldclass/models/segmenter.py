@@ -16,6 +16,10 @@ networks to correct satellite image classification maps", TGRS 2017): a learned,
 learned differential filters on the maps and the image, unrolled ``steps`` times with shared weights.
 It starts as the identity (zero last layer) and is trained on top of a frozen segmenter.
 
+:class:`FrameFieldHead` (``frame_field=True``, U-Net only): besides the class map, a building-edge logit and a
+frame field (two wall directions per pixel, Girard et al., CVPR 2021) from the decoder's last features;
+output (B, 5, H, W) = edge logit, c0 re/im, c2 re/im (see :mod:`worldclass.losses.frame_field`).
+
 Pretrained encoder weights are optional and read from a local file only.
 """
 
@@ -151,17 +155,43 @@ class Refiner(nn.Module):
         return u
 
 
-class SegmentationNet(nn.Module):
-    """A segmenter, optionally followed by a :class:`Refiner` (``refine_steps > 0``).
+class FrameFieldHead(nn.Module):
+    """Decoder features (B, F, H, W) -> (B, 5, H, W): edge logit, frame-field coefficients c0, c2."""
 
-    ``forward``: (B, C, H, W) -> logits (B, K, H, W). Embedding layer ``features``: the encoder's
-    deepest feature map, average-pooled (B, D).
+    def __init__(self, features: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(features, hidden, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, 5, 1),
+        )
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(feats)
+        return out
+
+
+class SegmentationNet(nn.Module):
+    """A segmenter, optionally followed by a :class:`Refiner` (``refine_steps > 0``) and with a
+    :class:`FrameFieldHead` (``frame_field``).
+
+    ``forward``: (B, C, H, W) -> logits (B, K, H, W); ``forward_all``: (logits, field (B, 5, H, W) or
+    None). Embedding layer ``features``: the encoder's deepest feature map, average-pooled (B, D).
     """
 
     embedding_layers = ("features",)
 
     def __init__(
-        self, arch: str, encoder: str, in_channels: int, num_classes: int, *, refine_steps: int = 0
+        self,
+        arch: str,
+        encoder: str,
+        in_channels: int,
+        num_classes: int,
+        *,
+        refine_steps: int = 0,
+        frame_field: bool = False,
     ) -> None:
         super().__init__()
         if arch not in ARCHS:
@@ -176,10 +206,26 @@ class SegmentationNet(nn.Module):
         else:
             self.base = MultiResolutionMLP(encoder, in_channels, num_classes)
         self.refiner = Refiner(num_classes, in_channels, steps=refine_steps) if refine_steps > 0 else None
+        self.field_head: FrameFieldHead | None = None
+        if frame_field:
+            if arch != "unet":
+                raise ConfigError(f"model.frame_field needs model.arch unet (not {arch!r})")
+            head: Any = self.base.segmentation_head
+            self.field_head = FrameFieldHead(int(head[0].in_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        u: torch.Tensor = self.base(x)
-        return self.refiner(u, x) if self.refiner is not None else u
+        return self.forward_all(x)[0]
+
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(class logits (B, K, H, W), frame-field output (B, 5, H, W) or None)."""
+        field = None
+        if self.field_head is None:
+            u: torch.Tensor = self.base(x)
+        else:
+            base: Any = self.base
+            feats = base.decoder(base.encoder(x))
+            u, field = base.segmentation_head(feats), self.field_head(feats)
+        return (self.refiner(u, x) if self.refiner is not None else u), field
 
     def embed(self, x: torch.Tensor, sensor: str = "", layer: str = "features") -> torch.Tensor:
         """(B, C, H, W) -> (B, D) pooled deepest encoder features."""
@@ -202,10 +248,19 @@ class SegmentationNet(nn.Module):
 
 @register_model("segmenter")
 def segmenter(
-    arch: str, encoder: str, in_channels: int, num_classes: int, refine_steps: int = 0
+    arch: str,
+    encoder: str,
+    in_channels: int,
+    num_classes: int,
+    refine_steps: int = 0,
+    frame_field: bool = False,
+    frame_field_classes: list[int] | None = None,
 ) -> SegmentationNet:
-    """Registry builder of :class:`SegmentationNet`."""
-    return SegmentationNet(arch, encoder, in_channels, num_classes, refine_steps=refine_steps)
+    """Registry builder of :class:`SegmentationNet` (``frame_field_classes``: the classes whose outlines
+    the field was trained on; metadata for polygonisation, not used by the network)."""
+    return SegmentationNet(
+        arch, encoder, in_channels, num_classes, refine_steps=refine_steps, frame_field=frame_field
+    )
 
 
 def load_encoder_weights(net: SegmentationNet, path: str | Path) -> None:

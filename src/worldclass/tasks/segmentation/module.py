@@ -13,6 +13,7 @@ import torch
 
 from worldclass.errors import ConfigError
 from worldclass.losses import SegmentationLoss
+from worldclass.losses.frame_field import FrameFieldLoss
 from worldclass.metrics.segmentation import ConfusionAccumulator, confusion_metrics
 from worldclass.models.checkpoint import model_state, read_checkpoint
 from worldclass.models.segmenter import SegmentationNet, load_encoder_weights
@@ -30,8 +31,12 @@ class SegmentationModule(TaskModule):
             spec["in_channels"],
             spec["num_classes"],
             refine_steps=spec["refine_steps"],
+            frame_field=spec.get("frame_field", False),
         )
         self.loss = SegmentationLoss(config["loss"]["name"])
+        self.field_loss = (
+            FrameFieldLoss(spec["frame_field_classes"]) if spec.get("frame_field", False) else None
+        )
         self._val = ConfusionAccumulator(len(self.meta.classes))
 
     def initialise(self) -> None:
@@ -55,14 +60,24 @@ class SegmentationModule(TaskModule):
         out: torch.Tensor = self.model(x)
         return out
 
+    def _losses(self, batch: dict[str, Any], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, total loss); the frame-field loss is logged apart when the head is on."""
+        logits, field = self.model.forward_all(batch["image"])
+        loss: torch.Tensor = self.loss(logits, batch["mask"])
+        if self.field_loss is not None and field is not None:
+            extra = self.field_loss(field, batch["mask"])
+            self.log(f"{stage}/frame_field", extra, batch_size=len(batch["mask"]))
+            loss = loss + extra
+        return logits, loss
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss: torch.Tensor = self.loss(self(batch["image"]), batch["mask"])
+        loss = self._losses(batch, "train")[1]
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["mask"]))
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        logits = self(batch["image"])
-        self.log("val/loss", self.loss(logits, batch["mask"]), batch_size=len(batch["mask"]))
+        logits, loss = self._losses(batch, "val")
+        self.log("val/loss", loss, batch_size=len(batch["mask"]))
         pred = logits.argmax(1).cpu().numpy()
         ref = batch["mask"].cpu().numpy()
         for i, group in enumerate(batch["group"]):

@@ -16,7 +16,8 @@ from worldclass.tasks.base import EvalOptions, Setup, Task, register_task
 @dataclass
 class SegmenterModelConfig:
     """``arch`` (unet | fcn | mlp) on an smp ``encoder`` (or ``tu-<timm name>``); ``refine_steps`` > 0
-    adds the iterative refiner; ``init_from`` starts from the base weights of a segmentation checkpoint
+    adds the iterative refiner; ``frame_field`` adds the edge + frame-field head (building classes:
+    names with building/house/roof); ``init_from`` starts from the base weights of a segmentation checkpoint
     (fine-tuning, refinement stage); ``freeze_base`` trains only the refiner; ``pretrained``: a local
     encoder weights file."""
 
@@ -28,6 +29,9 @@ class SegmenterModelConfig:
     )
     freeze_base: bool = setting(False, "Train only the refiner")
     pretrained: str | None = setting(None, "Local encoder weights file (never downloaded)", path=True)
+    frame_field: bool = setting(
+        False, "Also learn building edges and a frame field (U-Net; for polygonize --frame-field)"
+    )
 
 
 @dataclass
@@ -57,6 +61,8 @@ class SegmentationTask(Task):
             raise ConfigError("model.freeze_base trains only the refiner: set model.refine_steps > 0")
         if mc.refine_steps < 0:
             raise ConfigError(f"config key 'model.refine_steps': {mc.refine_steps} must be >= 0")
+        if mc.frame_field and mc.arch != "unet":
+            raise ConfigError(f"model.frame_field needs model.arch unet (not {mc.arch!r})")
 
     def setup(self, cfg: ExperimentConfig) -> Setup:
         from worldclass.models.checkpoint import ModelMeta
@@ -72,6 +78,17 @@ class SegmentationTask(Task):
             "num_classes": len(dm.classes),
             "refine_steps": mc.refine_steps,
         }
+        if mc.frame_field:
+            from worldclass.errors import ConfigError
+            from worldclass.mapping.polygonize import building_classes
+
+            field_classes = sorted(building_classes(dm.classes))
+            if not field_classes:
+                raise ConfigError(
+                    f"model.frame_field learns building outlines, but no class of {dm.classes} is named "
+                    "like building/house/roof; rename the class in data.classes"
+                )
+            spec.update(frame_field=True, frame_field_classes=field_classes)
         meta = ModelMeta(
             task=self.name,
             bands=dm.bands,
