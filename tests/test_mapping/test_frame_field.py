@@ -3,6 +3,7 @@ corners dropped where the field says so, shared walls kept, and ``polygonize --f
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -44,7 +45,7 @@ def analytic_field(polys: list[Polygon], n: int) -> FrameField:
     segs, angles = [], []
     for p in polys:
         c = np.asarray(p.exterior.coords)
-        for a, b in zip(c[:-1], c[1:], strict=True):
+        for a, b in itertools.pairwise(c):
             segs.append(shapely.LineString([a, b]))
             angles.append(np.mod(np.arctan2(b[1] - a[1], b[0] - a[0]), np.pi))
     d = np.stack([shapely.distance(pts, s) for s in segs])

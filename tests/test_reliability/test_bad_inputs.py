@@ -353,7 +353,9 @@ CASES = [
     Case("polygonize-chunk-0", _polygonize("--chunk", "0"), 2, r"--chunk", ("p.gpkg",)),
     Case("polygonize-chunk-negative", _polygonize("--chunk", "-5"), 2, r"--chunk", ("p.gpkg",)),
     Case("polygonize-unknown-class", _polygonize("--classes", "lake"), 2, r"lake", ("p.gpkg",)),
-    Case("polygonize-unknown-square-class", _polygonize("--regularize-classes", "hut"), 2, r"hut", ("p.gpkg",)),
+    Case(
+        "polygonize-unknown-square-class", _polygonize("--regularize-classes", "hut"), 2, r"hut", ("p.gpkg",)
+    ),
     Case("polygon-metrics-step-negative", _polygon_metrics("--step", "-1"), 2, r"--step"),
     Case("polygon-metrics-step-nan", _polygon_metrics("--step", "nan"), 2, r"--step"),
     Case("polygon-metrics-boundary-0", _polygon_metrics("--boundary-width", "0"), 2, r"--boundary-width"),
