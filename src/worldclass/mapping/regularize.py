@@ -17,6 +17,8 @@ area without gaps or overlaps) and repairs the others, so neighbours keep sharin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import shapely
 from shapely.geometry import Polygon
@@ -147,15 +149,76 @@ def regularize_coverage(
     With a frame ``field`` (pixel coordinates) the selected polygons follow it
     (:func:`~worldclass.mapping.frame_field.frame_regularize`); where that fails, the right-angle rule.
 
-    Selected polygons are regularised in turn, each snapped (1 unit) to and clipped by the ones before
-    it (one line for a shared wall, no overlaps) and clipped to the covered area; every other polygon loses what the regularised ones took; the freed
-    pieces go, one by one, to the polygon they share the longest boundary with (no gaps). Two
-    buildings that shared a wall therefore still share one.
+    Selected polygons are regularised in turn, each snapped (1 unit) to and clipped by the regularised
+    ones before it that it reaches (one line for a shared wall, no overlaps) and clipped to the covered
+    area; every other polygon loses what the regularised ones took; the freed pieces go, one by one, to
+    the polygon they share the longest boundary with (no gaps). Two buildings that shared a wall
+    therefore still share one. Every set operation is local (neighbours found with STR trees), so the
+    cost grows with the number of selected polygons, not with its square.
     """
-    geoms = np.asarray(geoms, dtype=object).copy()
+    orig = np.asarray(geoms, dtype=object)
+    geoms = orig.copy()
     idx = np.flatnonzero(selected)
     if not len(idx):
         return geoms
+    clip = _clipper(orig)
+    squared = np.array([_square(orig[i], field, kwargs) for i in idx], dtype=object)
+    reach = shapely.STRtree(squared)
+    done = np.zeros(len(idx), bool)
+    for n, i in enumerate(idx):
+        r = squared[n]
+        near = [j for j in reach.query(r) if done[j]]
+        if near:
+            nb = shapely.union_all([geoms[idx[j]] for j in near])
+            if r.geom_type == "Polygon":  # a wall fitted twice becomes one line
+                snapped = shapely.snap(r, nb, 1.0)
+                r = snapped if snapped.is_valid else r
+            r = shapely.difference(r, nb)
+        geoms[i] = _polygonal(clip(r))
+        done[n] = True
+    new = geoms[idx]
+    takers = shapely.STRtree(new)
+    others = np.setdiff1d(np.arange(len(geoms)), idx)
+    o, t = takers.query(orig[others])  # bounding boxes: a predicate on the large land-cover polygons costs more
+    for k, group in _groups(others[o], t):
+        geoms[k] = _polygonal(shapely.difference(orig[k], shapely.union_all(new[group])))
+    # what the selected polygons gave up and nobody holds now, given to the neighbour that shares the
+    # longest boundary with each piece (neighbours clipped to the building's box: land cover is large)
+    tree = shapely.STRtree(geoms)
+    gains: dict[int, list[shapely.Geometry]] = {}
+    for a, group in _groups(*takers.query(orig[idx])):
+        lost = _polygonal(shapely.difference(orig[idx[a]], shapely.union_all(new[group])))
+        pieces = shapely.get_parts(lost)
+        pieces = pieces[shapely.area(pieces) > 1e-9]
+        if not len(pieces):
+            continue
+        x0, y0, x1, y1 = np.asarray(lost.bounds) + [-1, -1, 1, 1]
+        cand = tree.query(shapely.box(x0, y0, x1, y1))
+        local = shapely.clip_by_rect(geoms[cand], x0, y0, x1, y1)
+        shared = shapely.length(shapely.intersection(shapely.boundary(pieces)[:, None], local[None, :]))
+        for p, row in enumerate(shared):
+            if row.max() > 0:
+                gains.setdefault(int(cand[int(row.argmax())]), []).append(pieces[p])
+    for c, parts in gains.items():
+        geoms[c] = _polygonal(shapely.union_all([geoms[c], *parts]))
+    return geoms
+
+
+def _groups(keys: np.ndarray, values: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """[(key, its values)] of a pair list, keys in ascending order."""
+    if not len(keys):
+        return []
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], values[order]
+    cut = np.flatnonzero(np.diff(keys)) + 1
+    return [(int(k[0]), v) for k, v in zip(np.split(keys, cut), np.split(values, cut), strict=True)]
+
+
+def _clipper(geoms: np.ndarray) -> Callable[[shapely.Geometry], shapely.Geometry]:
+    """Clip to the area a coverage covers: a rectangle clip where it fills its bounds (no nodata)."""
+    x0, y0, x1, y1 = shapely.total_bounds(geoms)
+    if abs(shapely.area(geoms).sum() - (x1 - x0) * (y1 - y0)) <= 1e-6 * max((x1 - x0) * (y1 - y0), 1.0):
+        return lambda g: shapely.clip_by_rect(g, x0, y0, x1, y1)
     try:
         area = shapely.coverage_union_all(geoms)  # fast, for a correctly noded coverage
     except shapely.errors.GEOSException:
@@ -163,36 +226,8 @@ def regularize_coverage(
     if area is None or not shapely.is_valid(area):
         # GEOS 3.14 leaves zero-area remnants of polygons that exactly fill another's hole
         area = shapely.union_all(geoms)
-    before = shapely.union_all(geoms[idx])
-    taken: shapely.Geometry = shapely.Polygon()
-    for i in idx:
-        r = _square(geoms[i], field, kwargs)
-        if not taken.is_empty and r.geom_type == "Polygon":  # a wall fitted twice becomes one line
-            snapped = shapely.snap(r, taken, 1.0)
-            r = snapped if snapped.is_valid else r
-        r = shapely.difference(shapely.intersection(r, area), taken)
-        geoms[i] = _polygonal(r)
-        taken = shapely.union(taken, geoms[i])
-    others = np.setdiff1d(np.arange(len(geoms)), idx)
-    hit = shapely.STRtree(geoms[others]).query(taken, predicate="intersects")
-    for k in others[hit]:
-        geoms[k] = _polygonal(shapely.difference(geoms[k], taken))
-    # what the selected polygons gave up and nobody holds now
-    freed = shapely.get_parts(_polygonal(shapely.difference(before, taken)))
-    freed = freed[shapely.area(freed) > 1e-9]
-    if len(freed):
-        piece, cand = shapely.STRtree(geoms).query(freed, predicate="intersects")
-        shared = shapely.length(shapely.intersection(geoms[cand], shapely.boundary(freed[piece])))
-        best: dict[int, tuple[float, int]] = {}
-        for p, c, w in zip(piece, cand, shared, strict=True):
-            if w > 0 and w > best.get(int(p), (0.0, -1))[0]:
-                best[int(p)] = (float(w), int(c))
-        gains: dict[int, list[shapely.Geometry]] = {}
-        for p, (_, c) in best.items():
-            gains.setdefault(c, []).append(freed[p])
-        for c, parts in gains.items():
-            geoms[c] = _polygonal(shapely.union_all([geoms[c], *parts]))
-    return geoms
+    shapely.prepare(area)
+    return lambda g: shapely.intersection(g, area)
 
 
 def _square(g: shapely.Geometry, field: FrameField | None, kwargs: dict[str, float]) -> shapely.Geometry:
