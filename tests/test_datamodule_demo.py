@@ -65,6 +65,10 @@ def test_demo_writes_report(tmp_path: Path, real_v1: Path) -> None:
         and 'alt="map preview"' in html
         and (tmp_path / "maps" / "buildings.gpkg").is_file()
     )
+    # the demo's U-Net has the frame-field head: map wrote the field, the table compares rule and learned
+    assert (tmp_path / "maps" / "scene_classes.field.tif").is_file()
+    assert "right-angle rule" in html and "learned frame field" in html
+    assert (tmp_path / "maps" / "buildings-learned.gpkg").is_file()
     assert "Retrieval: find patches like this one" in html and 'alt="retrieval"' in html
     assert (
         "S1→S2" in html and "random ranking" in html and (tmp_path / "indexes/csmae-s2/index.faiss").is_file()

@@ -142,7 +142,11 @@ def regularize_all(geoms: np.ndarray, **kwargs: float) -> np.ndarray:
 
 
 def regularize_coverage(
-    geoms: np.ndarray, selected: np.ndarray, field: FrameField | None = None, **kwargs: float
+    geoms: np.ndarray,
+    selected: np.ndarray,
+    field: FrameField | None = None,
+    repair: np.ndarray | None = None,
+    **kwargs: float,
 ) -> np.ndarray:
     """Regularise ``geoms[selected]`` in a coverage and repair the rest so it stays a coverage.
 
@@ -154,7 +158,9 @@ def regularize_coverage(
     area; every other polygon loses what the regularised ones took; the freed pieces go, one by one, to
     the polygon they share the longest boundary with (no gaps). Two buildings that shared a wall
     therefore still share one. Every set operation is local (neighbours found with STR trees), so the
-    cost grows with the number of selected polygons, not with its square.
+    cost grows with the number of selected polygons, not with its square. ``repair`` (bool per polygon,
+    default all) limits the repair of the others to those the caller keeps; the rest are left as they
+    were (freed pieces are still measured against them).
     """
     orig = np.asarray(geoms, dtype=object)
     geoms = orig.copy()
@@ -167,9 +173,9 @@ def regularize_coverage(
     done = np.zeros(len(idx), bool)
     for n, i in enumerate(idx):
         r = squared[n]
-        near = [j for j in reach.query(r) if done[j]]
-        if near:
-            nb = shapely.union_all([geoms[idx[j]] for j in near])
+        near = np.asarray([j for j in reach.query(r) if done[j]], dtype=np.int64)
+        if len(near):
+            nb = _union(geoms[idx[near]])
             if r.geom_type == "Polygon":  # a wall fitted twice becomes one line
                 snapped = shapely.snap(r, nb, 1.0)
                 r = snapped if snapped.is_valid else r
@@ -179,15 +185,17 @@ def regularize_coverage(
     new = geoms[idx]
     takers = shapely.STRtree(new)
     others = np.setdiff1d(np.arange(len(geoms)), idx)
+    if repair is not None:
+        others = others[np.asarray(repair)[others]]
     o, t = takers.query(orig[others])  # bounding boxes: a predicate on the large land-cover polygons costs more
     for k, group in _groups(others[o], t):
-        geoms[k] = _polygonal(shapely.difference(orig[k], shapely.union_all(new[group])))
+        geoms[k] = _polygonal(shapely.difference(orig[k], _union(new[group])))
     # what the selected polygons gave up and nobody holds now, given to the neighbour that shares the
     # longest boundary with each piece (neighbours clipped to the building's box: land cover is large)
     tree = shapely.STRtree(geoms)
     gains: dict[int, list[shapely.Geometry]] = {}
     for a, group in _groups(*takers.query(orig[idx])):
-        lost = _polygonal(shapely.difference(orig[idx[a]], shapely.union_all(new[group])))
+        lost = _polygonal(shapely.difference(orig[idx[a]], _union(new[group])))
         pieces = shapely.get_parts(lost)
         pieces = pieces[shapely.area(pieces) > 1e-9]
         if not len(pieces):
@@ -202,6 +210,11 @@ def regularize_coverage(
     for c, parts in gains.items():
         geoms[c] = _polygonal(shapely.union_all([geoms[c], *parts]))
     return geoms
+
+
+def _union(geoms: np.ndarray) -> shapely.Geometry:
+    """Union of an array of polygons (one polygon is returned as it is: a unary union costs)."""
+    return geoms[0] if len(geoms) == 1 else shapely.union_all(geoms)
 
 
 def _groups(keys: np.ndarray, values: np.ndarray) -> list[tuple[int, np.ndarray]]:

@@ -76,7 +76,7 @@ def vectorize_chunk(job: ChunkJob) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             with rasterio.open(job.field_path) as src:
                 bands = src.read(window=Window(hx0, hy0, hx1 - hx0, hy1 - hy0))
             field = FrameField.from_raster(bands, hx0, hy0)
-        geoms = regularize_coverage(geoms, square, field)
+        geoms = regularize_coverage(geoms, square, field, repair=np.isin(values, list(job.keep)))
         full = ~shapely.is_empty(geoms)
         geoms, values = geoms[full], values[full]
     sel = np.isin(values, list(job.keep))
