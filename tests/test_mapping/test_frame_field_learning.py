@@ -24,20 +24,20 @@ CROP, STEPS = 80, 110
 def _field_error(
     net: SegmentationNet, x: torch.Tensor, labels: np.ndarray
 ) -> tuple[float, FrameField, np.ndarray]:
-    """Median angle (degrees) between the field and the true wall tangent on the wall band."""
+    """Median angle (degrees) between the field and the true wall tangent along straight walls."""
     net.eval()
     with torch.no_grad():
         logits, out = net.forward_all(x)
     assert out is not None
     field = FrameField.from_raster(encode_field(torch.sigmoid(out[0, 0]).numpy(), out[0, 1:].numpy()))
-    band, tangent = boundary_targets(torch.from_numpy(labels[None]).bool())
+    band, tangent, straight = boundary_targets(torch.from_numpy(labels[None]).bool())
     t = np.mod(np.arctan2(tangent[0, 1].numpy(), tangent[0, 0].numpy()), np.pi)
 
     def diff(a: np.ndarray) -> np.ndarray:
         d = np.mod(a - t, np.pi)
         return np.minimum(d, np.pi - d)
 
-    err = np.minimum(diff(field.u), diff(field.v))[band[0].numpy() > 0]
+    err = np.minimum(diff(field.u), diff(field.v))[(band[0] * straight[0]).numpy() > 0.8]
     return float(np.degrees(np.median(err))), field, logits.argmax(1)[0].numpy().astype(np.uint8)
 
 

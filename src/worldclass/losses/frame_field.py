@@ -8,10 +8,12 @@ logit, channels 1..4 ``c0.real, c0.imag, c2.real, c2.imag``. Coordinates: x = co
 
 Targets from the mask (B, H, W) int64, ignore 255: ``building`` = pixels of the given classes; the edge
 target is the 2-pixel band where the building mask changes (inside and outside pixel); the boundary
-tangent is the gradient of the Gaussian-blurred building mask (sigma ``sigma`` px) rotated by 90°.
-Losses (weights in :class:`FrameFieldLoss`): edge BCE over valid pixels; ``align`` = mean over the edge
-band of |f(tangent)|^2 (one frame direction along the wall); ``align90`` = |f(i·tangent)|^2 (the other
-across it); ``smooth`` = mean squared Laplacian of c0 and c2 (a smooth field between walls).
+tangent and its straightness come from the structure tensor of the Gaussian-blurred mask
+(:func:`boundary_targets`). Losses (weights in :class:`FrameFieldLoss`): edge BCE over valid pixels;
+``align`` = mean over the band, weighted by straightness^4, of |f(tangent)|^2 (one frame direction
+along the wall); ``align90`` = |f(i·tangent)|^2 (the other across it); ``smooth`` = mean squared
+Laplacian of c0 and c2 (a smooth field between walls; at corners it carries both walls' directions,
+as the vector tangents of Girard et al. do, instead of the diagonal a blurred mask suggests).
 """
 
 from __future__ import annotations
@@ -34,20 +36,39 @@ def _gaussian(sigma: float, device: torch.device) -> torch.Tensor:
     return k / k.sum()
 
 
-def boundary_targets(building: torch.Tensor, sigma: float = 1.5) -> tuple[torch.Tensor, torch.Tensor]:
-    """(edge band (B, H, W) float 0/1, unit tangent (B, 2, H, W) as (cos, sin)) of a 0/1 building mask."""
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, C, H, W), edges replicated."""
+    k = _gaussian(sigma, x.device)
+    r = (len(k) - 1) // 2
+    c = x.shape[1]
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(
+        F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c
+    )
+
+
+def boundary_targets(
+    building: torch.Tensor, sigma: float = 1.5
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(edge band (B, H, W) 0/1, unit tangent (B, 2, H, W) as (cos, sin), straightness (B, H, W) in
+    [0, 1]) of a 0/1 building mask.
+
+    The tangent is the dominant orientation of the blurred mask's gradients around each pixel (structure
+    tensor, window sigma ``2 * sigma``) turned by 90°; straightness is that tensor's coherence, near 1
+    along a straight wall and near 0 at a corner, where one tangent would be a diagonal no wall has.
+    """
     b = building.float().unsqueeze(1)
     band = (F.max_pool2d(b, 3, 1, 1) - (-F.max_pool2d(-b, 3, 1, 1))).squeeze(1)
-    k = _gaussian(sigma, b.device)
-    r = (len(k) - 1) // 2
-    blur = F.conv2d(F.pad(b, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
-    blur = F.conv2d(F.pad(blur, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
-    p = F.pad(blur, (1, 1, 1, 1), mode="replicate")
+    p = F.pad(_blur(b, sigma), (1, 1, 1, 1), mode="replicate")
     gx = (p[:, :, 1:-1, 2:] - p[:, :, 1:-1, :-2]) / 2
     gy = (p[:, :, 2:, 1:-1] - p[:, :, :-2, 1:-1]) / 2
-    norm = torch.sqrt(gx**2 + gy**2).clamp_min(1e-8)
-    tangent = torch.cat([-gy / norm, gx / norm], 1)  # the gradient (across the wall) turned by 90°
-    return band, tangent
+    j = _blur(torch.cat([gx * gx, gy * gy, gx * gy], 1), 2 * sigma)
+    jxx, jyy, jxy = j[:, 0], j[:, 1], j[:, 2]
+    trace = (jxx + jyy).clamp_min(1e-8)
+    straight = torch.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / trace
+    normal = 0.5 * torch.atan2(2 * jxy, jxx - jyy)
+    tangent = torch.stack([-torch.sin(normal), torch.cos(normal)], 1)
+    return band, tangent, straight.clamp(0, 1)
 
 
 def _f_abs2(c: torch.Tensor, zr: torch.Tensor, zi: torch.Tensor) -> torch.Tensor:
@@ -87,11 +108,12 @@ class FrameFieldLoss(nn.Module):
         building = torch.zeros_like(mask, dtype=torch.bool)
         for k in self.classes:
             building |= mask == k
-        band, tangent = boundary_targets(building, self.sigma)
+        band, tangent, straight = boundary_targets(building, self.sigma)
         band = band * valid
+        wall = band * straight**4  # align on straight walls; corners are left to smoothness
         edge = F.binary_cross_entropy_with_logits(out[:, 0], band, reduction="none")
         c = out[:, 1:]
-        w = band.sum().clamp_min(1.0)
+        w = wall.sum().clamp_min(1.0)
         zr, zi = tangent[:, 0], tangent[:, 1]
         lap = F.conv2d(
             F.pad(c, (1, 1, 1, 1), mode="replicate"),
@@ -100,8 +122,8 @@ class FrameFieldLoss(nn.Module):
         )
         return {
             "edge": (edge * valid).sum() / valid.sum().clamp_min(1.0),
-            "align": (_f_abs2(c, zr, zi) * band).sum() / w,
-            "align90": (_f_abs2(c, -zi, zr) * band).sum() / w,
+            "align": (_f_abs2(c, zr, zi) * wall).sum() / w,
+            "align90": (_f_abs2(c, -zi, zr) * wall).sum() / w,
             "smooth": (lap**2).mean(),
         }
 

@@ -112,6 +112,45 @@ def edge_directions(
     return np.asarray(np.where(use, fd, own)), use | (np.abs(total) == 0)
 
 
+def field_misfit(poly: Polygon, field: FrameField) -> float:
+    """Length-weighted mean angle (radians) between the rings' edges and the nearest field direction
+    along them (sampled every pixel); 0 where the field has no direction."""
+    total = weight = 0.0
+    for ring in (poly.exterior, *poly.interiors):
+        c = np.asarray(ring.coords)
+        a, b = c[:-1], c[1:]
+        d = b - a
+        own = np.mod(np.arctan2(d[:, 1], d[:, 0]), np.pi)
+        n = np.maximum(1, np.ceil(np.hypot(d[:, 0], d[:, 1]))).astype(np.int64)
+        edge_of = np.repeat(np.arange(len(a)), n)
+        t = (np.arange(len(edge_of)) - np.repeat(np.cumsum(n) - n, n) + 0.5) / n[edge_of]
+        u, v, _ = field.sample(a[edge_of] + t[:, None] * d[edge_of])
+        ok = ~np.isnan(u)
+        miss = np.minimum(_axial_diff(u[ok], own[edge_of][ok]), _axial_diff(v[ok], own[edge_of][ok]))
+        step = (np.hypot(d[:, 0], d[:, 1]) / n)[edge_of][ok]
+        total += float((miss * step).sum())
+        weight += float(step.sum())
+    return total / weight if weight > 0 else 0.0
+
+
+def guided_choice(poly: Polygon, candidates: list[Polygon | None], field: FrameField) -> Polygon | None:
+    """The candidate outline that best agrees with both ``poly`` (area of the symmetric difference over
+    its area) and the field (:func:`field_misfit`, radians), with 0.005 per vertex against needless
+    corners: so the field decides between a right-angle fit and a free-angle one."""
+    best: tuple[float, Polygon] | None = None
+    for c in candidates:
+        if c is None or c.is_empty or c.geom_type != "Polygon":
+            continue
+        score = (
+            shapely.symmetric_difference(c, poly).area / max(poly.area, 1e-12)
+            + field_misfit(c, field)
+            + 0.005 * (len(c.exterior.coords) - 1)
+        )
+        if best is None or score < best[0]:
+            best = (score, c)
+    return None if best is None else best[1]
+
+
 def _walls(
     pts: np.ndarray, theta: np.ndarray, supported: np.ndarray, merge: float, min_run: float, cut: float
 ) -> list[tuple[float, np.ndarray, float]]:

@@ -23,7 +23,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
-from worldclass.mapping.frame_field import FrameField, frame_regularize
+from worldclass.mapping.frame_field import FrameField, frame_regularize, guided_choice
 
 
 def _runs(rot: np.ndarray) -> list[list[float]]:
@@ -150,8 +150,9 @@ def regularize_coverage(
 ) -> np.ndarray:
     """Regularise ``geoms[selected]`` in a coverage and repair the rest so it stays a coverage.
 
-    With a frame ``field`` (pixel coordinates) the selected polygons follow it
-    (:func:`~worldclass.mapping.frame_field.frame_regularize`); where that fails, the right-angle rule.
+    With a frame ``field`` (pixel coordinates) each selected polygon becomes the fit the field supports
+    best (:func:`~worldclass.mapping.frame_field.guided_choice`): walls along the field
+    (:func:`~worldclass.mapping.frame_field.frame_regularize`) or the right-angle rule.
 
     Selected polygons are regularised in turn, each snapped (1 unit) to and clipped by the regularised
     ones before it that it reaches (one line for a shared wall, no overlaps) and clipped to the covered
@@ -187,7 +188,9 @@ def regularize_coverage(
     others = np.setdiff1d(np.arange(len(geoms)), idx)
     if repair is not None:
         others = others[np.asarray(repair)[others]]
-    o, t = takers.query(orig[others])  # bounding boxes: a predicate on the large land-cover polygons costs more
+    o, t = takers.query(
+        orig[others]
+    )  # bounding boxes: a predicate on the large land-cover polygons costs more
     for k, group in _groups(others[o], t):
         geoms[k] = _polygonal(shapely.difference(orig[k], _union(new[group])))
     # what the selected polygons gave up and nobody holds now, given to the neighbour that shares the
@@ -200,7 +203,7 @@ def regularize_coverage(
         pieces = pieces[shapely.area(pieces) > 1e-9]
         if not len(pieces):
             continue
-        x0, y0, x1, y1 = np.asarray(lost.bounds) + [-1, -1, 1, 1]
+        x0, y0, x1, y1 = np.asarray(lost.bounds) + np.array([-1.0, -1.0, 1.0, 1.0])
         cand = tree.query(shapely.box(x0, y0, x1, y1))
         local = shapely.clip_by_rect(geoms[cand], x0, y0, x1, y1)
         shared = shapely.length(shapely.intersection(shapely.boundary(pieces)[:, None], local[None, :]))
@@ -246,11 +249,12 @@ def _clipper(geoms: np.ndarray) -> Callable[[shapely.Geometry], shapely.Geometry
 def _square(g: shapely.Geometry, field: FrameField | None, kwargs: dict[str, float]) -> shapely.Geometry:
     if g.geom_type != "Polygon":
         return g
+    rule = regularize(g, **kwargs)
     if field is not None:
-        learned = frame_regularize(g, field)
-        if learned is not None:
-            return learned
-    return regularize(g, **kwargs)
+        chosen = guided_choice(g, [frame_regularize(g, field), rule], field)
+        if chosen is not None:
+            return chosen
+    return rule
 
 
 def _polygonal(g: shapely.Geometry) -> shapely.Geometry:
