@@ -8,7 +8,7 @@ L shapes) and one of buildings whose walls meet at other angles (parallelograms,
 right-angle rule (``--regularize``); the learned field (``--frame-field``); and the outline-only ablation
 (:func:`frame_regularize` with no field: each wall keeps the direction of its simplified outline) ->
 ``polygon_metrics`` against the exact footprints. Prints JSON (mean ± std over seeds per family and
-method) and writes it with the archive seeds and held-out scene seeds to ``--out``.
+method, sample std) and writes it with the archive seeds and held-out scene seeds to ``--out``.
 
     python benchmarks/frame_field.py --seeds 0 1 2 --out results/frame-field-footprints
 """
@@ -131,7 +131,7 @@ def summarise(per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
             vals = {
                 k: [per_seed[s]["families"][family]["metrics"][method][k] for s in per_seed] for k in KEYS
             }
-            out[family][method] = {k: f"{np.mean(v):.3f} ± {np.std(v):.3f}" for k, v in vals.items()}
+            out[family][method] = {k: f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}" for k, v in vals.items()}
     return out
 
 

@@ -15,6 +15,10 @@ walls' directions, not the diagonal) and walls shorter than ``min_run`` are abso
 centroid, and corners are where consecutive lines meet. So corners sit where the field changes
 direction and walls follow the field, including walls that do not meet at right angles. With
 ``field=None`` each edge keeps its own direction (the outline-only ablation).
+
+:func:`guided_choice` is what ``polygonize --frame-field`` uses per building: of this fit and the
+right-angle rule (:mod:`worldclass.mapping.regularize`), the outline closest to both the mask outline
+and the field, so right-angle buildings keep the rule's clean corners and the others get free angles.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def regularize(
         return poly
     ext = np.asarray(simple.exterior.coords)
     best: tuple[float, Polygon] | None = None
-    for theta in {dominant_angle(ext, 2 * min_run), _rectangle_angle(poly), 0.0}:
+    for theta in _distinct([dominant_angle(ext, 2 * min_run), _rectangle_angle(poly), 0.0]):
         out = _at_angle(simple, theta, min_run)
         if out is None or not out.is_valid or abs(out.area - poly.area) > max_area_change * poly.area:
             continue
@@ -114,6 +114,15 @@ def regularize(
     if best is None:
         return poly
     return shapely.normalize(best[1])
+
+
+def _distinct(angles: list[float], tol: float = np.radians(0.25)) -> list[float]:
+    """Angles (radians, modulo 90°) without near repeats: a repeat gives the same outline at more cost."""
+    out: list[float] = []
+    for a in angles:
+        if all(abs((a - b + np.pi / 4) % (np.pi / 2) - np.pi / 4) > tol for b in out):
+            out.append(a)
+    return out
 
 
 def _rectangle_angle(poly: Polygon) -> float:
@@ -206,10 +215,14 @@ def regularize_coverage(
         x0, y0, x1, y1 = np.asarray(lost.bounds) + np.array([-1.0, -1.0, 1.0, 1.0])
         cand = tree.query(shapely.box(x0, y0, x1, y1))
         local = shapely.clip_by_rect(geoms[cand], x0, y0, x1, y1)
-        shared = shapely.length(shapely.intersection(shapely.boundary(pieces)[:, None], local[None, :]))
-        for p, row in enumerate(shared):
-            if row.max() > 0:
-                gains.setdefault(int(cand[int(row.argmax())]), []).append(pieces[p])
+        pi, ci = shapely.STRtree(local).query(pieces)  # pairs whose boxes meet
+        shared = shapely.length(shapely.intersection(shapely.boundary(pieces[pi]), local[ci]))
+        best: dict[int, tuple[float, int]] = {}
+        for p, c, w in zip(pi, ci, shared, strict=True):
+            if w > 0 and w > best.get(int(p), (0.0, -1))[0]:
+                best[int(p)] = (float(w), int(cand[c]))
+        for p, (_, c) in best.items():
+            gains.setdefault(c, []).append(pieces[p])
     for c, parts in gains.items():
         geoms[c] = _polygonal(shapely.union_all([geoms[c], *parts]))
     return geoms

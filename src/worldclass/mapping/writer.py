@@ -122,6 +122,8 @@ class MapWriter:
                 if exc_type is None:
                     for path in self._profiles:
                         self._finalise(path)
+                    if not self.frame_field:  # a field left by an earlier map would not match this one
+                        self.field_out.unlink(missing_ok=True)
         finally:
             for path in self._profiles:
                 for suffix in (".partial.tif", ".cog.tmp"):
