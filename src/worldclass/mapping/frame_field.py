@@ -93,6 +93,16 @@ def _axial_mean(angles: np.ndarray, weights: np.ndarray) -> float:
     return float(np.mod(np.angle(z) / 2, np.pi))
 
 
+def _edge_samples(a: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points about every pixel along the edges a[i] -> a[i] + d[i]: (edge index, point (n, 2), the
+    length each point stands for)."""
+    length = np.hypot(d[:, 0], d[:, 1])
+    n = np.maximum(1, np.ceil(length)).astype(np.int64)
+    edge_of = np.repeat(np.arange(len(a)), n)
+    t = (np.arange(len(edge_of)) - np.repeat(np.cumsum(n) - n, n) + 0.5) / n[edge_of]
+    return edge_of, a[edge_of] + t[:, None] * d[edge_of], (length / n)[edge_of]
+
+
 def edge_directions(
     a: np.ndarray, b: np.ndarray, field: FrameField | None, max_deviation: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -102,10 +112,7 @@ def edge_directions(
     own: np.ndarray = np.mod(np.arctan2(d[:, 1], d[:, 0]), np.pi)
     if field is None:
         return own, np.ones(len(a), bool)
-    n = np.maximum(1, np.ceil(np.hypot(d[:, 0], d[:, 1]))).astype(np.int64)
-    edge_of = np.repeat(np.arange(len(a)), n)
-    t = (np.arange(len(edge_of)) - np.repeat(np.cumsum(n) - n, n) + 0.5) / n[edge_of]
-    pts = a[edge_of] + t[:, None] * d[edge_of]
+    edge_of, pts, _ = _edge_samples(a, d)
     u, v, e = field.sample(pts)
     ok = ~np.isnan(u)
     pick = np.where(_axial_diff(u, own[edge_of]) <= _axial_diff(v, own[edge_of]), u, v)
@@ -125,13 +132,11 @@ def field_misfit(poly: Polygon, field: FrameField) -> float:
         a, b = c[:-1], c[1:]
         d = b - a
         own = np.mod(np.arctan2(d[:, 1], d[:, 0]), np.pi)
-        n = np.maximum(1, np.ceil(np.hypot(d[:, 0], d[:, 1]))).astype(np.int64)
-        edge_of = np.repeat(np.arange(len(a)), n)
-        t = (np.arange(len(edge_of)) - np.repeat(np.cumsum(n) - n, n) + 0.5) / n[edge_of]
-        u, v, _ = field.sample(a[edge_of] + t[:, None] * d[edge_of])
+        edge_of, pts, step = _edge_samples(a, d)
+        u, v, _ = field.sample(pts)
         ok = ~np.isnan(u)
         miss = np.minimum(_axial_diff(u[ok], own[edge_of][ok]), _axial_diff(v[ok], own[edge_of][ok]))
-        step = (np.hypot(d[:, 0], d[:, 1]) / n)[edge_of][ok]
+        step = step[ok]
         total += float((miss * step).sum())
         weight += float(step.sum())
     return total / weight if weight > 0 else 0.0
