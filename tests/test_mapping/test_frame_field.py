@@ -225,3 +225,23 @@ def test_polygonize_refuses_a_field_of_another_grid(tmp_path: Path) -> None:
         str(tmp_path / "none.tif"),
     )
     assert r.returncode == 2 and "none.tif" in r.stderr and "worldclass map" in r.stderr
+
+
+def test_the_field_decides_between_candidate_outlines() -> None:
+    """field_misfit measures the angle to the field; guided_choice prefers the outline the field supports."""
+    from worldclass.mapping.frame_field import field_misfit, guided_choice
+
+    true = affinity.rotate(box(22, 30, 74, 62), 25, origin="centroid")
+    turned = affinity.rotate(true, 10, origin="centroid")  # same area, walls 10° off the field
+    field = analytic_field([true], 96)
+    assert field_misfit(true, field) < np.radians(1)
+    assert field_misfit(turned, field) == pytest.approx(np.radians(10), abs=np.radians(2))
+    raw = _outline(true)
+    assert guided_choice(raw, [turned, None, true], field) is true
+    assert guided_choice(raw, [None], field) is None
+    # a round outline fits two turned squares equally well: the field alone decides
+    disk = shapely.Point(48, 48).buffer(20, quad_segs=64)
+    square = affinity.rotate(box(32, 32, 64, 64), 25, origin=(48, 48))
+    other = affinity.rotate(square, 45, origin=(48, 48))
+    assert guided_choice(disk, [other, square], field) is square
+    assert guided_choice(disk, [square, other], analytic_field([other], 96)) is other

@@ -26,8 +26,6 @@ from torch import nn
 
 from worldclass.data.nomenclature import IGNORE_INDEX
 
-FIELD_CHANNELS = 5  # edge logit, c0 (re, im), c2 (re, im)
-
 
 def _gaussian(sigma: float, device: torch.device) -> torch.Tensor:
     r = max(1, math.ceil(3 * sigma))

@@ -24,6 +24,7 @@ from rasterio.windows import Window
 from worldclass.mapping.heap import bound_heap
 from worldclass.mapping.predictor import Predictor
 from worldclass.mapping.tiling import Grid
+from worldclass.models.segmenter import FIELD_CHANNELS
 
 
 class Sink(Protocol):
@@ -165,7 +166,7 @@ def run_grid(
     if not 0 <= r0 < r1 <= height:
         raise ValueError(f"rows {r0}..{r1} outside the scene's 0..{height}")
     grid = Grid(r1 - r0, width, tile, overlap, blend)
-    k = len(predictor.classes) + (5 if field else 0)
+    k = len(predictor.classes) + (FIELD_CHANNELS if field else 0)
     run = predictor.with_field if field else predictor
     th, tw = grid.th, grid.tw
     strip = _Strip(k, th, tw * (batch_size + 1))

@@ -11,8 +11,9 @@ band 1 the building-edge probability ``round(p * 254)``, bands 2 and 3 the direc
 the edge, averaged along it weighted by edge probability) unless none is within ``max_deviation``;
 consecutive edges of one direction (within ``merge``) form one wall; walls the field does not support
 and shorter than ``cut`` px (the rounded corners of a predicted mask: the field there holds the two
-walls' directions, not the diagonal) and walls shorter than ``min_run`` are absorbed by their neighbours; each wall becomes a line in its field direction through its length-weighted
-centroid, and corners are where consecutive lines meet. So corners sit where the field changes
+walls' directions, not the diagonal) and walls shorter than ``min_run`` are absorbed by their
+neighbours; each wall becomes a line in its field direction through its length-weighted centroid, and
+corners are where consecutive lines meet. So corners sit where the field changes
 direction and walls follow the field, including walls that do not meet at right angles. With
 ``field=None`` each edge keeps its own direction (the outline-only ablation).
 

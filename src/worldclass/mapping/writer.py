@@ -28,6 +28,7 @@ from rasterio.windows import Window
 from worldclass.io.gdal import gdal_writes, quiet_libtiff
 from worldclass.io.qgis import colour, raster_style, write_style
 from worldclass.mapping.frame_field import encode_field, field_path_for
+from worldclass.models.segmenter import FIELD_CHANNELS
 
 quiet_libtiff()
 
@@ -98,7 +99,7 @@ class MapWriter:
         ``valid``: (h, w) bool."""
         k = len(self.classes)
         if self.frame_field:
-            field = encode_field(probs[k], probs[k + 1 : k + 5])
+            field = encode_field(probs[k], probs[k + 1 : k + FIELD_CHANNELS])
             field[:, ~valid] = NODATA
             with self._writing():
                 self._dst[self.field_out].write(field, window=window)

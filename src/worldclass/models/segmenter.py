@@ -37,6 +37,7 @@ from worldclass.errors import ConfigError
 from worldclass.models.registry import register_model
 
 ARCHS = ("unet", "fcn", "mlp")
+FIELD_CHANNELS = 5  # frame-field head output: edge logit, c0 (re, im), c2 (re, im)
 
 
 def _smp() -> Any:
@@ -165,7 +166,7 @@ class FrameFieldHead(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(hidden, hidden, 3, padding=1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, 5, 1),
+            nn.Conv2d(hidden, FIELD_CHANNELS, 1),
         )
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
