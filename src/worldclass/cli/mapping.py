@@ -60,6 +60,10 @@ def map_(
         str | None, typer.Option(help="1-based scene bands in checkpoint order, e.g. 1,2,3.")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+    pixel_grid: Annotated[
+        bool,
+        typer.Option(help="Map scenes without a CRS (Vaihingen tiles, CrowdAI JPEGs) in pixel coordinates."),
+    ] = False,
 ) -> None:
     """Whole-scene inference with bounded memory -> Cloud-Optimized GeoTIFF class maps (uint8, nodata 255)."""
     from worldclass.mapping.predictor import load_predictor
@@ -78,6 +82,7 @@ def map_(
             probabilities=probabilities,
             band_indexes=_ints(bands),
             progress=update,
+            pixel_grid=pixel_grid,
         )
     for r in results:
         typer.echo(

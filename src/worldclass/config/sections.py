@@ -42,7 +42,8 @@ class DataConfig:
     evaluate on the 19 parents), ``resampling``, ``normalize``, ``include_snow_cloud``, ``splits`` (a
     ``patch_id,split`` file). Scene keys: ``patch_size`` (px), ``samples_per_epoch``, ``classes``
     (label-index order), ``vector`` + ``class_column`` (polygon labels), ``val_fraction`` (bottom rows
-    of every scene held out)."""
+    of every scene held out). Benchmark keys: ``product`` (Potsdam), ``boundary_radius`` (ISPRS),
+    ``relaxed_radius`` (Massachusetts), ``annotation`` (CrowdAI)."""
 
     root: str = setting(
         "", "Folder of the data: official archive, worldclass store or scenes root", path=True
@@ -73,6 +74,14 @@ class DataConfig:
     )
     splits: str | None = setting(
         None, "A patch_id,split file (.parquet or .csv) replacing the archive's splits", path=True
+    )
+    product: str = setting("RGB", "Potsdam: image product RGB, IRRG or RGBIR")
+    boundary_radius: int = setting(
+        3, "ISPRS: eroded-reference radius in px (used when no *_noBoundary files are present)"
+    )
+    relaxed_radius: int = setting(3, "Massachusetts: relaxed precision/recall tolerance rho in px")
+    annotation: str | None = setting(
+        None, "CrowdAI: COCO annotation file in each split folder (default annotation.json)"
     )
 
 

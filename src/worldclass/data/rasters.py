@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import rasterio
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from worldclass.errors import CorruptFileError, MissingFileError
 
 __all__ = ["blocks", "open_raster", "window_starts"]
+
+# Benchmark tiles without georeferencing (ISPRS Vaihingen, CrowdAI JPEGs) are read in pixel coordinates;
+# the CRS is checked where it matters (mapping refuses to mix), so rasterio's warning is noise.
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
 
 
 def window_starts(n: int, size: int, overlap: int) -> list[int]:

@@ -1,8 +1,9 @@
 """Windows over georeferenced scenes with raster or vector labels, for segmentation training.
 
-A :class:`Scene` is one image GeoTIFF plus either a label raster on the same grid or a vector file
-(GPKG/GeoJSON/Shapefile/FlatGeobuf) rasterized on the fly onto each window's grid (reprojected to the
-scene CRS if needed). :class:`SceneDataset` yields dicts ``image`` float32 (C, s, s) normalised as
+A :class:`Scene` is one image raster plus either a label raster on the same grid (class values through
+a lookup table, or RGB colour codes through a :class:`~worldclass.data.colour_labels.ColourTable`), a
+vector file (GPKG/GeoJSON/Shapefile/FlatGeobuf) rasterized on the fly onto each window's grid
+(reprojected to the scene CRS if needed), or polygons in pixel coordinates (COCO annotations). :class:`SceneDataset` yields dicts ``image`` float32 (C, s, s) normalised as
 ``(raw * scale - mean) / std``, ``mask`` int64 (s, s) class indices with :data:`IGNORE_INDEX` for
 unlabelled/unknown pixels, ``group`` (e.g. the city) and ``scene`` (file stem).
 """
@@ -20,11 +21,13 @@ import shapely
 import torch
 from rasterio.enums import Resampling
 from rasterio.features import rasterize
+from rasterio.transform import Affine
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 from torch.utils.data import Dataset
 
+from worldclass.data.colour_labels import ColourTable
 from worldclass.data.nomenclature import IGNORE_INDEX
 from worldclass.data.rasters import open_raster, window_starts
 from worldclass.errors import DataError, LabelError
@@ -33,7 +36,11 @@ from worldclass.errors import DataError, LabelError
 @dataclass
 class Scene:
     """One scene. ``label_lut`` maps raw label values (0..255) to class indices (default: identity,
-    values >= number of classes -> ignore). ``rows``: the fraction of rows used (spatial hold-out)."""
+    values >= number of classes -> ignore); ``label_colours`` decodes 3-band colour-coded labels instead.
+    ``eroded_labels``: the benchmark's reference with object borders removed (same encoding), scored
+    beside the full one. ``shapes``: (polygon in pixel coordinates, class index) pairs burnt in order.
+    ``image_nodata``: pixels whose bands all equal it are unlabelled (e.g. white no-data in
+    Massachusetts tiles). ``rows``: the fraction of rows used (spatial hold-out)."""
 
     image: Path
     labels: Path | None = None
@@ -42,6 +49,10 @@ class Scene:
     group: str = ""
     label_lut: np.ndarray | None = None
     rows: tuple[float, float] = (0.0, 1.0)
+    label_colours: ColourTable | None = None
+    eroded_labels: Path | None = None
+    shapes: tuple[tuple[Any, int], ...] | None = None
+    image_nodata: int | None = None
     _shape: tuple[int, int] | None = field(default=None, repr=False)
 
     @property
@@ -133,23 +144,58 @@ def read_window(
     return image, read_labels(scene, window, classes)
 
 
-def read_labels(scene: Scene, window: Window, classes: Sequence[str]) -> np.ndarray | None:
-    """Class mask (h, w) uint8 (ignore = 255) of ``window`` (inside the scene), or None without labels."""
+def _raster_labels(scene: Scene, path: Path, window: Window, classes: Sequence[str]) -> np.ndarray:
     src = _HANDLES.raster(scene.image)
+    lab = _HANDLES.raster(path)
+    if (lab.height, lab.width) != (src.height, src.width):
+        raise DataError(
+            f"{path}: label is {lab.height}x{lab.width} px but its image {scene.image.name} is "
+            f"{src.height}x{src.width}; the two must be the same tile (check the file pairing)"
+        )
+    if scene.label_colours is not None:
+        if lab.count < 3:
+            raise DataError(f"{path}: {lab.count} band(s); a colour-coded (RGB) label image is expected")
+        rgb = lab.read([1, 2, 3], window=window)
+        return scene.label_colours.decode(rgb, path, (int(window.row_off), int(window.col_off)))
+    raw = lab.read(1, window=window)
+    lut = scene.label_lut
+    if lut is None:
+        lut = np.full(256, IGNORE_INDEX, np.uint8)
+        lut[: len(classes)] = np.arange(len(classes))
+    return lut[raw]  # type: ignore[no-any-return]
+
+
+def read_labels(
+    scene: Scene, window: Window, classes: Sequence[str], *, eroded: bool = False
+) -> np.ndarray | None:
+    """Class mask (h, w) uint8 (ignore = 255) of ``window`` (inside the scene), or None without labels;
+    ``eroded``: the scene's eroded-boundary reference (None if it has none). Pixels that are image
+    no-data (``scene.image_nodata``) are ignore."""
+    mask = _labels(scene, window, classes, eroded)
+    if mask is not None and scene.image_nodata is not None:
+        image = _HANDLES.raster(scene.image).read(window=window)
+        mask[(image == scene.image_nodata).all(0)] = IGNORE_INDEX
+    return mask
+
+
+def _labels(scene: Scene, window: Window, classes: Sequence[str], eroded: bool) -> np.ndarray | None:
     h, w = int(window.height), int(window.width)
+    if eroded:
+        return (
+            None
+            if scene.eroded_labels is None
+            else _raster_labels(scene, scene.eroded_labels, window, classes)
+        )
     if scene.labels is not None:
-        lab = _HANDLES.raster(scene.labels)
-        if (lab.height, lab.width) != (src.height, src.width):
-            raise DataError(
-                f"{scene.labels}: {lab.height}x{lab.width} but the image is {src.height}x{src.width}"
-            )
-        raw = lab.read(1, window=window)
-        lut = scene.label_lut
-        if lut is None:
-            lut = np.full(256, IGNORE_INDEX, np.uint8)
-            lut[: len(classes)] = np.arange(len(classes))
-        return lut[raw]  # type: ignore[no-any-return]
+        return _raster_labels(scene, scene.labels, window, classes)
+    if scene.shapes is not None:
+        mask = np.zeros((h, w), np.uint8)
+        if scene.shapes:
+            t = Affine.translation(int(window.col_off), int(window.row_off))
+            mask = rasterize(scene.shapes, out_shape=(h, w), transform=t, fill=0, dtype="uint8")
+        return mask
     if scene.vector is not None:
+        src = _HANDLES.raster(scene.image)
         tree, geoms, values = vector_layer(scene, classes, src.crs)
         t = window_transform(window, src.transform)
         hits = tree.query(shapely.box(*window_bounds(window, src.transform)))

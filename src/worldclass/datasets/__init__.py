@@ -11,7 +11,7 @@ from worldclass.registry import Registry
 
 
 def _load_builtin() -> None:
-    from worldclass.datasets import bigearthnet, inria, scenes  # noqa: F401
+    from worldclass.datasets import bigearthnet, crowdai, inria, isprs, massachusetts, scenes  # noqa: F401
 
 
 _DATASETS: Registry[RegisteredDataset] = Registry("dataset", _load_builtin)

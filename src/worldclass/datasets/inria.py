@@ -34,6 +34,7 @@ class InriaDataset(SceneCollection):
     name = "inria"
     summary = "Inria Aerial Image Labeling (official layout): buildings in 0.3 m RGB, per-city metrics"
     splits = ("train", "val", "test")
+    submission = "inria"
 
     def classes(self, data: DataConfig) -> list[str]:
         from worldclass.data.inria import INRIA_CLASSES

@@ -32,6 +32,20 @@ class SceneCollection(RegisteredDataset):
     }
     #: Split names of this dataset; the first is the training split, the second the validation split.
     splits: tuple[str, ...] = ("train", "val")
+    #: Official submission format written by `worldclass benchmark-submission` (None: the benchmark has
+    #: none): ``inria`` (0/255 tiles), ``isprs`` (colour-coded label images), ``coco`` (COCO results).
+    submission: ClassVar[str | None] = None
+    #: Training scenes read for the band statistics at most (evenly spaced; CrowdAI has 280k images).
+    statistics_scenes: ClassVar[int] = 256
+
+    def class_colours(self, data: DataConfig) -> list[tuple[int, int, int]] | None:
+        """RGB per class in label-index order, the benchmark's own colour code (None: worldclass palette)."""
+        return None
+
+    def evaluation_rule(self, data: DataConfig) -> dict[str, Any] | None:
+        """The benchmark's own evaluation rule, scored beside the confusion-matrix metrics by
+        ``worldclass evaluate``: ``{"rule": "isprs" | "relaxed" | "coco", ...parameters}`` (None: none)."""
+        return None
 
     @abstractmethod
     def scenes(self, data: DataConfig, split: str) -> list[Any]:
@@ -60,6 +74,8 @@ class SceneCollection(RegisteredDataset):
         from worldclass.data.scenes import band_statistics
 
         train = self.scenes(data, self.splits[0])
+        step = max(1, len(train) // self.statistics_scenes)
+        train = train[::step]
         with open_raster(train[0].image) as src:
             if len(set(src.dtypes)) != 1:
                 raise ConfigError(f"{train[0].image}: bands of mixed pixel types {src.dtypes}")

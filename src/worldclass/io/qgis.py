@@ -33,15 +33,19 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 _HEAD = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
 
 
-def colour(index: int) -> tuple[int, int, int]:
-    """RGB of class ``index`` (the class map's colour table and both styles)."""
+def colour(index: int, colours: Sequence[Sequence[int]] | None = None) -> tuple[int, int, int]:
+    """RGB of class ``index`` (the class map's colour table and both styles): ``colours[index]`` (a
+    benchmark's own code, e.g. ISPRS) when given, else worldclass's palette."""
+    if colours and index < len(colours):
+        r, g, b = colours[index]
+        return int(r), int(g), int(b)
     return PALETTE[index % len(PALETTE)]
 
 
-def raster_style(classes: Sequence[str]) -> str:
+def raster_style(classes: Sequence[str], colours: Sequence[Sequence[int]] | None = None) -> str:
     """QML text: paletted renderer of band 1, one entry per class index, nodata 255 transparent."""
     entries = "\n".join(
-        f'        <paletteEntry value="{i}" color="#{"".join(f"{c:02x}" for c in colour(i))}" alpha="255" '
+        f'        <paletteEntry value="{i}" color="#{"".join(f"{c:02x}" for c in colour(i, colours))}" alpha="255" '
         f"label={quoteattr(name)}/>"
         for i, name in enumerate(classes)
     )
@@ -53,7 +57,13 @@ def raster_style(classes: Sequence[str]) -> str:
     )
 
 
-def vector_style(classes: Sequence[str], ids: Sequence[int] | None = None, *, field: str = "class_id") -> str:
+def vector_style(
+    classes: Sequence[str],
+    ids: Sequence[int] | None = None,
+    *,
+    field: str = "class_id",
+    colours: Sequence[Sequence[int]] | None = None,
+) -> str:
     """QML text: categorised fill renderer on ``field`` for the class ids ``ids`` (default: all)."""
     ids = list(range(len(classes))) if ids is None else list(ids)
     cats = "\n".join(
@@ -63,7 +73,7 @@ def vector_style(classes: Sequence[str], ids: Sequence[int] | None = None, *, fi
     symbols = "\n".join(
         f'      <symbol type="fill" name="{k}" alpha="1" clip_to_extent="1" force_rhr="0">\n'
         '        <layer class="SimpleFill" enabled="1" locked="0" pass="0">\n          <Option type="Map">\n'
-        f'            <Option name="color" type="QString" value="{",".join(map(str, colour(i)))},150"/>\n'
+        f'            <Option name="color" type="QString" value="{",".join(map(str, colour(i, colours)))},150"/>\n'
         '            <Option name="outline_color" type="QString" value="35,35,35,255"/>\n'
         '            <Option name="outline_width" type="QString" value="0.26"/>\n'
         '            <Option name="style" type="QString" value="solid"/>\n'

@@ -75,8 +75,16 @@ def _resolve_classes(wanted: Sequence[str | int] | None, names: list[str], path:
 class _Output:
     """Collect final polygons (pixel coordinates) and write them in map coordinates."""
 
-    def __init__(self, path: Path, transform: Affine, crs: object, names: list[str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        transform: Affine,
+        crs: object,
+        names: list[str],
+        colours: list[list[int]] | None = None,
+    ) -> None:
         self.path, self.transform, self.crs, self.names = path, transform, crs, names
+        self.colours = colours
         self.partial = path.with_name(f".{path.name}.partial{path.suffix}")
         self.driver = driver_for(path)
         self.incremental = self.driver in ("GPKG", "ESRI Shapefile")
@@ -132,7 +140,7 @@ class _Output:
                 "perimeter": np.array([]),
             }
             self._write(np.array([], dtype=object), empty, append=False)
-        qml = vector_style(self.names, sorted(self.ids))
+        qml = vector_style(self.names, sorted(self.ids), colours=self.colours)
         if self.driver == "GPKG":
             embed_gpkg_style(self.partial, "polygons", qml)
         for src, dst in self.parts():
@@ -187,9 +195,12 @@ def polygonize(
     with open_raster(path) as src:
         if src.count != 1 or src.dtypes[0] != "uint8":
             raise ConfigError(f"{path}: expected a one-band uint8 class map (as written by `worldclass map`)")
-        if src.crs is None:
-            raise ConfigError(f"{path}: the class map has no CRS")
+        if src.crs is None and src.tags().get("pixel_grid") != "1":
+            raise ConfigError(
+                f"{path}: the class map has no CRS; map a georeferenced scene (or one mapped with --pixel-grid)"
+            )
         names = json.loads(src.tags().get("classes", "null")) or [str(i) for i in range(255)]
+        colours = json.loads(src.tags().get("class_colours", "null"))
         keep = set(_resolve_classes(classes, names, path))
         square = _regularized_classes(regularize or frame_field is not None, names, path)
         field = _check_field(frame_field, src) if frame_field is not None else None
@@ -200,7 +211,7 @@ def polygonize(
         tol = simplify / px_size
         h, w = src.height, src.width
         crs, transform = src.crs, src.transform
-    output = _Output(out, transform, crs, names)
+    output = _Output(out, transform, crs, names, colours)
     pending: dict[int, list[shapely.Geometry]] = {c: [] for c in keep}
     n_rows, n_cols = (h + chunk - 1) // chunk, (w + chunk - 1) // chunk
     jobs = [

@@ -27,7 +27,8 @@ class Predictor:
 
     ``bands``: input band names in channel order; ``classes``: class names in output order;
     ``scale``/``mean``/``std``: ``x = (raw * scale - mean) / std`` per band; ``pad_multiple``: tiles
-    are reflect-padded to a multiple of it before the network and cropped after. ``with_field``: the
+    are reflect-padded to a multiple of it before the network and cropped after; ``colours``: RGB per
+    class for the maps' colour table (None: worldclass's palette). ``with_field``: the
     same with the frame-field channels appended (models with a frame-field head: ``has_field``).
     """
 
@@ -41,6 +42,7 @@ class Predictor:
     pad_multiple: int = 32
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     bf16: bool = False
+    colours: list[tuple[int, int, int]] | None = None
 
     def __post_init__(self) -> None:
         self.net = self.net.to(self.device).eval()
@@ -105,4 +107,5 @@ def predictor_from_model(model: nn.Module, meta: ModelMeta, *, device: str = "au
         dtype=str(pre["dtype"]),
         device=dev,
         bf16=dev.type == "cuda",
+        colours=[(int(r), int(g), int(b)) for r, g, b in meta.class_colours] or None,
     )

@@ -16,7 +16,7 @@ from worldclass.mapping.predictor import Predictor
 from worldclass.mapping.tiling import Grid, check_tiling
 from worldclass.mapping.writer import GDAL_CACHE_MB, MapWriter
 
-SCENE_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
+SCENE_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img", ".jpg", ".jpeg", ".png")
 
 
 @dataclass
@@ -64,7 +64,10 @@ def inspect_scene(
         raise CorruptFileError(f"{path}: not a readable raster ({str(exc).splitlines()[0]})") from None
     with src:
         if need_crs and src.crs is None:
-            raise DataError(f"{path}: the scene has no CRS; assign one (gdal_edit.py -a_srs EPSG:...) first")
+            raise DataError(
+                f"{path}: the scene has no CRS; assign one (gdal_edit.py -a_srs EPSG:...) first, or map it "
+                "in pixel coordinates with --pixel-grid"
+            )
         n = len(predictor.bands)
         idx = list(band_indexes) if band_indexes else list(range(1, src.count + 1))
         if any(not 1 <= i <= src.count for i in idx):
@@ -136,11 +139,13 @@ def map_scenes(
     probabilities: bool = False,
     band_indexes: Sequence[int] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    pixel_grid: bool = False,
 ) -> list[MapResult]:
     """Map every scene. ``out`` is the output file for a single scene, else a folder (same stems, .tif).
 
     A model with a frame-field head also writes ``<map>.field.tif`` (edge probability and the two wall
-    directions, for ``polygonize --frame-field``).
+    directions, for ``polygonize --frame-field``). ``pixel_grid``: scenes without a CRS (ISPRS Vaihingen
+    tiles, CrowdAI JPEGs) are mapped on their pixel grid (tag ``pixel_grid``) instead of refused.
 
     All inputs are checked before the first pixel is predicted; existing outputs are replaced only
     when their new version is complete.
@@ -149,7 +154,7 @@ def map_scenes(
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: use at least 1 tile per forward pass")
     paths = scene_paths(scenes)
-    infos = [inspect_scene(p, predictor, band_indexes) for p in paths]
+    infos = [inspect_scene(p, predictor, band_indexes, need_crs=not pixel_grid) for p in paths]
     out = Path(out)
     single = len(infos) == 1 and out.suffix.lower() in (".tif", ".tiff")
     if not single and out.suffix.lower() in (".tif", ".tiff"):
@@ -167,8 +172,16 @@ def map_scenes(
         t0 = time.perf_counter()
         tags = {"source": info.path.name, "tile": str(tile), "overlap": str(overlap), "blend": blend}
         field = predictor.has_field
+        if info.profile.get("crs") is None:
+            tags["pixel_grid"] = "1"
         with MapWriter(
-            dst, info.profile, predictor.classes, probabilities=probabilities, frame_field=field, tags=tags
+            dst,
+            info.profile,
+            predictor.classes,
+            probabilities=probabilities,
+            frame_field=field,
+            tags=tags,
+            colours=predictor.colours,
         ) as w:
             tiles = predict_scene(
                 predictor,

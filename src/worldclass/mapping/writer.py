@@ -56,9 +56,11 @@ class MapWriter:
         probabilities: bool = False,
         frame_field: bool = False,
         tags: dict[str, str] | None = None,
+        colours: list[tuple[int, int, int]] | None = None,
     ) -> None:
         self.out = Path(out)
         self.classes = classes
+        self.colours = colours
         self.probabilities = probabilities
         self.frame_field = frame_field
         self.field_out = Path(field_path_for(str(self.out)))
@@ -81,6 +83,8 @@ class MapWriter:
         if frame_field:
             self._profiles[self.field_out] = {**base, "count": 3}
         self._tags = {"classes": json.dumps(classes), **(tags or {})}
+        if colours:
+            self._tags["class_colours"] = json.dumps([list(c) for c in colours])
         self._dst: dict[Path, Any] = {}
 
     def __enter__(self) -> MapWriter:
@@ -136,7 +140,7 @@ class MapWriter:
             ds.update_tags(**self._tags)
             if path == self.out:
                 ds.set_band_description(1, "class")
-                ds.write_colormap(1, {i: (*colour(i), 255) for i in range(len(self.classes))})
+                ds.write_colormap(1, {i: (*colour(i, self.colours), 255) for i in range(len(self.classes))})
             elif path == self.field_out:
                 for i, name in enumerate(("edge", "direction u", "direction v"), 1):
                     ds.set_band_description(i, name)
@@ -158,4 +162,4 @@ class MapWriter:
             )
         os.replace(cog, path)
         if path == self.out:
-            write_style(path, raster_style(self.classes))
+            write_style(path, raster_style(self.classes, self.colours))

@@ -32,7 +32,8 @@ class ModelMeta:
     "19", "43", "43->19" or the dataset's; ``preprocessing``: what turns raw data into the input;
     ``config``: the whole run config; ``model``: ``{"name": registered model, "kwargs": {...}}``;
     ``dataset``: registered dataset name; ``embedding``: ``{"layers": [...], "sensors": {row sensor:
-    input bands}}`` for retrieval.
+    input bands}}`` for retrieval; ``class_colours``: RGB per class of the benchmark's colour code (empty:
+    worldclass's palette), carried into maps and styles.
     """
 
     task: str
@@ -45,6 +46,7 @@ class ModelMeta:
     model: dict[str, Any] = field(default_factory=dict)
     dataset: str = ""
     embedding: dict[str, Any] = field(default_factory=dict)
+    class_colours: list[list[int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -24,6 +24,7 @@ class SegmentationDataModule(L.LightningDataModule):
         assert isinstance(dataset, SceneCollection)
         self.classes = dataset.classes(cfg.data)
         self.bands = dataset.bands(cfg.data)
+        self.class_colours = dataset.class_colours(cfg.data)
         self.preprocessing = preprocessing or dataset.preprocessing(cfg.data)
         train, val = dataset.splits[:2]
         self.datasets = {

@@ -20,20 +20,29 @@ from worldclass.io import atomic_open, write_json_atomic
 from worldclass.mapping.predictor import Predictor, predictor_from_model
 from worldclass.mapping.whole_scene import inspect_scene, predict_scene
 from worldclass.metrics.segmentation import ConfusionAccumulator, grouped_metrics
+from worldclass.tasks.segmentation.benchmark import Scorer, make_scorer
 
 
 class MetricsSink:
-    """Engine sink comparing each final block with the scene's labels (raster or vector)."""
+    """Engine sink comparing each final block with the scene's labels (raster or vector), and handing it
+    to the benchmark's scorer."""
 
-    def __init__(self, scene: Scene, classes: list[str], acc: ConfusionAccumulator) -> None:
-        self.scene, self.classes, self.acc = scene, classes, acc
+    def __init__(
+        self, scene: Scene, classes: list[str], acc: ConfusionAccumulator, scorer: Scorer | None = None
+    ) -> None:
+        self.scene, self.classes, self.acc, self.scorer = scene, classes, acc, scorer
 
     def write(self, window: Window, probs: np.ndarray, valid: np.ndarray) -> None:
         ref = read_labels(self.scene, window, self.classes)
         if ref is None:
-            raise DataError(f"{self.scene.image}: no labels to evaluate against")
+            raise DataError(
+                f"{self.scene.image}: no labels to evaluate against (unpack the split's reference labels "
+                "under the data root, or evaluate another split)"
+            )
         pred = probs.argmax(0)
         self.acc.update(ref[valid], pred[valid], self.scene.group)
+        if self.scorer is not None:
+            self.scorer.write(window, probs, valid, ref)
 
 
 def evaluate_scenes(
@@ -45,25 +54,36 @@ def evaluate_scenes(
     blend: str = "hann",
     batch_size: int = 8,
     progress: Callable[[int, int], None] | None = None,
+    rule: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Metrics of whole-scene predictions. A spatial hold-out (``scene.rows``) is predicted from its own
-    rows only, as validation sees it: the pixels of the training rows are never read."""
+    rows only, as validation sees it: the pixels of the training rows are never read. ``rule``: the
+    dataset's own evaluation rule (:mod:`worldclass.tasks.segmentation.benchmark`), reported under
+    ``benchmark``."""
     acc = ConfusionAccumulator(len(predictor.classes))
+    scorer = make_scorer(rule, predictor.classes)
     for i, scene in enumerate(scenes):
-        info = inspect_scene(scene.image, predictor)
+        info = inspect_scene(scene.image, predictor, need_crs=False)  # benchmarks may be pixel grids
+        if scorer is not None:
+            scorer.start(scene, scene.row_range(), info.width)
         predict_scene(
             predictor,
             info,
-            MetricsSink(scene, predictor.classes, acc),
+            MetricsSink(scene, predictor.classes, acc, scorer),
             tile=tile,
             overlap=overlap,
             blend=blend,
             batch_size=batch_size,
             rows=scene.row_range(),
         )
+        if scorer is not None:
+            scorer.finish()
         if progress is not None:
             progress(i + 1, len(scenes))
-    return grouped_metrics(acc, predictor.classes)
+    result = grouped_metrics(acc, predictor.classes)
+    if scorer is not None:
+        result["benchmark"] = {**scorer.result(), "headline": scorer.headline()}
+    return result
 
 
 def evaluate_segmentation(
@@ -96,7 +116,13 @@ def evaluate_segmentation(
     tile = tile or int(cfg_data.patch_size)
     overlap = 0 if overlap is None else overlap
     result = evaluate_scenes(
-        predictor, scenes, tile=tile, overlap=overlap, batch_size=batch_size, progress=progress
+        predictor,
+        scenes,
+        tile=tile,
+        overlap=overlap,
+        batch_size=batch_size,
+        progress=progress,
+        rule=dataset.evaluation_rule(cfg_data),
     )
     result.update(
         checkpoint=str(checkpoint), split=split, data=str(cfg_data.root), tile=tile, overlap=overlap
@@ -135,3 +161,12 @@ def add_segmentation_section(r: Any, result: dict[str, Any]) -> None:
     )
     r.heading("IoU per class (overall)")
     r.table(["class", "IoU"], list(result["overall"]["iou_per_class"].items()))
+    bench = result.get("benchmark")
+    if bench:
+        r.heading(f"Benchmark rule: {bench['rule']}")
+        r.table(["figure", "value"], [[k, v] for k, v in bench["headline"].items()])
+        if bench["rule"] == "isprs":
+            r.table(
+                ["class", "F1 eroded", "F1 full"],
+                [[c, bench["eroded"]["f1"][c], bench["full"]["f1"][c]] for c in bench["eroded"]["f1"]],
+            )

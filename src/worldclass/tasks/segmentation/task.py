@@ -100,6 +100,7 @@ class SegmentationTask(Task):
             model={"name": "segmenter", "kwargs": spec},
             dataset=cfg.data.dataset,
             embedding={"layers": ["features"], "sensors": {"image": dm.bands}},
+            class_colours=[list(c) for c in dm.class_colours or []],
         )
         module = SegmentationModule(cfg.to_dict(), meta.to_dict())
         module.initialise()
@@ -122,7 +123,10 @@ class SegmentationTask(Task):
 
     def headline(self, result: dict[str, Any]) -> dict[str, Any]:
         o = result["overall"]
-        return {k: round(float(o[k]), 4) for k in ("iou", "accuracy", "miou")}
+        out = {k: round(float(o[k]), 4) for k in ("iou", "accuracy", "miou")}
+        for k, v in result.get("benchmark", {}).get("headline", {}).items():
+            out[k] = round(float(v), 4)
+        return out
 
     def report_section(self, report: Any, result: dict[str, Any]) -> None:
         from worldclass.tasks.segmentation.evaluate import add_segmentation_section
