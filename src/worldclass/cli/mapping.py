@@ -1,4 +1,4 @@
-"""Mapping commands: synth aerial, map, polygonize, polygon-metrics, inria-submission."""
+"""Mapping commands: synth aerial, map, polygonize, polygon-metrics, inria-submission, benchmark-submission."""
 
 from __future__ import annotations
 
@@ -227,3 +227,20 @@ def inria_submission(
 
     tiles = write_inria_submission(maps, out, building_class=building_class)
     typer.echo(json.dumps({"tiles": len(tiles), "zip": str(Path(out) / "submission.zip")}))
+
+
+@app.command(
+    "benchmark-submission",
+    epilog="Example: worldclass benchmark-submission vaihingen maps/ --out submission/",
+)
+def benchmark_submission(
+    dataset: Annotated[str, typer.Argument(help="Registered dataset: inria, vaihingen, potsdam or crowdai.")],
+    maps: Annotated[list[Path], typer.Argument(help="Class maps of the test tiles (or their folder).")],
+    out: Annotated[Path, typer.Option(help="Folder for the submission files.")],
+) -> None:
+    """Write a benchmark's official submission: Inria 0/255 tiles, ISPRS colour-coded label images (both
+    zipped), CrowdAI COCO results JSON."""
+    from worldclass.mapping.submission import benchmark_submission as write
+
+    files = write(dataset, maps, out)
+    typer.echo(json.dumps({"dataset": dataset, "files": len(files), "out": str(out)}))

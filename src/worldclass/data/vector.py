@@ -62,13 +62,14 @@ def write_polygons(
     append: bool = False,
     layer: str | None = None,
 ) -> None:
-    """Write (Multi)Polygons with attribute columns; GeoJSON is reprojected to EPSG:4326."""
+    """Write (Multi)Polygons with attribute columns; GeoJSON is reprojected to EPSG:4326. ``crs`` None:
+    pixel coordinates (maps of non-georeferenced benchmark tiles), written without a CRS."""
     from pyogrio.raw import write
 
     driver = driver_for(path)
-    if driver == "GeoJSON":
+    if driver == "GeoJSON" and crs is not None:
         geoms, crs = reproject(geoms, crs, "EPSG:4326"), "EPSG:4326"
-    crs_wkt = crs if isinstance(crs, str) else crs.to_wkt()
+    crs_wkt = None if crs is None else crs if isinstance(crs, str) else crs.to_wkt()
     write(
         str(path),
         shapely.to_wkb(geoms),

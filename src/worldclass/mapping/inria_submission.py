@@ -25,7 +25,7 @@ from worldclass.data.rasters import blocks, open_raster
 from worldclass.errors import ConfigError, CorruptFileError
 from worldclass.io import atomic_path
 from worldclass.io.gdal import gdal_writes, quiet_libtiff
-from worldclass.mapping.whole_scene import scene_paths
+from worldclass.mapping.whole_scene import class_map_paths
 
 quiet_libtiff()
 
@@ -86,7 +86,7 @@ def write_inria_submission(
 ) -> list[Path]:
     """Convert class maps to submission tiles in ``out`` (and ``out/zip_name``); returns the tile paths.
     ``building_class``: class index of buildings; default: the map's "building" class."""
-    paths = scene_paths(maps)
+    paths = class_map_paths(maps)
     for p in paths:
         parse_name(p.name)  # refuse anything that is not <city><n>.tif
     wanted = {p: _building_class(p, building_class) for p in paths}

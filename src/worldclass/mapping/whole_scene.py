@@ -54,6 +54,12 @@ def scene_paths(inputs: Sequence[str | Path]) -> list[Path]:
     return out
 
 
+def class_map_paths(inputs: Sequence[str | Path]) -> list[Path]:
+    """Class maps among ``inputs`` (folders expanded), leaving out the ``.probs.tif`` / ``.field.tif``
+    companions ``worldclass map`` writes beside them."""
+    return [p for p in scene_paths(inputs) if not p.name.endswith((".probs.tif", ".field.tif"))]
+
+
 def inspect_scene(
     path: Path, predictor: Predictor, band_indexes: Sequence[int] | None = None, *, need_crs: bool = True
 ) -> SceneInfo:
