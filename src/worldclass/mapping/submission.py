@@ -204,20 +204,18 @@ def write_submission(
 
 def benchmark_submission(dataset: str, maps: Sequence[str | Path], out: str | Path) -> list[Path]:
     """The official submission of the registered ``dataset`` from its class maps."""
-    from worldclass.config import DataConfig
-    from worldclass.datasets import get_dataset
+    from worldclass.datasets import data_section, get_dataset
     from worldclass.datasets.scene_base import SceneCollection
 
     ds = get_dataset(dataset)
     fmt = ds.submission if isinstance(ds, SceneCollection) else None
     if fmt is None:
-        with_format = [n for n in _datasets_with_submission()]
         raise ConfigError(
             f"dataset {dataset!r} has no official submission format (score it with `worldclass evaluate`); "
-            f"datasets with one: {with_format}"
+            f"datasets with one: {_datasets_with_submission()}"
         )
     assert isinstance(ds, SceneCollection)
-    data = DataConfig(dataset=dataset)
+    data = data_section({"data": {"dataset": dataset}})
     rule = ds.evaluation_rule(data) or {}
     return write_submission(
         fmt,

@@ -70,7 +70,7 @@ def render_urban(
     occupied = shapely.union_all(streets).buffer(2 * m)
     heights = np.zeros(shape, np.float32)
     feats: list[tuple[Polygon, int, np.ndarray, float]] = []  # (shape, class, colour, height m)
-    for _ in range(int(width * height / (900 * m * m))):
+    for _ in range(int(width * height / (150 * m * m))):
         cx, cy = rng.uniform(0, width), rng.uniform(0, height)
         w, h = rng.uniform(8, 20) * m, rng.uniform(7, 14) * m
         b = _rect(cx, cy, w, h, rng.uniform(0, 180))
@@ -80,7 +80,7 @@ def render_urban(
             continue
         occupied = occupied.union(b.buffer(3 * m))
         feats.append((b, BUILDING, _ROOFS[rng.integers(0, len(_ROOFS))], rng.uniform(6, 15)))
-    for _ in range(int(width * height / (700 * m * m))):  # tree crowns, often in groups
+    for _ in range(int(width * height / (250 * m * m))):  # tree crowns
         cx, cy = rng.uniform(0, width), rng.uniform(0, height)
         crown = shapely.Point(cx, cy).buffer(rng.uniform(2, 5) * m, quad_segs=6)
         if crown.intersects(occupied):
@@ -101,7 +101,14 @@ def render_urban(
         colour = np.append(rng.uniform(40, 230, 3), rng.uniform(40, 200)).astype(np.float32)
         feats.append((blob, CLUTTER, colour, rng.uniform(0, 1.2)))
     bands = np.empty((4, *shape), np.float32)
-    bands[:] = np.where(labels == LOW_VEG, _GRASS[:, None, None], _GROUND[:, None, None])
+    # dry grass drifts towards the pavement's colour, pavement varies in tone: colour alone is ambiguous
+    dry = (
+        np.clip(0.5 + 0.5 * _noise(rng, shape, 8 * m), 0, 1)[None]
+        * np.array([0.75, 0.75, 0.75, 0.3])[:, None, None]
+    )
+    grass = _GRASS[:, None, None] * (1 - dry) + _GROUND[:, None, None] * dry
+    tone = 1 + 0.18 * _noise(rng, shape, 10 * m)[None]
+    bands[:] = np.where(labels == LOW_VEG, grass, _GROUND[:, None, None] * tone)
     for k, (geom, cls, colour, z) in enumerate(feats):
         sel = rasterize([(geom, 1)], out_shape=shape, dtype="uint8").astype(bool)
         labels[sel] = cls
