@@ -3,10 +3,16 @@ BigEarthNet v1 sample patches. Session-scoped: each archive is generated once pe
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one intra-op thread per worker: -n 2 on 2 cores, not 2 x 2
+    import torch
+
+    torch.set_num_threads(1)
 
 from worldclass.compat import ensure_torchvision_importable
 

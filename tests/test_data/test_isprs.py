@@ -89,7 +89,7 @@ def test_vaihingen_reader_splits_names_bands_and_quirks(vaihingen: Path) -> None
 def test_vaihingen_missing_labels_and_size_mismatch_name_the_file(vaihingen: Path, tmp_path: Path) -> None:
     root = tmp_path / "v"
     shutil.copytree(vaihingen / "top", root / "top")
-    with pytest.raises(MissingFileError, match="top_mosaic_09cm_area1.tif: no label .*gts_for_participants"):
+    with pytest.raises(MissingFileError, match=r"top_mosaic_09cm_area1.tif: no label .*gts_for_participants"):
         vaihingen_scenes(root, "train")
     assert [s.labels for s in vaihingen_scenes(root, "test")] == [None, None]  # test labels are optional
     (root / "gts").mkdir()
@@ -99,7 +99,7 @@ def test_vaihingen_missing_labels_and_size_mismatch_name_the_file(vaihingen: Pat
     shutil.copy(vaihingen / "gts_for_participants" / "top_mosaic_09cm_area1.tif", wrong)
     scene = next(s for s in vaihingen_scenes(root, "train") if s.group == "area3")
     if scene.shape() != rasterio.open(wrong).shape:
-        with pytest.raises(DataError, match="area3.tif: label is .* but its image"):
+        with pytest.raises(DataError, match=r"area3.tif: label is .* but its image"):
             read_labels(scene, Window(0, 0, 8, 8), ISPRS_CLASSES)
 
 
@@ -125,7 +125,7 @@ def test_potsdam_reader_products_participants_labels_and_the_4_12_defect(
     bad = next(s for s in potsdam_scenes(only_all, "train") if s.group == "4_12")
     with pytest.raises(LabelError, match=r"top_potsdam_4_12_label\.tif: .*5_Labels_for_participants"):
         read_labels(bad, Window(0, 0, 128, 128), ISPRS_CLASSES)
-    with pytest.raises(ConfigError, match="data.product"):
+    with pytest.raises(ConfigError, match=r"data.product"):
         potsdam_scenes(potsdam, "train", "RGBN")
 
 

@@ -60,10 +60,10 @@ def test_massachusetts_kaggle_mirror_and_missing_label(roads: Path, tmp_path: Pa
     assert len(massachusetts_scenes(mirror, "train", "mass_roads")) == 3
     assert len(massachusetts_scenes(mirror, "val", "mass_roads")) == 1
     next((mirror / "tiff" / "test_labels").iterdir()).unlink()
-    with pytest.raises(MissingFileError, match="label map missing for .*_15.tiff"):
+    with pytest.raises(MissingFileError, match=r"label map missing for .*_15.tiff"):
         massachusetts_scenes(mirror, "test", "mass_roads")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(MissingFileError, match="point data.root at the mass_buildings folder"):
+    with pytest.raises(MissingFileError, match=r"point data.root at the mass_buildings folder"):
         massachusetts_scenes(tmp_path / "empty", "train", "mass_buildings")
 
 
@@ -124,7 +124,7 @@ def test_crowdai_bad_inputs_name_the_file(crowdai: Path, tmp_path: Path) -> None
     ann = root / "val" / "annotation.json"
     doc = json.loads(ann.read_text())
     shutil.copy(root / "train" / "annotation.json", ann)  # train annotations beside val images
-    with pytest.raises(DataError, match="annotation.json: .* images are not in .*train vs val"):
+    with pytest.raises(DataError, match=r"annotation.json: .* images are not in .*train vs val"):
         read_coco(root, "val")
     bad = dict(
         doc, annotations=[*doc["annotations"], {**doc["annotations"][0], "id": 999, "image_id": 12345}]
@@ -138,5 +138,5 @@ def test_crowdai_bad_inputs_name_the_file(crowdai: Path, tmp_path: Path) -> None
     ann.write_text('{"images": [')
     with pytest.raises(CorruptFileError, match="not valid JSON"):
         read_coco(root, "val")
-    with pytest.raises(MissingFileError, match="annotation-big.json: annotation file not found"):
+    with pytest.raises(MissingFileError, match=r"annotation-big.json: annotation file not found"):
         read_coco(root, "val", "annotation-big.json")

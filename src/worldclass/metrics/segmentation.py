@@ -37,7 +37,8 @@ class ConfusionAccumulator:
 
 
 def confusion_metrics(conf: np.ndarray, classes: list[str] | None = None) -> dict[str, Any]:
-    """IoU per class, mean IoU, pixel accuracy; ``iou`` is the building IoU for two classes, else mIoU."""
+    """IoU per class, mean IoU, pixel accuracy, reference pixels per class (``support``); ``iou`` is the
+    building IoU for two classes, else mIoU."""
     conf = np.asarray(conf, np.float64)
     tp = np.diag(conf)
     union = conf.sum(0) + conf.sum(1) - tp
@@ -53,6 +54,7 @@ def confusion_metrics(conf: np.ndarray, classes: list[str] | None = None) -> dic
         "accuracy": float(tp.sum() / total) if total else float("nan"),
         "pixels": int(total),
         "iou_per_class": {n: float(v) for n, v in zip(names, iou, strict=True)},
+        "support": {n: int(v) for n, v in zip(names, conf.sum(1), strict=True)},
     }
 
 

@@ -26,9 +26,9 @@ def crowdai_tile(seed: int) -> tuple[np.ndarray, list[shapely.Polygon]]:
     """(RGB (300, 300, 3) uint8, building polygons in pixel coordinates, some crossing the edge)."""
     rng = np.random.default_rng([seed, 300])
     polys: list[shapely.Polygon] = []
-    for _ in range(int(rng.integers(0, 9))):
+    for _ in range(int(rng.integers(4, 20))):
         cx, cy = rng.uniform(-10, TILE + 10, 2)
-        p = footprint(str(rng.choice(FOOTPRINT_KINDS)), rng, cx, cy, rng.uniform(25, 70))
+        p = footprint(str(rng.choice(FOOTPRINT_KINDS)), rng, cx, cy, rng.uniform(25, 80))
         if any(p.intersects(q.buffer(4)) for q in polys):
             continue
         polys.append(p)
