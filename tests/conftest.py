@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one intra-op thread per worker: -n 2 on 2 cores, not 2 x 2
+    os.environ["OMP_NUM_THREADS"] = "1"  # also in the CLI subprocesses, so their floats match in-process runs
     import torch
 
     torch.set_num_threads(1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -22,13 +23,33 @@ BUDGET_S = 120
 def _data(config: Path, request: pytest.FixtureRequest) -> list[str]:
     tree = yaml.safe_load(config.read_text())
     sets = []
-    if tree.get("task") == "segmentation":
+    dataset = tree.get("data", {}).get("dataset", "inria")
+    if tree.get("task") == "segmentation" and dataset != "inria":  # a benchmark: its generator's archive
+        sets.append(f"data.root={request.getfixturevalue('benchmark_roots')(dataset)}")
+    elif tree.get("task") == "segmentation":
         sets.append(f"data.root={request.getfixturevalue('inria_root')}")
         if tree.get("model", {}).get("init_from"):
             sets.append(f"model.init_from={request.getfixturevalue('inria_smoke')}")
     else:
         sets.append(f"data.root={request.getfixturevalue('v2_store')}")
     return [x for s in sets for x in ("--set", s)]
+
+
+@pytest.fixture(scope="module")
+def benchmark_roots(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """dataset name -> root of its generated archive (made once per module)."""
+    from worldclass.datasets import get_dataset
+
+    made: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in made:
+            root = tmp_path_factory.mktemp(name) / "archive"
+            overrides = dict(o.split("=", 1) for o in get_dataset(name).make_fake(root, seed=0))
+            made[name] = Path(overrides["data.root"])
+        return made[name]
+
+    return get
 
 
 @pytest.fixture(scope="module")
