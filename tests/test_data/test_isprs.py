@@ -95,12 +95,16 @@ def test_vaihingen_missing_labels_and_size_mismatch_name_the_file(vaihingen: Pat
     (root / "gts").mkdir()
     for n in (1, 3, 5, 7):
         shutil.copy(vaihingen / "gts_for_participants" / f"top_mosaic_09cm_area{n}.tif", root / "gts")
-    wrong = root / "gts" / "top_mosaic_09cm_area3.tif"
-    shutil.copy(vaihingen / "gts_for_participants" / "top_mosaic_09cm_area1.tif", wrong)
     scene = next(s for s in vaihingen_scenes(root, "train") if s.group == "area3")
-    if scene.shape() != rasterio.open(wrong).shape:
-        with pytest.raises(DataError, match=r"area3.tif: label is .* but its image"):
-            read_labels(scene, Window(0, 0, 8, 8), ISPRS_CLASSES)
+    h, w = scene.shape()
+    with rasterio.open(scene.labels) as src:  # type: ignore[arg-type]
+        rgb = src.read()
+    with rasterio.open(
+        scene.labels, "w", driver="GTiff", height=h - 1, width=w, count=3, dtype="uint8"
+    ) as dst:  # type: ignore[arg-type]
+        dst.write(rgb[:, : h - 1])
+    with pytest.raises(DataError, match=rf"area3.tif: label is {h - 1}x{w} px but its image .* is {h}x{w}"):
+        read_labels(scene, Window(0, 0, 8, 8), ISPRS_CLASSES)
 
 
 def test_potsdam_reader_products_participants_labels_and_the_4_12_defect(
@@ -180,3 +184,54 @@ def test_generated_scenes_defeat_a_per_pixel_colour_rule() -> None:
         seen |= set(np.unique(np.concatenate([lab, lab2])).tolist())
     assert seen == set(range(6))
     assert np.mean(accs) < 0.7 and np.mean(roofs) < 0.6, (accs, roofs)
+
+
+def test_heights_are_stacked_as_a_last_band_without_touching_the_archive(
+    vaihingen: Path, potsdam: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORLDCLASS_CACHE", str(tmp_path / "cache"))
+    before = sorted(p.name for p in vaihingen.rglob("*"))
+    for scenes, kind, source in (
+        (vaihingen_scenes(vaihingen, "train", "dsm"), "dsm", "dsm_09cm_matching_area1.tif"),
+        (vaihingen_scenes(vaihingen, "train", "ndsm"), "ndsm", "dsm_09cm_matching_area1.jpg"),
+        (
+            potsdam_scenes(potsdam, "train", "IRRG", "ndsm"),
+            "ndsm",
+            "dsm_potsdam_02_11_normalized_lastools.jpg",
+        ),
+    ):
+        s = scenes[0]
+        assert s.image.suffix == ".vrt" and s.image.is_relative_to(tmp_path / "cache")
+        with rasterio.open(s.image) as src:
+            assert src.descriptions[-1] == kind and src.count == 4 and src.dtypes[0] == "float32"
+            stacked = src.read()
+        height = next(p for p in (vaihingen, potsdam) for p in p.rglob(source))
+        with rasterio.open(height) as src:
+            np.testing.assert_array_equal(stacked[-1], src.read(1).astype(np.float32))
+        assert read_labels(s, Window(0, 0, 16, 16), ISPRS_CLASSES) is not None  # labels unchanged
+    dsm = vaihingen_scenes(vaihingen, "val", "dsm")[0]
+    with rasterio.open(dsm.image) as src:
+        assert 240 < src.read(4).mean() < 300  # absolute heights (m), not the nDSM's dm above ground
+    assert sorted(p.name for p in vaihingen.rglob("*")) == before  # the archive is untouched
+    root = tmp_path / "noh"
+    shutil.copytree(vaihingen / "top", root / "top")
+    shutil.copytree(vaihingen / "gts_for_participants", root / "gts_for_participants")
+    with pytest.raises(MissingFileError, match=r"area1.tif: no DSM for this tile .*data.heights none"):
+        vaihingen_scenes(root, "train", "dsm")
+    (root / "dsm").mkdir()
+    with rasterio.open(
+        root / "dsm" / "dsm_09cm_matching_area1.tif",
+        "w",
+        driver="GTiff",
+        height=5,
+        width=5,
+        count=1,
+        dtype="float32",
+    ) as dst:
+        dst.write(np.zeros((1, 5, 5), np.float32))
+    with pytest.raises(
+        DataError, match=r"dsm_09cm_matching_area1.tif: 5x5 px, but top_mosaic_09cm_area1.tif is"
+    ):
+        vaihingen_scenes(root, "train", "dsm")
+    with pytest.raises(ConfigError, match=r"data\.heights"):
+        vaihingen_scenes(root, "train", "lidar")

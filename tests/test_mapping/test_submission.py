@@ -142,3 +142,26 @@ def test_scenes_without_crs_are_mapped_on_their_pixel_grid_when_asked(tmp_path: 
     info = pyogrio.read_info(tmp_path / "polys.gpkg", layer="polygons")
     assert info["crs"] is None and info["features"] > 0
     assert info["total_bounds"] == pytest.approx((500000.0, 4999976.0, 500032.0, 5000000.0))  # the grid
+
+
+def test_benchmark_colours_reach_the_cog_and_both_qgis_styles(tmp_path: Path) -> None:
+    from worldclass.mapping.polygonize import polygonize
+
+    truth = np.zeros((64, 64), np.int64)
+    truth[10:40, 10:40] = 1
+    truth[45:60, 5:20] = 4
+    path = tmp_path / "m.tif"
+    profile = {"height": 64, "width": 64, "crs": "EPSG:32633"}
+    profile["transform"] = rasterio.Affine(0.5, 0, 500000, 0, -0.5, 5000000)
+    colours = [tuple(c) for c in ISPRS_TABLE.colours[:6]]
+    with MapWriter(path, profile, list(ISPRS_CLASSES), colours=colours) as w:  # type: ignore[arg-type]
+        probs = np.eye(6, dtype=np.float32)[truth].transpose(2, 0, 1)
+        w.write(rasterio.windows.Window(0, 0, 64, 64), probs, np.ones((64, 64), bool))
+    with rasterio.open(path) as src:
+        cmap = src.colormap(1)
+        assert cmap[1][:3] == (0, 0, 255) and cmap[4][:3] == (255, 255, 0) and cmap[5][:3] == (255, 0, 0)
+    qml = path.with_suffix(".qml").read_text()
+    assert 'color="#0000ff" alpha="255" label="building"' in qml
+    polygonize(path, tmp_path / "p.gpkg")
+    vqml = (tmp_path / "p.qml").read_text()
+    assert 'value="0,0,255,150"' in vqml and 'value="255,255,0,150"' in vqml

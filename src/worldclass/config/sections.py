@@ -42,7 +42,7 @@ class DataConfig:
     evaluate on the 19 parents), ``resampling``, ``normalize``, ``include_snow_cloud``, ``splits`` (a
     ``patch_id,split`` file). Scene keys: ``patch_size`` (px), ``samples_per_epoch``, ``classes``
     (label-index order), ``vector`` + ``class_column`` (polygon labels), ``val_fraction`` (bottom rows
-    of every scene held out). Benchmark keys: ``product`` (Potsdam), ``boundary_radius`` (ISPRS),
+    of every scene held out). Benchmark keys: ``product`` (Potsdam), ``heights`` and ``boundary_radius`` (ISPRS),
     ``relaxed_radius`` (Massachusetts), ``annotation`` (CrowdAI)."""
 
     root: str = setting(
@@ -76,6 +76,7 @@ class DataConfig:
         None, "A patch_id,split file (.parquet or .csv) replacing the archive's splits", path=True
     )
     product: str = setting("RGB", "Potsdam: image product RGB, IRRG or RGBIR")
+    heights: str = choice("none", ("none", "dsm", "ndsm"), "ISPRS: height band appended to the image")
     boundary_radius: int = setting(
         3, "ISPRS: eroded-reference radius in px (used when no *_noBoundary files are present)"
     )

@@ -12,6 +12,8 @@ Class order (mmseg / GeoSeg / DeepNetsForEO, clutter last): 0 impervious surface
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -24,7 +26,8 @@ from scipy.ndimage import grey_dilation, grey_erosion
 from worldclass.data.colour_labels import ColourTable
 from worldclass.data.nomenclature import IGNORE_INDEX
 from worldclass.data.scenes import Scene, read_labels
-from worldclass.errors import ConfigError, MissingFileError
+from worldclass.errors import ConfigError, DataError, MissingFileError, OutputError
+from worldclass.io.vrt import write_stack_vrt
 
 ISPRS_CLASSES = ["impervious surfaces", "building", "low vegetation", "tree", "car", "clutter"]
 ISPRS_COLOURS: list[tuple[int, int, int]] = [
@@ -101,8 +104,14 @@ POTSDAM_PRODUCTS = {
     "RGBIR": ["red", "green", "blue", "nir"],
 }
 SPLITS = ("train", "val", "test")
+#: Height band appended to the image: none, the archive's DSM, or the normalised DSM (nDSM).
+HEIGHTS = ("none", "dsm", "ndsm")
 
-_SUFFIXES = (".tif", ".tiff")
+_SUFFIXES = (".tif", ".tiff", ".jpg")
+_VAI_DSM = re.compile(r"^dsm_09cm_matching_area(\d+)\.tif$")
+_VAI_NDSM = re.compile(r"area(\d+)(?!\d)")
+_POT_DSM = re.compile(r"^dsm_potsdam_0?(\d+)_0?(\d+)\.tif$")
+_POT_NDSM = re.compile(r"^dsm_potsdam_0?(\d+)_0?(\d+)_normalized_(lastools|ownapproach)\.jpg$")
 _VAI = re.compile(r"^top_mosaic_09cm_area(\d+)(_noBoundary)?\.tif$")
 _POT = re.compile(r"^top_potsdam_0?(\d+)_0?(\d+)_(RGB|IRRG|RGBIR|label|label_noBoundary)\.tif$")
 
@@ -127,16 +136,30 @@ def _split_ids(
     return [t for t in train if t not in val]
 
 
-def vaihingen_scenes(root: str | Path, split: str) -> list[Scene]:
+def vaihingen_scenes(root: str | Path, split: str, heights: str = "none") -> list[Scene]:
     """Scenes of ``split``: train = the 16 originally labelled areas minus area 30, val = area 30, test =
     the 17 others. Image ``top/top_mosaic_09cm_area{N}.tif`` (IRRG), full label = a file of the same name
     outside ``top/`` (``gts_for_participants/`` or the flat ``..._ground_truth_COMPLETE`` files), eroded
-    label ``top_mosaic_09cm_area{N}_noBoundary.tif``; ``group`` = ``area{N}``."""
+    label ``top_mosaic_09cm_area{N}_noBoundary.tif``; ``group`` = ``area{N}``. ``heights``: ``dsm``
+    (``dsm/dsm_09cm_matching_area{N}.tif``) or ``ndsm`` (a third-party normalised DSM: a file naming
+    ``area{N}`` under a folder named like ``*ndsm*``) appended as a 4th band through a VRT stack."""
+    if heights not in HEIGHTS:
+        raise ConfigError(f"config key 'data.heights': {heights!r}; choose from {list(HEIGHTS)}")
     root = Path(root)
     images: dict[int, Path] = {}
     labels: dict[int, Path] = {}
     eroded: dict[int, Path] = {}
+    dsm: dict[object, Path] = {}
+    ndsm: dict[object, Path] = {}
     for p in _files(root):
+        d = _VAI_DSM.match(p.name)
+        if d and "ndsm" not in str(p.parent).lower():
+            dsm[int(d.group(1))] = p
+            continue
+        nd = _VAI_NDSM.search(p.name)
+        if nd and "ndsm" in str(p.relative_to(root)).lower():
+            ndsm[int(nd.group(1))] = p
+            continue
         m = _VAI.match(p.name)
         if not m:
             continue
@@ -172,10 +195,14 @@ def vaihingen_scenes(root: str | Path, split: str) -> list[Scene]:
         )
     if not out:
         raise MissingFileError(f"{root}: no Vaihingen tile of split {split!r} found")
+    if heights != "none":
+        ids: list[object] = [int(s.group[4:]) for s in out]
+        folder = stack_folder(root, "vaihingen", heights)
+        out = _with_heights(out, dsm if heights == "dsm" else ndsm, ids, VAIHINGEN_BANDS, heights, folder)
     return out
 
 
-def potsdam_scenes(root: str | Path, split: str, product: str = "RGB") -> list[Scene]:
+def potsdam_scenes(root: str | Path, split: str, product: str = "RGB", heights: str = "none") -> list[Scene]:
     """Scenes of ``split``: train = the 24 labelled tiles minus 2_10 (val) and 7_10 (erroneous labels),
     val = 2_10, test = the 14 others. Image ``top_potsdam_{r}_{c}_{product}.tif``; full label
     ``..._label.tif`` (the copy under a ``*participants*`` folder first: the 4_12 of ``5_Labels_all`` is
@@ -186,7 +213,17 @@ def potsdam_scenes(root: str | Path, split: str, product: str = "RGB") -> list[S
     images: dict[str, Path] = {}
     labels: dict[str, Path] = {}
     eroded: dict[str, Path] = {}
+    dsm: dict[object, Path] = {}
+    ndsm: dict[object, Path] = {}
     for p in sorted(_files(root)):
+        d = _POT_DSM.match(p.name) or _POT_NDSM.match(p.name)
+        if d:
+            tile = f"{int(d.group(1))}_{int(d.group(2))}"
+            if d.re is _POT_DSM:
+                dsm[tile] = p
+            elif tile not in ndsm or d.group(3) == "lastools":
+                ndsm[tile] = p
+            continue
         m = _POT.match(p.name)
         if not m:
             continue
@@ -224,6 +261,57 @@ def potsdam_scenes(root: str | Path, split: str, product: str = "RGB") -> list[S
         )
     if not out:
         raise MissingFileError(f"{root}: no Potsdam tile of split {split!r} found")
+    if heights != "none":
+        folder = stack_folder(root, f"potsdam-{product}", heights)
+        ids: list[object] = [s.group for s in out]
+        out = _with_heights(
+            out, dsm if heights == "dsm" else ndsm, ids, POTSDAM_PRODUCTS[product], heights, folder
+        )
+    return out
+
+
+def cache_dir() -> Path:
+    """Folder for derived files (``$WORLDCLASS_CACHE``, default ``~/.cache/worldclass``)."""
+    return Path(os.environ.get("WORLDCLASS_CACHE") or Path.home() / ".cache" / "worldclass")
+
+
+def stack_folder(root: Path, dataset: str, heights: str) -> Path:
+    """Where the image + height VRT stacks of an archive live (one folder per archive and height kind)."""
+    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:10]
+    return cache_dir() / "isprs-stacks" / f"{dataset}-{heights}-{key}"
+
+
+def _with_heights(
+    scenes: list[Scene],
+    heights: dict[object, Path],
+    ids: list[object],
+    bands: list[str],
+    kind: str,
+    folder: Path,
+) -> list[Scene]:
+    """Scenes whose image is a VRT stacking the tile's bands and its height raster (band ``kind``)."""
+    from dataclasses import replace
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"{folder}: cannot write the band stacks ({exc.strerror}); set WORLDCLASS_CACHE"
+        ) from None
+    out = []
+    for scene, tile in zip(scenes, ids, strict=True):
+        h = heights.get(tile)
+        if h is None:
+            raise MissingFileError(
+                f"{scene.image}: no {kind.upper()} for this tile under the root (unpack the heights archive, "
+                "or set data.heights none)"
+            )
+        sources = [(scene.image, i + 1, b) for i, b in enumerate(bands)] + [(h, 1, kind)]
+        try:
+            vrt = write_stack_vrt(folder / f"{scene.image.stem}.vrt", sources)
+        except ValueError as exc:
+            raise DataError(f"{exc}; the height raster must be on the tile's grid") from None
+        out.append(replace(scene, image=vrt))
     return out
 
 

@@ -11,7 +11,12 @@ Potsdam: ``2_Ortho_RGB/top_potsdam_{r}_{c}_RGB.tif`` (6000 x 6000, 5 cm), ``3_Or
 eroded ``..._label_noBoundary.tif``.
 
 **Bands.** Vaihingen ``nir, red, green``; Potsdam RGB ``red, green, blue``, IRRG ``nir, red, green``, RGBIR
-``red, green, blue, nir``. Heights (DSM / nDSM) are not read as model input yet.
+``red, green, blue, nir``. ``data.heights`` ``dsm`` / ``ndsm`` appends the tile's DSM (Vaihingen
+``dsm/dsm_09cm_matching_area{N}.tif``; Potsdam ``1_DSM/dsm_potsdam_{rr}_{cc}.tif``) or normalised DSM (Potsdam
+``1_DSM_normalisation/..._normalized_lastools.jpg``, else ``_ownapproach``; Vaihingen: the third-party nDSM, a
+file naming ``area{N}`` in a folder named like ``*ndsm*``) as a last band named ``dsm``/``ndsm``: each tile is
+read through a VRT stack (Float32) written to ``$WORLDCLASS_CACHE/isprs-stacks/`` (default
+``~/.cache/worldclass``); map those ``.vrt`` files to predict with such a model.
 
 **Splits.** Vaihingen: train = areas 1 3 5 7 11 13 15 17 21 23 26 28 32 34 37, val = 30, test = 2 4 6 8 10 12
 14 16 20 22 24 27 29 31 33 35 38 (UNetFormer/GeoSeg protocol). Potsdam: train = the 24 labelled tiles minus
@@ -75,12 +80,12 @@ class VaihingenDataset(_Isprs):
     def bands(self, data: DataConfig) -> list[str]:
         from worldclass.data.isprs import VAIHINGEN_BANDS
 
-        return list(VAIHINGEN_BANDS)
+        return [*VAIHINGEN_BANDS, *([data.heights] if data.heights != "none" else [])]
 
     def scenes(self, data: DataConfig, split: str) -> list[Any]:
         from worldclass.data.isprs import vaihingen_scenes
 
-        return vaihingen_scenes(data.root, split)
+        return vaihingen_scenes(data.root, split, data.heights)
 
     def make_fake(self, root: Path, *, seed: int = 0) -> list[str]:
         from worldclass.data.synth.urban import synth_vaihingen
@@ -109,12 +114,12 @@ class PotsdamDataset(_Isprs):
     def bands(self, data: DataConfig) -> list[str]:
         from worldclass.data.isprs import POTSDAM_PRODUCTS
 
-        return list(POTSDAM_PRODUCTS[data.product])
+        return [*POTSDAM_PRODUCTS[data.product], *([data.heights] if data.heights != "none" else [])]
 
     def scenes(self, data: DataConfig, split: str) -> list[Any]:
         from worldclass.data.isprs import potsdam_scenes
 
-        return potsdam_scenes(data.root, split, data.product)
+        return potsdam_scenes(data.root, split, data.product, data.heights)
 
     def make_fake(self, root: Path, *, seed: int = 0) -> list[str]:
         from worldclass.data.synth.urban import synth_potsdam

@@ -39,7 +39,8 @@ _ROOFS = np.array(
 
 
 def _noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    n = gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
+    n = gaussian_filter(rng.standard_normal(shape).astype(np.float32), min(sigma, max(shape) / 3))
+    n -= n.mean()
     return np.asarray(n / max(float(n.std()), 1e-6), np.float32)
 
 
@@ -144,6 +145,26 @@ def _write(path: Path, data: np.ndarray, **profile: object) -> None:
         dst.write(data)
 
 
+def _ndsm(dsm: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Heights above the ground (the DSM minus its ground surface, fitted on ground classes), in dm,
+    uint8 (capped at 25.5 m), as the distributed nDSMs."""
+    ground = np.isin(labels, (IMPERVIOUS, LOW_VEG))
+    rows, cols = np.nonzero(ground)
+    a = np.stack([np.ones(rows.size), rows, cols], 1)
+    coef = np.linalg.lstsq(a, dsm[ground].astype(np.float64), rcond=None)[0]
+    yy, xx = np.mgrid[0 : dsm.shape[0], 0 : dsm.shape[1]]
+    above = dsm - (coef[0] + coef[1] * yy + coef[2] * xx)
+    out: np.ndarray = np.clip(np.rint(above * 10), 0, 255).astype(np.uint8)
+    return out
+
+
+def _jpeg(path: Path, gray: np.ndarray) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(gray).save(path, quality=90)
+
+
 def _colours(labels: np.ndarray) -> np.ndarray:
     return ISPRS_TABLE.encode(labels)
 
@@ -175,6 +196,7 @@ def synth_vaihingen(
             continue
         _write(root / "top" / name, bands[[3, 0, 1]], photometric="RGB")  # IR, R, G
         _write(root / "dsm" / f"dsm_09cm_matching_area{n}.tif", dsm)
+        _jpeg(root / "NDSM" / f"dsm_09cm_matching_area{n}.jpg", _ndsm(dsm, labels))
         _write(complete / name, colours, photometric="RGB")
         if n in VAIHINGEN_TRAIN:
             _write(root / "gts_for_participants" / name, colours, photometric="RGB")
@@ -209,6 +231,8 @@ def synth_potsdam(
         )
         _write(root / "4_Ortho_RGBIR" / f"{stem}_RGBIR.tif", bands, TFW="YES", **geo)
         _write(root / "1_DSM" / f"dsm_potsdam_{r:02d}_{c:02d}.tif", dsm, TFW="YES", **geo)
+        ndsm_name = f"dsm_potsdam_{r:02d}_{c:02d}_normalized_lastools.jpg"
+        _jpeg(root / "1_DSM_normalisation" / ndsm_name, _ndsm(dsm, labels))
         colours = _colours(labels)
         full = colours
         if tile == "4_12":  # the defective copy in 5_Labels_all
