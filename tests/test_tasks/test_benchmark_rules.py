@@ -122,12 +122,17 @@ def test_coco_rule_equals_pycocotools_cocoeval(tmp_path: Path) -> None:
 
     rng = np.random.default_rng(3)
     scorer, images, gts, dts, ann = CocoScorer(), [], [], [], 0
-    for i in range(6):
-        h, w = 60, 70
+    for i in range(8):
+        h, w = 150, 160
         polys = []
         for _ in range(int(rng.integers(0, 5))):
-            x, y = rng.integers(0, w - 12), rng.integers(0, h - 12)
-            p = box(x, y, x + rng.integers(5, 12), y + rng.integers(5, 12))
+            side = int(
+                rng.choice(
+                    [rng.integers(5, 12), rng.integers(33, 50), rng.integers(97, 110)], p=[0.5, 0.35, 0.15]
+                )
+            )
+            x, y = rng.integers(0, w - side), rng.integers(0, h - side)
+            p = box(x, y, x + side, y + rng.integers(max(side - 3, 5), side + 1))  # small, medium and large
             if not any(p.buffer(2).intersects(q) for q in polys):
                 polys.append(p)
         prob = np.zeros((h, w), np.float32)
@@ -186,9 +191,13 @@ def test_coco_rule_equals_pycocotools_cocoeval(tmp_path: Path) -> None:
         ev.accumulate()
         ev.summarize()
     ours = scorer.result()
-    assert ours["ground_truth"] == len(gts) and ours["detections"] == len(dts) and ours["images"] == 6
+    assert ours["ground_truth"] == len(gts) and ours["detections"] == len(dts) and ours["images"] == 8
     assert ours["ap"] == pytest.approx(ev.stats[0], abs=1e-12)
     assert ours["ap50"] == pytest.approx(ev.stats[1], abs=1e-12)
     assert ours["ap75"] == pytest.approx(ev.stats[2], abs=1e-12)
     assert ours["ar"] == pytest.approx(ev.stats[8], abs=1e-12)
+    for k, (ap_i, ar_i) in {"small": (3, 9), "medium": (4, 10), "large": (5, 11)}.items():
+        want_ap, want_ar = (float("nan") if v == -1 else v for v in (ev.stats[ap_i], ev.stats[ar_i]))
+        np.testing.assert_allclose([ours[f"ap_{k}"], ours[f"ar_{k}"]], [want_ap, want_ar], atol=1e-12)
     assert 0.1 < ours["ap"] < 0.95  # a non-trivial case
+    assert all(np.isfinite(ours[f"ap_{k}"]) for k in ("small", "medium", "large"))  # every range populated

@@ -13,8 +13,8 @@ padded with ignore labels), ``mask`` int64 in {0, 1}, ``group`` = split, ``scene
 
 **Evaluation** (``worldclass evaluate``): the predicted building mask of every tile is turned into polygons
 (4-connected regions, score = mean building probability inside) and scored with COCO AP/AR on category 100
-(AP over IoU 0.50:0.95, AP50, AP75, AR, AR50, AR75; area range "all", maxDets 100; the challenge's own
-score is AP50 and AR50; the S/M/L area breakdown is not computed yet) on **every** ground-truth tile (not only the tiles with a
+(AP over IoU 0.50:0.95, AP50, AP75, AR, AR50, AR75, and AP/AR per area range: small < 32², medium 32²-96²,
+large > 96² px, by the annotations' polygon area; maxDets 100; the challenge's own score is AP50 and AR50) on **every** ground-truth tile (not only the tiles with a
 detection, the trap of some published evaluators); masks are rasterised from the polygons, so IoUs are
 mask IoUs as in pycocotools. Beware: ~93 % of the val tiles also occur in train (Adimoolam et al. 2023), so
 val scores measure memorisation as much as generalisation. **Submission:** a COCO results file.

@@ -8,7 +8,8 @@ the scene (``finish``); ``result`` gives the JSON section and ``headline`` its k
 - ``relaxed``: relaxed precision/recall breakeven (ρ px, square window, counts pooled over tiles) and, for
   roads, centre-line completeness / correctness / quality at 0.5. Holds one scene's probabilities.
 - ``coco``: instances = 4-connected regions of the predicted positive class (score = their mean
-  probability), COCO AP/AR against the scene's polygons on every tile. Holds one scene's probabilities.
+  probability), COCO AP/AR (also per area range S/M/L) against the scene's polygons on every tile.
+  Holds one scene's probabilities.
 """
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ class RelaxedScorer(_SceneBuffer):
 
 
 MAX_DETECTIONS = 100  # per image, as COCOeval's maxDets
+AREA_RANGES = {"small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e10)}  # px²
 
 
 class CocoScorer(_SceneBuffer):
@@ -153,6 +155,8 @@ class CocoScorer(_SceneBuffer):
     def __init__(self) -> None:
         self.blocks: list[sparse.csr_array] = []
         self.scores: list[np.ndarray] = []
+        self.det_areas: list[np.ndarray] = []
+        self.gt_areas: list[float] = []
         self.images = 0
 
     def finish(self) -> None:
@@ -181,11 +185,23 @@ class CocoScorer(_SceneBuffer):
         iou = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
         self.blocks.append(sparse.csr_array(iou))
         self.scores.append(scores[keep])
+        self.det_areas.append(det_masks.sum(1).astype(np.float64))
+        self.gt_areas.extend(float(g.area) for g in gts)  # the polygon area, as the annotations' ``area``
 
     def result(self) -> dict[str, Any]:
         matrix = sparse.block_diag(self.blocks, format="csr") if self.blocks else sparse.csr_array((0, 0))
         scores = np.concatenate(self.scores) if self.scores else np.zeros(0)
         m = coco_metrics(matrix, scores)
+        gt_area = np.asarray(self.gt_areas)
+        det_area = np.concatenate(self.det_areas) if self.det_areas else np.zeros(0)
+        for size, (lo, hi) in AREA_RANGES.items():
+            r = coco_metrics(
+                matrix,
+                scores,
+                gt_ignore=(gt_area < lo) | (gt_area > hi),
+                det_outside=(det_area < lo) | (det_area > hi),
+            )
+            m[f"ap_{size}"], m[f"ar_{size}"] = r["ap"], r["ar"]
         return {
             "rule": "coco",
             **m,
