@@ -40,10 +40,11 @@ class DataConfig:
     folder (official archive, store, scenes root). BigEarthNet keys: ``sensors``, ``bands`` (named set or
     list), ``num_classes`` (19 | 43), ``attribute_encoding`` (train on the 43 classes as attributes,
     evaluate on the 19 parents), ``resampling``, ``normalize``, ``include_snow_cloud``, ``splits`` (a
-    ``patch_id,split`` file). Scene keys: ``patch_size`` (px), ``samples_per_epoch``, ``classes``
-    (label-index order), ``vector`` + ``class_column`` (polygon labels), ``val_fraction`` (bottom rows
-    of every scene held out). Benchmark keys: ``product`` (Potsdam), ``heights`` and ``boundary_radius`` (ISPRS),
-    ``relaxed_radius`` (Massachusetts), ``annotation`` (CrowdAI)."""
+    ``patch_id,split`` file), ``labels`` (a label view). Scene keys: ``patch_size`` (px),
+    ``samples_per_epoch``, ``classes`` (label-index order), ``vector`` + ``class_column`` (polygon labels),
+    ``val_fraction`` (bottom rows of every scene held out). Benchmark keys: ``product`` (Potsdam),
+    ``heights`` and ``boundary_radius`` (ISPRS), ``relaxed_radius`` (Massachusetts), ``annotation``
+    (CrowdAI)."""
 
     root: str = setting(
         "", "Folder of the data: official archive, worldclass store or scenes root", path=True
@@ -74,6 +75,11 @@ class DataConfig:
     )
     splits: str | None = setting(
         None, "A patch_id,split file (.parquet or .csv) replacing the archive's splits", path=True
+    )
+    labels: str | None = setting(
+        None,
+        "BigEarthNet: a label view (parquet) replacing the labels of its patches, e.g. injected noise",
+        path=True,
     )
     product: str = setting("RGB", "Potsdam: image product RGB, IRRG or RGBIR")
     heights: str = choice("none", ("none", "dsm", "ndsm"), "ISPRS: height band appended to the image")

@@ -57,7 +57,8 @@ class BigEarthNet(Dataset[Sample]):
     ``include_snow_cloud``; patches without any label in the chosen nomenclature are excluded when known.
 
     ``splits``: optional parquet/CSV with ``patch_id,split`` overriding the official split (e.g. from
-    ``worldclass splits``). Use ``__getitems__`` (used by DataLoader automatically) for batched loading.
+    ``worldclass splits``). ``labels``: a label view (:mod:`worldclass.data.label_view`) replacing the
+    labels of the patches it lists. Use ``__getitems__`` (used by DataLoader automatically) for batched loading.
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class BigEarthNet(Dataset[Sample]):
         splits: str | Path | None = None,
         metadata: str | Path | None = None,
         return_mask: bool | None = None,
+        labels: str | Path | None = None,
     ) -> None:
         self.sensors = tuple(sensors)
         bad = [s for s in self.sensors if s not in ("s2", "s1")]
@@ -103,6 +105,15 @@ class BigEarthNet(Dataset[Sample]):
         self._labels43: list[list[str] | None] = table.column("labels43").to_pylist()
         self.table = table
         self._label_cache = self._precompute_labels()
+        if labels is not None:  # a label view (e.g. injected noise) replaces the labels of its patches
+            from worldclass.data.label_view import read_label_view
+
+            view = read_label_view(labels, num_classes)
+            matrix = self.labels().copy()
+            for i, pid in enumerate(self.patch_ids):
+                if pid in view:
+                    matrix[i] = view[pid]
+            self._label_cache = matrix
 
     def _select(self, table: pa.Table, splits: str | Path | None, include_snow_cloud: bool) -> pa.Table:
         if splits is not None:

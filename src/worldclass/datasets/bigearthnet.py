@@ -88,6 +88,7 @@ class BigEarthNetDataset(RegisteredDataset):
             "normalize": data.normalize,
             "include_snow_cloud": data.include_snow_cloud,
             "splits": data.splits,
+            "labels": data.labels,
         }
         kwargs.update(options)
         return BigEarthNet(data.root, split=split, **kwargs)
