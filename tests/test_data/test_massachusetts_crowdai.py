@@ -140,3 +140,23 @@ def test_crowdai_bad_inputs_name_the_file(crowdai: Path, tmp_path: Path) -> None
         read_coco(root, "val")
     with pytest.raises(MissingFileError, match=r"annotation-big.json: annotation file not found"):
         read_coco(root, "val", "annotation-big.json")
+
+
+def test_crowdai_leakage_report_finds_the_val_tiles_copied_from_train(crowdai: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from worldclass.data.crowdai import crowdai_leakage
+    from worldclass.data.duplicates import phash
+
+    report = crowdai_leakage(crowdai)
+    val = sorted((crowdai / "val" / "images").iterdir())
+    train_hashes = {phash(p) for p in (crowdai / "train" / "images").iterdir()}
+    copied = [p.name for p in val if phash(p) in train_hashes]
+    assert report["images"] == {"train": 6, "val": 3}
+    assert report["pairs"]["val in train"]["examples"] == copied and len(copied) == 1  # val tile 1 of 3
+    # a re-encoded, slightly brightened copy is not identical, but within a few bits
+    img = np.asarray(Image.open(val[0]).convert("RGB")).astype(int)
+    Image.fromarray(np.clip(img + 6, 0, 255).astype(np.uint8)).save(tmp_path / "near.jpg", quality=70)
+    assert bin(phash(val[0]) ^ phash(tmp_path / "near.jpg")).count("1") <= 4
+    other = next(p for p in val if p.name not in copied and p != val[0])
+    assert bin(phash(val[0]) ^ phash(other)).count("1") > 10  # different tiles are far apart

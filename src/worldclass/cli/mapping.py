@@ -244,3 +244,24 @@ def benchmark_submission(
 
     files = write(dataset, maps, out)
     typer.echo(json.dumps({"dataset": dataset, "files": len(files), "out": str(out)}))
+
+
+@app.command("crowdai-leakage", epilog="Example: worldclass crowdai-leakage /data/crowdai --out leakage.json")
+def crowdai_leakage(
+    root: Annotated[Path, typer.Argument(help="CrowdAI root (train/images, val/images).")],
+    max_distance: Annotated[int, typer.Option(help="pHash bits that may differ (0: identical images).")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Also write the report (JSON) here.")] = None,
+) -> None:
+    """How many val tiles are train tiles again (perceptual hash): read val scores with that in mind."""
+    from worldclass.data.crowdai import crowdai_leakage as report_leakage
+    from worldclass.io import write_json_atomic
+
+    with progress_bar("hashing images") as update:
+        report = report_leakage(root, max_distance=max_distance, progress=update)
+    if out is not None:
+        write_json_atomic(out, report)
+    typer.echo(
+        json.dumps(
+            {k: {"count": v["count"], "share": round(v["share"], 4)} for k, v in report["pairs"].items()}
+        )
+    )

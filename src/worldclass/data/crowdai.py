@@ -158,3 +158,18 @@ def crowdai_scenes(root: str | Path, split: str, annotation: str | None = None) 
         )
         for im in read_coco(root, split, annotation)
     ]
+
+
+def crowdai_leakage(root: str | Path, *, max_distance: int = 0, progress: Any = None) -> dict[str, Any]:
+    """Val tiles that are also train tiles (pHash within ``max_distance`` bits; 0 = identical images)."""
+    from worldclass.data.duplicates import cross_split_duplicates
+
+    groups = {}
+    for split in SPLITS:
+        folder = Path(root) / split / "images"
+        if not folder.is_dir():
+            raise MissingFileError(f"{folder}: folder missing (expected <root>/{split}/images)")
+        groups[split] = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    report = cross_split_duplicates(groups, max_distance=max_distance, progress=progress)
+    report["images"] = {k: len(v) for k, v in groups.items()}
+    return report

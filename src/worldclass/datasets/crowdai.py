@@ -17,7 +17,8 @@ padded with ignore labels), ``mask`` int64 in {0, 1}, ``group`` = split, ``scene
 large > 96² px, by the annotations' polygon area; maxDets 100; the challenge's own score is AP50 and AR50) on **every** ground-truth tile (not only the tiles with a
 detection, the trap of some published evaluators); masks are rasterised from the polygons, so IoUs are
 mask IoUs as in pycocotools. Beware: ~93 % of the val tiles also occur in train (Adimoolam et al. 2023), so
-val scores measure memorisation as much as generalisation. **Submission:** a COCO results file.
+val scores measure memorisation as much as generalisation; ``worldclass crowdai-leakage ROOT`` counts
+the val tiles whose image (perceptual hash) is also in train. **Submission:** a COCO results file.
 
 **Licence.** CrowdAI challenge terms (CC BY-NC-SA 4.0 per the challenge page); not shipped. **Citation.**
 Mohanty et al., "Deep learning for understanding satellite imagery: an experimental survey", Frontiers in

@@ -1,6 +1,7 @@
 """Tiny CrowdAI Mapping Challenge archive: 300 x 300 JPEG tiles and COCO annotations as distributed
 (category id 100, closed rings, a stale ``bbox`` on some annotations, buildings cut by the tile edge
-with coordinates just outside it, ``annotation-small.json`` beside ``annotation.json``).
+with coordinates just outside it, ``annotation-small.json`` beside ``annotation.json``, and every fourth
+val tile a copy of a train tile under another id: the archive's train/val leakage).
 
 Roofs take colours of the same range as the ground, so colour alone does not find the buildings.
 """
@@ -64,7 +65,10 @@ def synth_crowdai(root: str | Path, *, counts: tuple[int, int] = (24, 8), seed: 
         images, anns = [], []
         for i in range(n):
             iid = 1000 * (1 + (split == "val")) + 7 * i  # ids are unique within a split only
-            rgb, polys = crowdai_tile(seed * 10000 + iid)
+            source = iid
+            if split == "val" and i % 4 == 1:  # a train tile again under a val id, as in the real archive
+                source = 1000 + 7 * min(i, counts[0] - 1)
+            rgb, polys = crowdai_tile(seed * 10000 + source)
             name = f"{iid:012d}.jpg"
             Image.fromarray(rgb).save(images_dir / name, quality=92)
             images.append({"id": iid, "file_name": name, "width": TILE, "height": TILE})
