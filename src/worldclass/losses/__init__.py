@@ -6,15 +6,20 @@ Imports: numpy, torch, :mod:`worldclass.errors`, :mod:`worldclass.data.nomenclat
 """
 
 from worldclass.losses.multilabel import MULTILABEL_LOSSES, FocalLoss, WeightedBCE, build_loss, pos_weights
+from worldclass.losses.noisy_labels import ELRLoss, LabelSmoothingBCE, coteaching_select, forget_rate
 from worldclass.losses.segmentation import SEGMENTATION_LOSSES, SegmentationLoss, soft_iou_loss
 
 __all__ = [
     "MULTILABEL_LOSSES",
     "SEGMENTATION_LOSSES",
+    "ELRLoss",
+    "LabelSmoothingBCE",
     "FocalLoss",
     "SegmentationLoss",
     "WeightedBCE",
     "build_loss",
+    "coteaching_select",
+    "forget_rate",
     "pos_weights",
     "soft_iou_loss",
 ]
