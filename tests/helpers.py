@@ -55,3 +55,26 @@ def scenes_config(root: Path, out: Path, *extra: str) -> Any:
             *extra,
         ],
     )
+
+
+def pycocotools_stats(tmp_path: Path, images: list[Any], annotations: list[Any], results: list[Any]) -> Any:
+    """pycocotools' COCOeval ``stats`` (segm, category 100 as CrowdAI) of ``results`` against a ground
+    truth made of ``images`` and ``annotations`` (written to ``tmp_path/gt.json``)."""
+    import contextlib
+    import io
+    import json
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt = tmp_path / "gt.json"
+    cats = [{"id": 100, "name": "building"}]
+    gt.write_text(json.dumps({"images": images, "annotations": annotations, "categories": cats}))
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(str(gt))
+        ev = COCOeval(coco, coco.loadRes(results), "segm")
+        ev.params.catIds = [100]
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev.stats

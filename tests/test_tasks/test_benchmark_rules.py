@@ -3,9 +3,6 @@ relaxed counts stitched from blocks, COCO AP/AR equal to pycocotools' COCOeval o
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -117,8 +114,8 @@ def test_relaxed_rule_stitches_blocks_into_the_whole_tile_counts(tmp_path: Path)
 
 def test_coco_rule_equals_pycocotools_cocoeval(tmp_path: Path) -> None:
     from pycocotools import mask as mask_utils
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+
+    from helpers import pycocotools_stats
 
     rng = np.random.default_rng(3)
     scorer, images, gts, dts, ann = CocoScorer(), [], [], [], 0
@@ -179,25 +176,15 @@ def test_coco_rule_equals_pycocotools_cocoeval(tmp_path: Path) -> None:
                     "score": float(prob[ids == k].mean()),
                 }
             )
-    gt_file = tmp_path / "gt.json"
-    gt_file.write_text(
-        json.dumps({"images": images, "annotations": gts, "categories": [{"id": 100, "name": "building"}]})
-    )
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO(str(gt_file))
-        ev = COCOeval(coco, coco.loadRes(dts), "segm")
-        ev.params.catIds = [100]
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
+    stats = pycocotools_stats(tmp_path, images, gts, dts)
     ours = scorer.result()
     assert ours["ground_truth"] == len(gts) and ours["detections"] == len(dts) and ours["images"] == 8
-    assert ours["ap"] == pytest.approx(ev.stats[0], abs=1e-12)
-    assert ours["ap50"] == pytest.approx(ev.stats[1], abs=1e-12)
-    assert ours["ap75"] == pytest.approx(ev.stats[2], abs=1e-12)
-    assert ours["ar"] == pytest.approx(ev.stats[8], abs=1e-12)
+    assert ours["ap"] == pytest.approx(stats[0], abs=1e-12)
+    assert ours["ap50"] == pytest.approx(stats[1], abs=1e-12)
+    assert ours["ap75"] == pytest.approx(stats[2], abs=1e-12)
+    assert ours["ar"] == pytest.approx(stats[8], abs=1e-12)
     for k, (ap_i, ar_i) in {"small": (3, 9), "medium": (4, 10), "large": (5, 11)}.items():
-        want_ap, want_ar = (float("nan") if v == -1 else v for v in (ev.stats[ap_i], ev.stats[ar_i]))
+        want_ap, want_ar = (float("nan") if v == -1 else v for v in (stats[ap_i], stats[ar_i]))
         np.testing.assert_allclose([ours[f"ap_{k}"], ours[f"ar_{k}"]], [want_ap, want_ar], atol=1e-12)
     assert 0.1 < ours["ap"] < 0.95  # a non-trivial case
     assert all(np.isfinite(ours[f"ap_{k}"]) for k in ("small", "medium", "large"))  # every range populated

@@ -13,7 +13,7 @@ from rasterio.windows import Window
 
 from worldclass.errors import CorruptFileError, MissingFileError
 
-__all__ = ["blocks", "open_raster", "window_starts"]
+__all__ = ["blocks", "open_raster", "tiled_profile", "window_starts"]
 
 # Benchmark tiles without georeferencing (ISPRS Vaihingen, CrowdAI JPEGs) are read in pixel coordinates;
 # the CRS is checked where it matters (mapping refuses to mix), so rasterio's warning is noise.
@@ -44,3 +44,21 @@ def open_raster(path: Path) -> Any:
         return rasterio.open(path)
     except RasterioIOError as exc:
         raise CorruptFileError(f"{path}: not a readable raster ({str(exc).splitlines()[0]})") from None
+
+
+def tiled_profile(src: Any, count: int, **extra: Any) -> dict[str, Any]:
+    """GTiff profile (tiled, Deflate, uint8 unless ``extra`` says otherwise) on the grid of the open raster
+    ``src`` (its CRS and transform when it has them), with ``count`` bands."""
+    prof: dict[str, Any] = {
+        "driver": "GTiff",
+        "height": src.height,
+        "width": src.width,
+        "count": count,
+        "dtype": "uint8",
+        "compress": "deflate",
+        "tiled": True,
+    }
+    if src.crs is not None:
+        prof.update(crs=src.crs, transform=src.transform)
+    prof.update(extra)
+    return prof

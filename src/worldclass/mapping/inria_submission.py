@@ -21,7 +21,7 @@ import numpy as np
 import rasterio
 
 from worldclass.data.inria import parse_name
-from worldclass.data.rasters import blocks, open_raster
+from worldclass.data.rasters import blocks, open_raster, tiled_profile
 from worldclass.errors import ConfigError, CorruptFileError
 from worldclass.io import atomic_path
 from worldclass.io.gdal import gdal_writes, quiet_libtiff
@@ -60,17 +60,7 @@ def _building_class(path: Path, requested: int | None) -> int:
 def _write_tile(src_path: Path, dst: Path, building: int) -> None:
     """One 0/255 uint8 tile from the class map at ``src_path`` (block by block, bounded memory)."""
     with open_raster(src_path) as src:
-        prof = {
-            "driver": "GTiff",
-            "height": src.height,
-            "width": src.width,
-            "count": 1,
-            "dtype": "uint8",
-            "crs": src.crs,
-            "transform": src.transform,
-            "compress": "deflate",
-            "tiled": True,
-        }
+        prof = tiled_profile(src, 1)
         with rasterio.open(dst, "w", **prof) as out:
             for win in blocks(src.height, src.width):
                 cls = src.read(1, window=win)

@@ -32,7 +32,7 @@ from rasterio.features import shapes
 from scipy.ndimage import label as connected
 
 from worldclass.data.colour_labels import ColourTable
-from worldclass.data.rasters import blocks, open_raster
+from worldclass.data.rasters import blocks, open_raster, tiled_profile
 from worldclass.errors import ConfigError, CorruptFileError
 from worldclass.io import atomic_path, write_json_atomic
 from worldclass.io.gdal import gdal_writes
@@ -97,18 +97,7 @@ def write_isprs_submission(
         tmps = [stack.enter_context(atomic_path(dst)) for dst in written]
         for p, tmp in zip(paths, tmps, strict=True):
             with open_raster(p) as src:
-                prof = {
-                    "driver": "GTiff",
-                    "height": src.height,
-                    "width": src.width,
-                    "count": 3,
-                    "dtype": "uint8",
-                    "photometric": "RGB",
-                    "compress": "deflate",
-                    "tiled": True,
-                }
-                if src.crs is not None:
-                    prof.update(crs=src.crs, transform=src.transform)
+                prof = tiled_profile(src, 3, photometric="RGB")
                 with rasterio.open(tmp, "w", **prof) as dst:
                     for win in blocks(src.height, src.width):
                         dst.write(table.encode(wanted[p][src.read(1, window=win)]), window=win)
