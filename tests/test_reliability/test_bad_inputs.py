@@ -274,6 +274,43 @@ def _train_yaml(ctx: Ctx) -> list[str]:
     return ["train", str(cfg)]
 
 
+def _benchmark_config(ctx: Ctx, data: str, workers: int = 0) -> str:
+    cfg = ctx.tmp / "bench.yaml"
+    cfg.write_text(
+        f"task: segmentation\ndata: {{{data}, patch_size: 64, num_workers: {workers}, batch_size: 4}}\n"
+        f"optim: {{max_epochs: 1, limit_train_batches: 2}}\nmodel: {{encoder: resnet18}}\n"
+        f"trainer: {{out: {ctx.tmp / 'run'}, progress: false}}\n"
+    )
+    return str(cfg)
+
+
+def _isprs_foreign_colour(ctx: Ctx) -> list[str]:
+    """A colour outside the ISPRS code in every training label, found by a DataLoader worker process."""
+    import rasterio
+
+    from worldclass.data.synth.urban import synth_vaihingen
+
+    root = synth_vaihingen(ctx.tmp / "vai", areas=(1, 30), size=96)
+    for label in root.rglob("top_mosaic_09cm_area*.tif"):
+        if label.parent.name == "top" or "noBoundary" in label.name:
+            continue
+        with rasterio.open(label, "r+") as dst:
+            rgb = dst.read()
+            rgb[:, 2:4, 2:4] = [[[254]], [[0]], [[0]]]
+            dst.write(rgb)
+    return ["train", _benchmark_config(ctx, f"dataset: vaihingen, root: {root}", workers=1)]
+
+
+def _crowdai_swapped_annotations(ctx: Ctx) -> list[str]:
+    import shutil
+
+    from worldclass.data.synth.crowdai import synth_crowdai
+
+    root = synth_crowdai(ctx.tmp / "crowdai", counts=(4, 2))
+    shutil.copy(root / "train" / "annotation.json", root / "val" / "annotation.json")
+    return ["train", _benchmark_config(ctx, f"dataset: crowdai, root: {root}")]
+
+
 def _synth_existing(ctx: Ctx) -> list[str]:
     root = _v2(ctx)
     ctx.notes["root"] = root
@@ -385,6 +422,25 @@ CASES = [
     Case("train-max-epochs-0", _train(optim={"max_epochs": 0}), 2, r"max_epochs", ("run",)),
     Case("train-resume-without-last", _train_resume_nothing, 2, r"last\.ckpt.*nothing to resume"),
     Case("synth-into-existing-archive", _synth_existing, 2, r"reBEN", ("reBEN",)),
+    # the mapping benchmarks' archives
+    Case(
+        "train-isprs-foreign-colour",
+        _isprs_foreign_colour,
+        2,
+        r"area\d+\.tif: \d+ pixel\(s\) of colour \(254, 0, 0\)",
+    ),
+    Case(
+        "train-crowdai-swapped-annotations",
+        _crowdai_swapped_annotations,
+        2,
+        r"val/annotation\.json: .*train vs val",
+    ),
+    Case(
+        "submission-without-format",
+        _args("benchmark-submission", "massachusetts-roads", "{tmp}", "--out", "{tmp}/s"),
+        2,
+        r"'massachusetts-roads' has no official submission format",
+    ),
     Case("serve-missing-data", _serve_missing_data, 2, r"nosuch"),
     Case("serve-truncated-checkpoint", _serve_truncated_ckpt, 2, r"ssl\.ckpt"),
     Case("serve-truncated-store", _serve_truncated_store, 3, r"data\.mdb: truncated"),

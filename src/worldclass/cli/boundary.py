@@ -141,6 +141,16 @@ def _write_traceback() -> str:
     return path
 
 
+def _worker_message(message: str) -> str:
+    """The user's one line of an error re-raised from a DataLoader worker (torch wraps it as "Caught X in
+    DataLoader worker process N." + the worker's traceback; the original message is the last line)."""
+    if not (message.startswith("Caught ") and "Original Traceback" in message):
+        return message
+    last = [line for line in message.splitlines() if line.strip()][-1]
+    head, sep, rest = last.partition(": ")
+    return rest if sep and head.startswith("worldclass.errors.") else last
+
+
 def _fail(message: str, code: int) -> NoReturn:
     sys.stderr.flush()
     print(f"error: {message}", file=sys.stderr)
@@ -170,7 +180,7 @@ def run(command: Callable[[], object], argv: list[str]) -> NoReturn:
     except WorldclassError as exc:
         if debug:
             raise
-        _fail(str(exc), exc.exit_code)
+        _fail(_worker_message(str(exc)), exc.exit_code)
     except KeyboardInterrupt:
         for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not break the clean-up and exit
             signal.signal(sig, signal.SIG_IGN)
