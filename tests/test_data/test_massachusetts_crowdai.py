@@ -160,3 +160,15 @@ def test_crowdai_leakage_report_finds_the_val_tiles_copied_from_train(crowdai: P
     assert bin(phash(val[0]) ^ phash(tmp_path / "near.jpg")).count("1") <= 4
     other = next(p for p in val if p.name not in copied and p != val[0])
     assert bin(phash(val[0]) ^ phash(other)).count("1") > 10  # different tiles are far apart
+
+
+def test_open_raster_handles_are_bounded(crowdai: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from worldclass.data import scenes as scenes_mod
+
+    monkeypatch.setattr(scenes_mod._Handles, "MAX_OPEN", 4)
+    monkeypatch.setattr(scenes_mod, "_HANDLES", scenes_mod._Handles())
+    tiles = crowdai_scenes(crowdai, "train") + crowdai_scenes(crowdai, "val")
+    first = [scenes_mod.read_window(s, Window(0, 0, 300, 300), ["background", "building"])[0] for s in tiles]
+    assert len(scenes_mod._HANDLES.rasters) == 4  # many tiles, few open files
+    again = [scenes_mod.read_window(s, Window(0, 0, 300, 300), ["background", "building"])[0] for s in tiles]
+    assert all((a == b).all() for a, b in zip(first, again, strict=True))  # closed ones reopen

@@ -11,6 +11,7 @@ unlabelled/unknown pixels, ``group`` (e.g. the city) and ``scene`` (file stem).
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,21 +73,29 @@ class Scene:
 
 
 class _Handles:
-    """Per-process cache of open rasters and loaded vector layers (safe across DataLoader workers)."""
+    """Per-process cache of open rasters (the :data:`MAX_OPEN` most recently used: an archive of 280k
+    CrowdAI tiles must not exhaust the file descriptors) and loaded vector layers (safe across DataLoader
+    workers)."""
+
+    MAX_OPEN = 128
 
     def __init__(self) -> None:
         self.pid = -1
-        self.rasters: dict[Path, Any] = {}
+        self.rasters: OrderedDict[Path, Any] = OrderedDict()
         self.vectors: dict[tuple[Path, str], tuple[shapely.STRtree, np.ndarray, np.ndarray]] = {}
 
     def check(self) -> None:
         if self.pid != os.getpid():
-            self.pid, self.rasters, self.vectors = os.getpid(), {}, {}
+            self.pid, self.rasters, self.vectors = os.getpid(), OrderedDict(), {}
 
     def raster(self, path: Path) -> Any:
         self.check()
-        if path not in self.rasters:
+        if path in self.rasters:
+            self.rasters.move_to_end(path)
+        else:
             self.rasters[path] = open_raster(path)
+            while len(self.rasters) > self.MAX_OPEN:
+                self.rasters.popitem(last=False)[1].close()
         return self.rasters[path]
 
 
