@@ -45,11 +45,14 @@ class Scorer(Protocol):
 
 
 class IsprsScorer:
-    """Confusion matrices on the eroded and the full reference, per tile and overall."""
+    """Confusion matrices on the eroded reference (its own) and the full reference (``full``: the
+    evaluation's accumulator, filled by the caller), per tile and overall."""
 
-    def __init__(self, classes: list[str], radius: int, mean_excludes: list[str]) -> None:
+    def __init__(
+        self, classes: list[str], radius: int, mean_excludes: list[str], full: ConfusionAccumulator
+    ) -> None:
         self.classes, self.radius, self.excludes = classes, radius, mean_excludes
-        self.full = ConfusionAccumulator(len(classes))
+        self.full = full
         self.eroded = ConfusionAccumulator(len(classes))
         self.sources: set[str] = set()
 
@@ -61,7 +64,6 @@ class IsprsScorer:
 
     def write(self, window: Window, probs: np.ndarray, valid: np.ndarray, reference: np.ndarray) -> None:
         pred = probs.argmax(0)
-        self.full.update(reference[valid], pred[valid], self.scene.group)
         ref = eroded_window(self.scene, window, self.classes, self.radius)
         assert ref is not None
         self.eroded.update(ref[valid], pred[valid], self.scene.group)
@@ -218,13 +220,14 @@ class CocoScorer(_SceneBuffer):
         return {"ap": r["ap"], "ap50": r["ap50"], "ar50": r["ar50"]}
 
 
-def make_scorer(rule: dict[str, Any] | None, classes: list[str]) -> Scorer | None:
-    """The scorer of a dataset's evaluation rule (None: the dataset has none)."""
+def make_scorer(rule: dict[str, Any] | None, classes: list[str], full: ConfusionAccumulator) -> Scorer | None:
+    """The scorer of a dataset's evaluation rule (None: the dataset has none); ``full``: the evaluation's
+    confusion accumulator on the full reference."""
     if rule is None:
         return None
     kind = rule["rule"]
     if kind == "isprs":
-        return IsprsScorer(classes, int(rule["radius"]), list(rule["mean_excludes"]))
+        return IsprsScorer(classes, int(rule["radius"]), list(rule["mean_excludes"]), full)
     if kind == "relaxed":
         return RelaxedScorer(int(rule["radius"]), bool(rule["centerline"]))
     if kind == "coco":

@@ -61,7 +61,7 @@ def evaluate_scenes(
     dataset's own evaluation rule (:mod:`worldclass.tasks.segmentation.benchmark`), reported under
     ``benchmark``."""
     acc = ConfusionAccumulator(len(predictor.classes))
-    scorer = make_scorer(rule, predictor.classes)
+    scorer = make_scorer(rule, predictor.classes, acc)
     for i, scene in enumerate(scenes):
         info = inspect_scene(scene.image, predictor, need_crs=False)  # benchmarks may be pixel grids
         if scorer is not None:
