@@ -94,3 +94,38 @@ def _train(method: str, steps: int = 400) -> float:
 def test_coteaching_beats_bce_under_injected_noise() -> None:
     bce, cot = _train("bce"), _train("coteaching")
     assert cot > bce + 0.02, (bce, cot)
+
+
+def test_label_smoothing_is_a_classification_loss_option(tmp_path: object) -> None:
+    import pytest
+
+    from worldclass.errors import ConfigError
+    from worldclass.losses import build_loss
+    from worldclass.tasks import load_config
+
+    loss = build_loss("smooth", 5, eps=0.3)
+    logits, y = torch.randn(4, 5), (torch.rand(4, 5) > 0.5).float()
+    assert torch.allclose(loss(logits, y), F.binary_cross_entropy_with_logits(logits, y * 0.7 + 0.15))
+    root = f"data.root={tmp_path}"
+    cfg = load_config(None, [root, "loss.name=smooth", "loss.smoothing=0.2"])
+    assert cfg.to_dict()["loss"]["smoothing"] == 0.2
+    with pytest.raises(ConfigError, match=r"loss\.smoothing"):
+        load_config(None, [root, "loss.name=smooth", "loss.smoothing=1.5"])
+
+
+def test_classification_trains_with_label_smoothing_on_a_noisy_label_view(
+    v2_store: object, tmp_path: object
+) -> None:
+    from pathlib import Path
+
+    from helpers import quick_config
+    from worldclass.data.label_view import write_noisy_view
+    from worldclass.training import train
+
+    view = Path(str(tmp_path)) / "noisy.parquet"
+    write_noisy_view(Path(str(v2_store)), view, mode="mixed", rate=0.3)
+    cfg = quick_config(
+        Path(str(v2_store)), Path(str(tmp_path)) / "run", "loss.name=smooth", f"data.labels={view}"
+    )
+    res = train(cfg)
+    assert res.best_checkpoint.is_file()

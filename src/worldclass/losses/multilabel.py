@@ -1,4 +1,5 @@
-"""Multi-label losses: BCE, class-weighted BCE (CW), dynamic class-weighted BCE (DCW), focal.
+"""Multi-label losses: BCE, class-weighted BCE (CW), dynamic class-weighted BCE (DCW), focal, label smoothing
+(``smooth``, :mod:`worldclass.losses.noisy_labels`).
 
 Class weights are BCE ``pos_weight`` values (weight of the positive term of class c):
 ``pos_weight_c = clip((neg_c / pos_c) ** power, 1, max_weight)`` from label counts.
@@ -23,7 +24,7 @@ from torch import nn
 
 from worldclass.errors import ConfigError
 
-MULTILABEL_LOSSES = ("bce", "cw", "dcw", "focal")
+MULTILABEL_LOSSES = ("bce", "cw", "dcw", "focal", "smooth")
 
 
 def pos_weights(
@@ -96,4 +97,8 @@ def build_loss(
         return loss
     if name == "focal":
         return FocalLoss(**kwargs)
+    if name == "smooth":
+        from worldclass.losses.noisy_labels import LabelSmoothingBCE
+
+        return LabelSmoothingBCE(**kwargs)
     raise ConfigError(f"unknown loss {name!r}; choose one of {', '.join(MULTILABEL_LOSSES)}")

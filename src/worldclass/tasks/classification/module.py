@@ -37,6 +37,8 @@ class ClassificationModule(TaskModule):
             extra = {"power": lc["power"], "max_weight": lc["max_weight"]}
         elif lc["name"] == "focal":
             extra = {"alpha": lc["alpha"], "gamma": lc["gamma"]}
+        elif lc["name"] == "smooth":
+            extra = {"eps": lc["smoothing"]}
         self.loss = build_loss(lc["name"], spec["num_classes"], train_counts, n_train, **extra)
         self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
 

@@ -37,16 +37,19 @@ class ClassifierModelConfig:
 
 @dataclass
 class MultiLabelLossConfig:
-    """``name``: bce | cw | dcw | focal. CW/DCW ``pos_weight = clip((neg/pos)^power, 1, max_weight)``;
-    focal: ``alpha``, ``gamma``."""
+    """``name``: bce | cw | dcw | focal | smooth. CW/DCW ``pos_weight = clip((neg/pos)^power, 1,
+    max_weight)``; focal: ``alpha``, ``gamma``; smooth (label smoothing, for noisy labels): ``smoothing``."""
 
     name: str = choice(
-        "bce", MULTILABEL_LOSSES, "bce, cw (class weights), dcw (class weights of each epoch's draw) or focal"
+        "bce",
+        MULTILABEL_LOSSES,
+        "bce, cw (class weights), dcw (class weights of each epoch's draw), focal or smooth (label smoothing)",
     )
     power: float = setting(0.5, "CW/DCW: pos_weight = clip((neg/pos)^power, 1, max_weight)")
     max_weight: float = setting(50.0, "CW/DCW: largest pos_weight")
     alpha: float = setting(0.25, "Focal loss alpha")
     gamma: float = setting(2.0, "Focal loss gamma")
+    smoothing: float = setting(0.1, "Label smoothing: BCE against y (1 - smoothing) + smoothing / 2")
 
 
 @dataclass
@@ -124,6 +127,9 @@ class ClassificationTask(Task):
             raise ConfigError(f"config key 'model.drop_rate': {mc.drop_rate!r}; use in [0, 1)")
         if mc.fusion == "late" and sorted(cfg.data.sensors) != ["s1", "s2"]:
             raise ConfigError("model.fusion late needs both sensors: set data.sensors [s2, s1]")
+        lc = cfg.section("loss", MultiLabelLossConfig)
+        if not 0 <= lc.smoothing < 1:
+            raise ConfigError(f"config key 'loss.smoothing': {lc.smoothing!r}; use in [0, 1)")
 
     def setup(self, cfg: ExperimentConfig) -> Setup:
         import numpy as np
