@@ -74,7 +74,7 @@ class SceneCollection(RegisteredDataset):
         from worldclass.data.scenes import band_statistics
 
         train = self.scenes(data, self.splits[0])
-        step = max(1, len(train) // self.statistics_scenes)
+        step = max(1, -(-len(train) // self.statistics_scenes))  # ceil: at most statistics_scenes read
         train = train[::step]
         with open_raster(train[0].image) as src:
             if len(set(src.dtypes)) != 1:
