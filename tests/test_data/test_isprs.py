@@ -235,3 +235,5 @@ def test_heights_are_stacked_as_a_last_band_without_touching_the_archive(
         vaihingen_scenes(root, "train", "dsm")
     with pytest.raises(ConfigError, match=r"data\.heights"):
         vaihingen_scenes(root, "train", "lidar")
+    with pytest.raises(ConfigError, match=r"data\.heights"):
+        potsdam_scenes(potsdam, "train", "RGB", "lidar")

@@ -143,22 +143,20 @@ def vaihingen_scenes(root: str | Path, split: str, heights: str = "none") -> lis
     label ``top_mosaic_09cm_area{N}_noBoundary.tif``; ``group`` = ``area{N}``. ``heights``: ``dsm``
     (``dsm/dsm_09cm_matching_area{N}.tif``) or ``ndsm`` (a third-party normalised DSM: a file naming
     ``area{N}`` under a folder named like ``*ndsm*``) appended as a 4th band through a VRT stack."""
-    if heights not in HEIGHTS:
-        raise ConfigError(f"config key 'data.heights': {heights!r}; choose from {list(HEIGHTS)}")
     root = Path(root)
     images: dict[int, Path] = {}
     labels: dict[int, Path] = {}
     eroded: dict[int, Path] = {}
-    dsm: dict[object, Path] = {}
-    ndsm: dict[object, Path] = {}
+    dsm: dict[str, Path] = {}
+    ndsm: dict[str, Path] = {}
     for p in _files(root):
         d = _VAI_DSM.match(p.name)
         if d and "ndsm" not in str(p.parent).lower():
-            dsm[int(d.group(1))] = p
+            dsm[f"area{int(d.group(1))}"] = p
             continue
         nd = _VAI_NDSM.search(p.name)
         if nd and "ndsm" in str(p.relative_to(root)).lower():
-            ndsm[int(nd.group(1))] = p
+            ndsm[f"area{int(nd.group(1))}"] = p
             continue
         m = _VAI.match(p.name)
         if not m:
@@ -195,26 +193,24 @@ def vaihingen_scenes(root: str | Path, split: str, heights: str = "none") -> lis
         )
     if not out:
         raise MissingFileError(f"{root}: no Vaihingen tile of split {split!r} found")
-    if heights != "none":
-        ids: list[object] = [int(s.group[4:]) for s in out]
-        folder = stack_folder(root, "vaihingen", heights)
-        out = _with_heights(out, dsm if heights == "dsm" else ndsm, ids, VAIHINGEN_BANDS, heights, folder)
-    return out
+    return _with_heights(out, {"dsm": dsm, "ndsm": ndsm}, heights, VAIHINGEN_BANDS, root, "vaihingen")
 
 
 def potsdam_scenes(root: str | Path, split: str, product: str = "RGB", heights: str = "none") -> list[Scene]:
     """Scenes of ``split``: train = the 24 labelled tiles minus 2_10 (val) and 7_10 (erroneous labels),
     val = 2_10, test = the 14 others. Image ``top_potsdam_{r}_{c}_{product}.tif``; full label
     ``..._label.tif`` (the copy under a ``*participants*`` folder first: the 4_12 of ``5_Labels_all`` is
-    defective); eroded ``..._label_noBoundary.tif``; ``group`` = ``{r}_{c}``."""
+    defective); eroded ``..._label_noBoundary.tif``; ``group`` = ``{r}_{c}``. ``heights``: ``dsm``
+    (``1_DSM/dsm_potsdam_{rr}_{cc}.tif``) or ``ndsm`` (``1_DSM_normalisation/..._normalized_lastools.jpg``,
+    else ``_ownapproach.jpg``) appended as the last band through a VRT stack."""
     if product not in POTSDAM_PRODUCTS:
         raise ConfigError(f"config key 'data.product': {product!r}; Potsdam has {list(POTSDAM_PRODUCTS)}")
     root = Path(root)
     images: dict[str, Path] = {}
     labels: dict[str, Path] = {}
     eroded: dict[str, Path] = {}
-    dsm: dict[object, Path] = {}
-    ndsm: dict[object, Path] = {}
+    dsm: dict[str, Path] = {}
+    ndsm: dict[str, Path] = {}
     for p in sorted(_files(root)):
         d = _POT_DSM.match(p.name) or _POT_NDSM.match(p.name)
         if d:
@@ -261,13 +257,8 @@ def potsdam_scenes(root: str | Path, split: str, product: str = "RGB", heights: 
         )
     if not out:
         raise MissingFileError(f"{root}: no Potsdam tile of split {split!r} found")
-    if heights != "none":
-        folder = stack_folder(root, f"potsdam-{product}", heights)
-        ids: list[object] = [s.group for s in out]
-        out = _with_heights(
-            out, dsm if heights == "dsm" else ndsm, ids, POTSDAM_PRODUCTS[product], heights, folder
-        )
-    return out
+    bands = POTSDAM_PRODUCTS[product]
+    return _with_heights(out, {"dsm": dsm, "ndsm": ndsm}, heights, bands, root, f"potsdam-{product}")
 
 
 def cache_dir() -> Path:
@@ -283,15 +274,21 @@ def stack_folder(root: Path, dataset: str, heights: str) -> Path:
 
 def _with_heights(
     scenes: list[Scene],
-    heights: dict[object, Path],
-    ids: list[object],
-    bands: list[str],
+    found: dict[str, dict[str, Path]],
     kind: str,
-    folder: Path,
+    bands: list[str],
+    root: Path,
+    dataset: str,
 ) -> list[Scene]:
-    """Scenes whose image is a VRT stacking the tile's bands and its height raster (band ``kind``)."""
+    """``scenes`` unchanged for ``kind`` none, else with each image replaced by a VRT stacking the tile's
+    ``bands`` and its height raster ``found[kind][scene.group]`` (band ``kind``)."""
     from dataclasses import replace
 
+    if kind not in HEIGHTS:
+        raise ConfigError(f"config key 'data.heights': {kind!r}; choose from {list(HEIGHTS)}")
+    if kind == "none":
+        return scenes
+    folder = stack_folder(root, dataset, kind)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -299,8 +296,8 @@ def _with_heights(
             f"{folder}: cannot write the band stacks ({exc.strerror}); set WORLDCLASS_CACHE"
         ) from None
     out = []
-    for scene, tile in zip(scenes, ids, strict=True):
-        h = heights.get(tile)
+    for scene in scenes:
+        h = found[kind].get(scene.group)
         if h is None:
             raise MissingFileError(
                 f"{scene.image}: no {kind.upper()} for this tile under the root (unpack the heights archive, "
