@@ -2,7 +2,8 @@
 
 A dataset declares its rule (:meth:`SceneCollection.evaluation_rule`); :func:`make_scorer` builds the
 scorer. Scorers see every final block of a scene as the engine writes it (``write``), then the end of
-the scene (``finish``); ``result`` gives the JSON section and ``headline`` its key figures.
+the scene (``finish``); ``result`` gives the JSON section and ``headline(result)`` its key figures
+(read from that section, not computed again).
 
 - ``isprs``: F1 per class, mean F1 / mIoU without clutter and OA on the eroded reference and the full one.
 - ``relaxed``: relaxed precision/recall breakeven (ρ px, square window, counts pooled over tiles) and, for
@@ -41,7 +42,7 @@ class Scorer(Protocol):
 
     def result(self) -> dict[str, Any]: ...
 
-    def headline(self) -> dict[str, float]: ...
+    def headline(self, result: dict[str, Any]) -> dict[str, float]: ...
 
 
 class IsprsScorer:
@@ -80,19 +81,14 @@ class IsprsScorer:
             "mean_excludes": self.excludes,
             "oa_over": "all classes, boundary pixels excluded",
             "tiles": {
-                g: {
-                    "eroded": f1_scores(m, self.classes, self.excludes)["mean_f1"],
-                    "oa_eroded": f1_scores(m, self.classes, self.excludes)["oa"],
-                }
+                g: {"eroded": t["mean_f1"], "oa_eroded": t["oa"]}
                 for g, m in sorted(self.eroded.groups.items())
+                for t in [f1_scores(m, self.classes, self.excludes)]
             },
         }
 
-    def headline(self) -> dict[str, float]:
-        e, f = (
-            f1_scores(self.eroded.overall(), self.classes, self.excludes),
-            f1_scores(self.full.overall(), self.classes, self.excludes),
-        )
+    def headline(self, result: dict[str, Any]) -> dict[str, float]:
+        e, f = result["eroded"], result["full"]
         return {
             "mean_f1_eroded": e["mean_f1"],
             "oa_eroded": e["oa"],
@@ -139,11 +135,10 @@ class RelaxedScorer(_SceneBuffer):
             out["centerline"] = {**centerline_scores(self.lines), **self.lines, "threshold": 0.5}
         return out
 
-    def headline(self) -> dict[str, float]:
-        r = self.counter.result()
-        out = {"relaxed_breakeven": r["breakeven"]["recall"]}
+    def headline(self, result: dict[str, Any]) -> dict[str, float]:
+        out = {"relaxed_breakeven": result["breakeven"]["recall"]}
         if self.centerline:
-            out["centerline_quality"] = centerline_scores(self.lines)["quality"]
+            out["centerline_quality"] = result["centerline"]["quality"]
         return out
 
 
@@ -215,9 +210,8 @@ class CocoScorer(_SceneBuffer):
             "iou": "mask IoU of rasterised polygons, as pycocotools",
         }
 
-    def headline(self) -> dict[str, float]:
-        r = self.result()
-        return {"ap": r["ap"], "ap50": r["ap50"], "ar50": r["ar50"]}
+    def headline(self, result: dict[str, Any]) -> dict[str, float]:
+        return {"ap": result["ap"], "ap50": result["ap50"], "ar50": result["ar50"]}
 
 
 def make_scorer(rule: dict[str, Any] | None, classes: list[str], full: ConfusionAccumulator) -> Scorer | None:

@@ -82,7 +82,8 @@ def evaluate_scenes(
             progress(i + 1, len(scenes))
     result = grouped_metrics(acc, predictor.classes)
     if scorer is not None:
-        result["benchmark"] = {**scorer.result(), "headline": scorer.headline()}
+        bench = scorer.result()
+        result["benchmark"] = {**bench, "headline": scorer.headline(bench)}
     return result
 
 
