@@ -12,7 +12,6 @@ once all are complete, so a failure (a full disk) leaves an earlier submission u
 from __future__ import annotations
 
 import contextlib
-import json
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,26 +21,18 @@ import rasterio
 
 from worldclass.data.inria import parse_name
 from worldclass.data.rasters import blocks, open_raster, tiled_profile
-from worldclass.errors import ConfigError, CorruptFileError
+from worldclass.errors import ConfigError
 from worldclass.io import atomic_path
 from worldclass.io.gdal import gdal_writes, quiet_libtiff
 from worldclass.mapping.whole_scene import class_map_paths
+from worldclass.mapping.writer import read_class_names
 
 quiet_libtiff()
 
 
 def _building_class(path: Path, requested: int | None) -> int:
     """The class index of "building" in the class map at ``path`` (checked against its ``classes`` tag)."""
-    with open_raster(path) as src:
-        if src.count != 1 or not np.issubdtype(np.dtype(src.dtypes[0]), np.integer):
-            raise CorruptFileError(
-                f"{path}: has {src.count} band(s) of {src.dtypes[0]}; a class map from `worldclass map` "
-                "(one integer band) is expected, not an image"
-            )
-        try:
-            classes = [str(c).lower() for c in json.loads(src.tags().get("classes", "null")) or []]
-        except ValueError:
-            classes = []
+    classes = [c.lower() for c in read_class_names(path)]
     if not classes:
         if requested is None:
             raise ConfigError(f"{path}: carries no class names; pass --building-class <index>")

@@ -19,7 +19,6 @@ Every map is checked before anything is written; outputs appear under their fina
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import zipfile
 from collections.abc import Sequence
@@ -33,31 +32,23 @@ from scipy.ndimage import label as connected
 
 from worldclass.data.colour_labels import ColourTable
 from worldclass.data.rasters import blocks, open_raster, tiled_profile
-from worldclass.errors import ConfigError, CorruptFileError
+from worldclass.errors import ConfigError
 from worldclass.io import atomic_path, write_json_atomic
 from worldclass.io.gdal import gdal_writes
 from worldclass.mapping.whole_scene import class_map_paths
-from worldclass.mapping.writer import NODATA, probs_path
+from worldclass.mapping.writer import NODATA, probs_path, read_class_names
 
 FORMATS = ("inria", "isprs", "coco")
 _TILE = re.compile(r"(top_mosaic_09cm_area\d+|top_potsdam_\d+_\d+)")
 
 
 def _classes(path: Path) -> list[str]:
-    with open_raster(path) as src:
-        if src.count != 1 or not np.issubdtype(np.dtype(src.dtypes[0]), np.integer):
-            raise CorruptFileError(
-                f"{path}: has {src.count} band(s) of {src.dtypes[0]}; a class map from `worldclass map` is expected"
-            )
-        try:
-            names = json.loads(src.tags().get("classes", "null"))
-        except ValueError:
-            names = None
+    names = read_class_names(path)
     if not names:
         raise ConfigError(
             f"{path}: carries no class names (a class map written by `worldclass map` is expected)"
         )
-    return [str(n) for n in names]
+    return names
 
 
 def write_isprs_submission(

@@ -25,6 +25,8 @@ import rasterio
 import rasterio.shutil
 from rasterio.windows import Window
 
+from worldclass.data.rasters import open_raster
+from worldclass.errors import CorruptFileError
 from worldclass.io.gdal import gdal_writes, quiet_libtiff
 from worldclass.io.qgis import colour, raster_style, write_style
 from worldclass.mapping.frame_field import encode_field, field_path_for
@@ -34,6 +36,22 @@ quiet_libtiff()
 
 NODATA = 255
 GDAL_CACHE_MB = 48  # GDAL block cache for reads, windowed writes and the COG copy (bounds RSS)
+
+
+def read_class_names(path: Path) -> list[str]:
+    """Class names of a class map written by :class:`MapWriter` (its ``classes`` tag; [] without one);
+    refuses anything that is not one integer band."""
+    with open_raster(path) as src:
+        if src.count != 1 or not np.issubdtype(np.dtype(src.dtypes[0]), np.integer):
+            raise CorruptFileError(
+                f"{path}: has {src.count} band(s) of {src.dtypes[0]}; a class map from `worldclass map` "
+                "(one integer band) is expected, not an image"
+            )
+        try:
+            names = json.loads(src.tags().get("classes", "null")) or []
+        except ValueError:
+            names = []
+    return [str(n) for n in names]
 
 
 def probs_path(out: Path) -> Path:
