@@ -51,7 +51,7 @@ class BigEarthNet(Dataset[Sample]):
     B01..B12 with B8A after B08, then VV, VH); 20/60 m bands upsampled (bilinear default); normalised with
     shipped per-band mean/std (``normalize='v2'``, or 'v1'/'none'). ``label`` float32 multi-hot
     (num_classes,) in ``ds.classes`` order (19 classes: original paper order; 43: CLC-code order).
-    ``patch_id`` str (S2 name). v2 sources also give ``mask`` int64 (120, 120) of class indices with
+    ``patch_id`` str (S2 name), ``index`` int (position in this split). v2 sources also give ``mask`` int64 (120, 120) of class indices with
     :data:`IGNORE_INDEX` (255) for nodata and dropped CLC codes. For v2, 43-class labels are the CLC codes
     present in the reference map. Patches with seasonal snow or cloud/shadow are excluded unless
     ``include_snow_cloud``; patches without any label in the chosen nomenclature are excluded when known.
@@ -204,7 +204,12 @@ class BigEarthNet(Dataset[Sample]):
                 labels = torch.from_numpy(np.stack([self._label(i, raw[k]) for k, i in enumerate(indices)]))
             out = []
             for k, i in enumerate(indices):
-                sample: Sample = {"image": images[k], "label": labels[k], "patch_id": self.patch_ids[i]}
+                sample: Sample = {
+                    "image": images[k],
+                    "label": labels[k],
+                    "patch_id": self.patch_ids[i],
+                    "index": i,
+                }
                 if masks is not None:
                     sample["mask"] = masks[k]
                 out.append(sample)

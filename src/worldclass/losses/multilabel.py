@@ -63,9 +63,14 @@ class WeightedBCE(nn.Module):
         w = pos_weights(counts, n, power=self.power, max_weight=self.max_weight)
         self.get_buffer("pos_weight").copy_(torch.from_numpy(w))
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """(B, C) logits and targets -> (B,) loss of each sample (mean over classes)."""
         pw = self.get_buffer("pos_weight").to(logits.dtype)
-        return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pw)
+        loss = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pw, reduction="none")
+        return loss.mean(1)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.per_sample(logits, targets).mean()
 
 
 class FocalLoss(nn.Module):
@@ -75,18 +80,23 @@ class FocalLoss(nn.Module):
         super().__init__()
         self.alpha, self.gamma = alpha, gamma
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """(B, C) logits and targets -> (B,) loss of each sample (mean over classes)."""
         p = torch.sigmoid(logits)
         ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
         p_t = p * targets + (1 - p) * (1 - targets)
         a_t = self.alpha * targets + (1 - self.alpha) * (1 - targets)
-        return (a_t * (1 - p_t) ** self.gamma * ce).mean()
+        return (a_t * (1 - p_t) ** self.gamma * ce).mean(1)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.per_sample(logits, targets).mean()
 
 
 def build_loss(
     name: str, num_classes: int, train_counts: npt.ArrayLike | None = None, n_train: int = 0, **kwargs: Any
 ) -> nn.Module:
-    """Loss by name (see :data:`MULTILABEL_LOSSES`); CW and DCW start from the training-split counts."""
+    """Loss by name (see :data:`MULTILABEL_LOSSES`); CW and DCW start from the training-split counts.
+    Every loss also has ``per_sample(logits, targets) -> (B,)`` (the noise-robust training options use it)."""
     if name == "bce":
         return WeightedBCE(num_classes)
     if name in ("cw", "dcw"):

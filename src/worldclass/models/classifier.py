@@ -155,6 +155,19 @@ class SceneClassifier(nn.Module):
         pretrained: str | Path | None = None,
     ) -> None:
         super().__init__()
+        self.spec: dict[str, Any] = {
+            "backbone": backbone,
+            "in_chans": in_chans,
+            "num_classes": num_classes,
+            "fusion": fusion,
+            "s1_channels": s1_channels,
+            "drop_rate": drop_rate,
+            "drop_path_rate": drop_path_rate,
+            "attribute_encoding": attribute_encoding,
+            "parent_rule": parent_rule,
+            "pretrained": pretrained,
+        }
+        self.num_classes = num_classes
         if parent_rule not in PARENT_RULES:
             raise ConfigError(f"parent_rule {parent_rule!r}: choose one of {list(PARENT_RULES)}")
         self.parent_rule = parent_rule
@@ -206,6 +219,26 @@ class SceneClassifier(nn.Module):
             return torch.cat([net.s2(x[:, :-k]), net.s1(x[:, -k:])], 1)
         out: torch.Tensor = net.forward_head(net.forward_features(x), pre_logits=True)
         return out
+
+    @property
+    def feature_dim(self) -> int:
+        """Width D of :meth:`features`."""
+        net: Any = self.net
+        if isinstance(net, LateFusion):
+            return sum(_pooled_width(m) for m in (net.s2, net.s1))
+        return _pooled_width(net)
+
+    def features_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, in_chans, H, W) -> pooled features (B, D) and logits (B, num_classes) of one pass."""
+        net: Any = self.net
+        if isinstance(net, LateFusion):
+            k = net.s1_channels
+            feats = torch.cat([net.s2(x[:, :-k]), net.s1(x[:, -k:])], 1)
+            return feats, net.head(feats)
+        if x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        fmap = net.forward_features(x)
+        return net.forward_head(fmap, pre_logits=True), net.forward_head(fmap)
 
     def embed(self, x: torch.Tensor, sensor: str = "", layer: str = "features") -> torch.Tensor:
         """(B, in_chans, H, W) -> (B, D): ``features`` or ``scores`` (see class docstring)."""

@@ -58,34 +58,54 @@ def run_imbalance(
     """
     out = Path(cfg.trainer.out)
     seeds = list(seeds) if seeds else [cfg.trainer.seed]
-    results: dict[str, Any] = {}
-    for seed in seeds:
-        for name, v in variants(cfg, seed if len(seeds) > 1 else None):
-            log(f"[{name} seed {seed}] training -> {v.trainer.out}")
-            res = train(v, overwrite=True)  # the experiment owns its variant folders
-            m = evaluate(res.best_checkpoint, split="test", out=Path(v.trainer.out) / "eval", report=False)
-            run = {k: m[k] for k in RECORDED} | {
-                "per_class_f1": {p["name"]: p["f1"] for p in m["per_class"]},
-                "epochs": res.epochs,
-            }
-            results.setdefault(name, {"runs": {}})["runs"][str(seed)] = run
-            log(f"[{name} seed {seed}] " + ", ".join(f"{k}={run[k]:.3f}" for k in SHOWN))
-    for r in results.values():
-        runs = list(r["runs"].values())
-        r["mean"] = {k: float(np.mean([x[k] for x in runs])) for k in RECORDED}
-        r["std"] = {
-            k: float(np.std([x[k] for x in runs], ddof=1)) if len(runs) > 1 else 0.0 for k in RECORDED
-        }
+    results = run_seeds(lambda seed: variants(cfg, seed if len(seeds) > 1 else None), seeds, log)
     table = ablation_table(results, len(seeds))
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "subsets.json", _subsets(cfg), indent=None)
+    write_json_atomic(out / "subsets.json", subsets(cfg), indent=None)
     write_text_atomic(out / "ablation.md", table)
     write_json_atomic(out / "ablation.json", {"seeds": seeds, "variants": results})
     _html(out, results)
     return {"variants": results, "table": table}
 
 
-def _subsets(cfg: ExperimentConfig) -> dict[str, list[str]]:
+def run_seeds(
+    make: Callable[[int], list[tuple[str, ExperimentConfig]]],
+    seeds: Sequence[int],
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train (resuming finished runs: a variant whose ``metrics.json`` exists is read back) and evaluate on
+    the test split every ``(name, config)`` of ``make(seed)`` for each seed; per variant the runs, their
+    mean and sample std (ddof 1) of :data:`RECORDED`."""
+    import json
+
+    results: dict[str, Any] = {}
+    for seed in seeds:
+        for name, v in make(seed):
+            done = Path(v.trainer.out) / "eval" / "metrics.json"
+            if done.is_file():
+                m, epochs = json.loads(done.read_text()), None
+                log(f"[{name} seed {seed}] done before: {done}")
+            else:
+                log(f"[{name} seed {seed}] training -> {v.trainer.out}")
+                res = train(v, overwrite=True)  # the experiment owns its variant folders
+                epochs = res.epochs
+                m = evaluate(res.best_checkpoint, split="test", out=done.parent, report=False)
+            run = {k: m[k] for k in RECORDED} | {
+                "per_class_f1": {p["name"]: p["f1"] for p in m["per_class"]},
+                "epochs": epochs,
+            }
+            results.setdefault(name, {"runs": {}})["runs"][str(seed)] = run
+            log(f"[{name} seed {seed}] " + ", ".join(f"{k}={run[k]:.3f}" for k in (*SHOWN, "map_macro")))
+    for r in results.values():
+        runs = list(r["runs"].values())
+        r["mean"] = {k: float(np.mean([x[k] for x in runs])) for k in RECORDED}
+        r["std"] = {
+            k: float(np.std([x[k] for x in runs], ddof=1)) if len(runs) > 1 else 0.0 for k in RECORDED
+        }
+    return results
+
+
+def subsets(cfg: ExperimentConfig) -> dict[str, list[str]]:
     """Patch ids of the train / validation / test splits the variants used."""
     from worldclass.datasets import get_dataset
 

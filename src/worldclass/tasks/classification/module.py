@@ -9,6 +9,7 @@ import torch
 from worldclass.losses import build_loss
 from worldclass.metrics import multilabel_metrics
 from worldclass.models.classifier import SceneClassifier
+from worldclass.tasks.classification.robust import RobustTraining
 from worldclass.tasks.module import TaskModule
 
 
@@ -17,7 +18,9 @@ class ClassificationModule(TaskModule):
     of the evaluated classes (attribute encoding: scores and targets mapped 43 -> 19 by the model).
     ``train_counts``/``n_train`` (per output class) initialise CW/DCW class weights; ``eval_counts`` (the
     training positives of each evaluated class, i.e. the 19 parents under attribute encoding) weight the
-    minority F1, in validation and in :func:`~worldclass.tasks.classification.evaluate.evaluate`."""
+    minority F1, in validation and in :func:`~worldclass.tasks.classification.evaluate.evaluate`.
+    ``config["robust"]``: noise-robust training (:mod:`worldclass.tasks.classification.robust`); its parts
+    train beside ``model`` and are not part of the loaded model."""
 
     def __init__(
         self,
@@ -40,6 +43,8 @@ class ClassificationModule(TaskModule):
         elif lc["name"] == "smooth":
             extra = {"eps": lc["smoothing"]}
         self.loss = build_loss(lc["name"], spec["num_classes"], train_counts, n_train, **extra)
+        rc = config.get("robust") or {"method": "none"}
+        self.robust = RobustTraining(rc, self.model, n_train) if rc["method"] != "none" else None
         self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -51,8 +56,15 @@ class ClassificationModule(TaskModule):
             self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss: torch.Tensor = self.loss(self(batch["image"]), batch["label"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["label"]))
+        n = len(batch["label"])
+        if self.robust is None:
+            loss: torch.Tensor = self.loss(self(batch["image"]), batch["label"])
+        else:
+            parts = self.robust.loss(self.model, self.loss, batch, self.current_epoch)
+            loss = parts.pop("loss")
+            for key, value in parts.items():
+                self.log(f"train/{key}", value.float(), batch_size=n)
+        self.log("train/loss", loss, prog_bar=True, batch_size=n)
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:

@@ -1,5 +1,6 @@
 """Multi-label scene classification (``task: classification``): a timm backbone on S2 and/or S1 patches,
-BCE / CW / DCW / focal loss, optional MROS or ML-ROS sampling; monitored: validation macro AP."""
+BCE / CW / DCW / focal / label-smoothing loss, optional MROS or ML-ROS sampling, optional noise-robust
+training (``robust.method``: ELR, co-teaching, SVAE, GRID); monitored: validation macro AP."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from worldclass.errors import ConfigError
 from worldclass.losses import MULTILABEL_LOSSES
 from worldclass.models.classifier import FUSIONS, PARENT_RULES
 from worldclass.tasks.base import EvalOptions, Setup, Task, register_task
+from worldclass.tasks.classification.robust import RobustConfig
 
 SAMPLERS = ("none", "mros", "mlros")
 
@@ -108,6 +110,7 @@ class ClassificationTask(Task):
         "model": ClassifierModelConfig,
         "loss": MultiLabelLossConfig,
         "sampler": SamplerConfig,
+        "robust": RobustConfig,
     }
     monitor = "val/map_macro"
     mode = "max"
@@ -130,6 +133,9 @@ class ClassificationTask(Task):
         lc = cfg.section("loss", MultiLabelLossConfig)
         if not 0 <= lc.smoothing < 1:
             raise ConfigError(f"config key 'loss.smoothing': {lc.smoothing!r}; use in [0, 1)")
+        bad = cfg.section("robust", RobustConfig).problems()
+        if bad:
+            raise ConfigError(f"config section 'robust': {'; '.join(bad)}")
 
     def setup(self, cfg: ExperimentConfig) -> Setup:
         import numpy as np
