@@ -1,4 +1,5 @@
-"""Label commands: labels noisy (a label view with synthetic noise, for robustness studies)."""
+"""Label commands: labels noisy (a label view with synthetic noise, for robustness studies) and labels
+check (suspicious label entries ranked with cleanlab)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import typer
 
 from worldclass.cli.app import app
 
-labels_app = typer.Typer(help="Label views of an archive (synthetic noise).", no_args_is_help=True)
+labels_app = typer.Typer(help="Label views (synthetic noise) and label checks.", no_args_is_help=True)
 app.add_typer(labels_app, name="labels")
 
 
@@ -37,3 +38,41 @@ def noisy(
     )
     keys = ("mode", "rate", "patches", "removed", "added_per_present", "noisy_samples", "emptied_samples")
     typer.echo(json.dumps({"out": str(out), **{k: report[k] for k in keys}}))
+
+
+@labels_app.command(
+    "check",
+    epilog="Example: worldclass labels check configs/noise-robust.yaml --set data.labels=noisy30.parquet "
+    "--out check/",
+)
+def check(
+    config: Annotated[Path, typer.Argument(help="Classification config (data.root, data.labels, model).")],
+    out: Annotated[Path, typer.Option(help="Folder for label_issues.csv, summary.json, index.html.")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override, e.g. --set data.labels=noisy.parquet")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="Use this model's probabilities instead of K-fold training (in-sample if it saw them)."
+        ),
+    ] = None,
+    folds: Annotated[int, typer.Option(help="K of the out-of-sample cross-fitting.")] = 5,
+    split: Annotated[str, typer.Option(help="Split whose labels are checked.")] = "train",
+    top: Annotated[int, typer.Option(help="Entries shown in index.html.")] = 200,
+) -> None:
+    """Rank the (patch, class) labels most likely wrong (cleanlab, out-of-sample probabilities)."""
+    from worldclass.tasks import load_config
+    from worldclass.training.label_check import check_labels
+
+    cfg = load_config(config, set_)
+    summary = check_labels(
+        cfg,
+        out,
+        checkpoint=checkpoint,
+        folds=folds,
+        split=split,
+        top=top,
+        log=lambda s: typer.echo(s, err=True),
+    )
+    typer.echo(json.dumps({"out": str(out), **summary}))
