@@ -41,9 +41,16 @@ def test_noisy_view_changes_only_the_training_labels_it_marks(v2_store: Path, tm
         assert (seen.labels() <= clean.labels()).all()  # subtractive: labels only disappear
     cfg = load_config(None, [f"data.root={v2_store}", f"data.labels={out}", "data.include_snow_cloud=true"])
     ds = get_dataset("bigearthnet").open(cfg.data, "train")
-    np.testing.assert_array_equal(
-        ds.labels(), BigEarthNet(v2_store, split="train", include_snow_cloud=True, labels=out).labels()
-    )
+    want = BigEarthNet(v2_store, split="train", include_snow_cloud=True, labels=out).labels()
+    np.testing.assert_array_equal(ds.labels(), want)
+    # and training reads it: the task's DataModule serves the view's labels
+    from worldclass.data.datamodule import BigEarthNetDataModule
+
+    dm = BigEarthNetDataModule.from_config(cfg.data)
+    dm.setup("fit")
+    np.testing.assert_array_equal(dm.datasets["train"].labels(), want)
+    batch = next(iter(dm.train_dataloader()))
+    np.testing.assert_array_equal(batch["label"].numpy(), want[np.asarray(batch["index"])])
 
 
 def test_bad_views_are_refused(v2_store: Path, tmp_path: Path) -> None:

@@ -65,6 +65,7 @@ class BigEarthNetDataModule(L.LightningDataModule):
             normalize=data.normalize,
             include_snow_cloud=data.include_snow_cloud,
             splits=data.splits,
+            labels=data.labels,
         )
 
     def setup(self, stage: str | None = None) -> None:
