@@ -265,3 +265,43 @@ def crowdai_leakage(
             {k: {"count": v["count"], "share": round(v["share"], 4)} for k, v in report["pairs"].items()}
         )
     )
+
+
+@app.command(
+    epilog="Example: worldclass align city.tif osm_buildings.gpkg --checkpoint runs/align/checkpoints/best.ckpt "
+    "--out aligned.gpkg"
+)
+def align(
+    scene: Annotated[Path, typer.Argument(help="Image GeoTIFF/VRT the map should fit.")],
+    labels: Annotated[Path, typer.Argument(help="Polygon layer to move (any vector format, any CRS).")],
+    checkpoint: Annotated[Path, typer.Option(help="Alignment checkpoint (task: alignment).")],
+    out: Annotated[
+        Path, typer.Option(help="Aligned layer (.gpkg, .fgb, .geojson, .shp); same attributes and CRS.")
+    ],
+    class_column: Annotated[
+        str | None, typer.Option(help="Column naming each polygon's map class; default: all are --class.")
+    ] = None,
+    map_class: Annotated[
+        str | None, typer.Option("--class", help="Map class of every polygon (default: the model's first).")
+    ] = None,
+    tile: Annotated[int, typer.Option(help="Core window side in pixels.")] = 512,
+    margin: Annotated[int, typer.Option(help="Context around each window in pixels.")] = 128,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+) -> None:
+    """Move a map layer's vertices onto the image with a learned displacement field (windowed, CRS kept)."""
+    from worldclass.mapping.align import align_vectors
+
+    with progress_bar("aligning windows") as update:
+        summary = align_vectors(
+            checkpoint,
+            scene,
+            labels,
+            out,
+            class_column=class_column,
+            map_class=map_class,
+            tile=tile,
+            margin=margin,
+            device=device,
+            progress=update,
+        )
+    typer.echo(json.dumps(summary))

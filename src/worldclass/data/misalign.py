@@ -56,6 +56,20 @@ def invert_points(fld: np.ndarray, xy: np.ndarray, iterations: int = 20) -> np.n
     return p
 
 
+def warp_raster(labels: np.ndarray, fld: np.ndarray, iterations: int = 6) -> np.ndarray:
+    """The map of ``labels`` (h, w) as it is drawn under ``fld`` (2, h, w): pixel q shows the label of
+    the image point p with p + fld(p) = q (fixed point, nearest label; outside the scene: 0)."""
+    h, w = labels.shape
+    qy, qx = np.mgrid[0:h, 0:w].astype(np.float32)
+    py, px = qy.copy(), qx.copy()
+    for _ in range(iterations):
+        dx = map_coordinates(fld[0], [py, px], order=1, mode="nearest")
+        dy = map_coordinates(fld[1], [py, px], order=1, mode="nearest")
+        px, py = qx - dx, qy - dy
+    out: np.ndarray = map_coordinates(labels, [py, px], order=0, mode="constant", cval=0)
+    return out.astype(labels.dtype)
+
+
 def _move(g: shapely.Geometry, fld: np.ndarray, shift: np.ndarray) -> shapely.Geometry:
     return shapely.transform(g, lambda xy: xy + sample_field(fld, xy) + shift)
 
@@ -82,14 +96,16 @@ def misalign(
     object_shift: float = 1.0,
     p_omit: float = 0.05,
     p_spurious: float = 0.05,
+    offset: tuple[float, float] = (0.0, 0.0),
     seed: int = 0,
 ) -> Misaligned:
-    """Misalign polygons in pixel coordinates of a scene of ``shape`` (h, w): smooth field + per-object
-    shift (RMS ``object_shift`` px), ``p_omit`` of the objects dropped, ``p_spurious`` x N invented
-    rectangles (sized like the inputs) where no object is."""
+    """Misalign polygons in pixel coordinates of a scene of ``shape`` (h, w): smooth field + constant
+    ``offset`` (x, y) px + per-object shift (RMS ``object_shift`` px), ``p_omit`` of the objects dropped,
+    ``p_spurious`` x N invented rectangles (sized like the inputs) where no object is."""
     geoms = np.asarray(geoms, dtype=object)
     rng = np.random.default_rng([seed, 17])
     fld = displacement_field(shape, amplitude=amplitude, scale=scale, seed=seed)
+    fld += np.asarray(offset, np.float32)[:, None, None]
     shifts = rng.normal(0, object_shift, (len(geoms), 2))
     keep = rng.uniform(size=len(geoms)) >= p_omit
     moved = [_move(g, fld, s) for g, s, k in zip(geoms, shifts, keep, strict=True) if k]

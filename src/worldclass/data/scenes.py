@@ -102,7 +102,7 @@ class _Handles:
 _HANDLES = _Handles()
 
 
-def _class_values(values: np.ndarray, classes: Sequence[str], path: Path, column: str) -> np.ndarray:
+def class_values(values: np.ndarray, classes: Sequence[str], path: Path, column: str) -> np.ndarray:
     """Vector attribute -> class index: integers as given, strings by class name."""
     if values.dtype.kind in "iu":
         bad = values[(values < 0) | (values >= len(classes))]
@@ -137,9 +137,7 @@ def vector_layer(
             )
         if vcrs is None:
             raise DataError(f"{scene.vector}: the vector file has no CRS; assign one before training")
-        values = _class_values(
-            np.asarray(cols[scene.class_column]), classes, scene.vector, scene.class_column
-        )
+        values = class_values(np.asarray(cols[scene.class_column]), classes, scene.vector, scene.class_column)
         geoms = reproject(geoms, vcrs, crs)
         _HANDLES.vectors[key] = (shapely.STRtree(geoms), geoms, values)
     return _HANDLES.vectors[key]

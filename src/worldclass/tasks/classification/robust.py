@@ -46,7 +46,9 @@ class RobustConfig:
         "none", ROBUST_METHODS, "Noise-robust training of the labels given (none: plain loss)"
     )
     elr_beta: float = setting(0.7, "ELR: running-target momentum in [0, 1)")
-    elr_lambda: float = setting(3.0, "ELR: weight of the regulariser")
+    elr_lambda: float = setting(
+        1.0, "ELR: weight of the regulariser (3, the single-label default, collapses multi-label BCE)"
+    )
     forget_rate: float = setting(0.2, "Co-teaching: final share of each batch left out, in [0, 1)")
     warmup_epochs: int = setting(2, "Co-teaching: forget-rate ramp; svae/grid: epochs before weighting")
     noisy_share: float = setting(0.2, "GRID: share of each batch routed through the generative loss")

@@ -1,0 +1,53 @@
+"""LightningModule of the alignment task: :class:`~worldclass.models.align.AlignmentNet`, L2 loss on the
+displacement field after every stage (coarse stages learn the large-scale part); validation logs
+``val/epe`` (mean end-point error, px) and ``val/epe_identity`` (the error of not moving the map)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from worldclass.models.align import AlignmentNet
+from worldclass.tasks.module import TaskModule
+
+
+class AlignmentModule(TaskModule):
+    def __init__(self, config: dict[str, Any], meta: dict[str, Any]) -> None:
+        super().__init__(config, meta)
+        self.save_hyperparameters()
+        self.model: AlignmentNet = AlignmentNet(**self.meta.model["kwargs"])
+        self._err: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.model(x)
+        return out
+
+    def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        stages = self.model.forward_stages(batch["image"])
+        truth = batch["field"]
+        loss = torch.stack([(f - truth).pow(2).sum(1).mean() for f in stages]).mean()
+        return loss, stages[-1]
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss, _ = self._loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["field"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        loss, field = self._loss(batch)
+        n = len(batch["field"])
+        self.log("val/loss", loss, batch_size=n)
+        epe = (field - batch["field"]).norm(dim=1).mean((1, 2))
+        self._err.append(torch.stack([epe, batch["field"].norm(dim=1).mean((1, 2))], 1))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._err:
+            return
+        err = torch.cat(self._err)
+        self._err.clear()
+        gathered = self.all_gather(err)
+        assert isinstance(gathered, torch.Tensor)
+        mean = gathered.reshape(-1, 2).mean(0)
+        self.log("val/epe", float(mean[0]), prog_bar=True, sync_dist=False)
+        self.log("val/epe_identity", float(mean[1]), sync_dist=False)
