@@ -8,11 +8,11 @@ map content of the image point p is drawn at p + field(p). So ``warp(map, field)
 a map vertex q belongs at the image point p with p + field(p) = q
 (:func:`worldclass.data.misalign.invert_points`).
 
-Stage k works at 1/``scales[k]`` resolution on the image and the map *warped by the field so far*: small
-encoders turn both into features, their local correlation over displacements of up to ``radius`` cells
-(12 px at scale 4 with radius 3) says where the map matches the image, and a dilated FCN turns volume and
-features into a residual field (bilinearly upsampled and added). Each stage has its own weights
-(scale-specific).
+Stage k works at 1/``scales[k]`` resolution on the image and the map *warped by the field so far*: it
+segments the map classes in the image (multi-task: an auxiliary loss trains this against the true map),
+correlates that with the map over displacements of up to ``radius`` cells (12 px at scale 4 with radius
+3), and turns the correlation into a residual field (bilinearly upsampled and added). Each stage has its
+own weights (scale-specific).
 """
 
 from __future__ import annotations
@@ -40,13 +40,12 @@ def warp(maps: torch.Tensor, field: torch.Tensor, mode: str = "bilinear") -> tor
 
 
 def correlation(a: torch.Tensor, b: torch.Tensor, radius: int) -> torch.Tensor:
-    """Local cosine-correlation volume: (B, C, H, W) x (B, C, H, W) -> (B, (2r+1)^2, H, W) in [-1, 1],
-    channel ``(dy + r) * (2r + 1) + (dx + r)`` = cosine of ``a(p)`` and ``b(p + (dx, dy))`` (0 outside)."""
+    """Local correlation volume: (B, K, H, W) x (B, K, H, W) -> (B, (2r+1)^2, H, W), channel
+    ``(dy + r) * (2r + 1) + (dx + r)`` = mean over K of ``a(p) * b(p + (dx, dy))`` (0 outside)."""
     h, w = a.shape[-2:]
-    a, b = F.normalize(a, dim=1), F.normalize(b, dim=1)
     padded = F.pad(b, (radius, radius, radius, radius))
     out = [
-        (a * padded[:, :, dy : dy + h, dx : dx + w]).sum(1)
+        (a * padded[:, :, dy : dy + h, dx : dx + w]).mean(1)
         for dy in range(2 * radius + 1)
         for dx in range(2 * radius + 1)
     ]
@@ -71,11 +70,12 @@ def _block(cin: int, cout: int, dilation: int = 1) -> list[nn.Module]:
 
 
 class _Stage(nn.Module):
-    """One scale: image and (warped) map encoders, their local correlation volume (search radius
-    ``radius`` cells), its soft-argmax (the displacement where map and image agree best, with a learned
-    sharpness) corrected by a dilated FCN over volume + features, then averaged with a Gaussian of
-    ``smooth`` cells weighted by a learned confidence (normalised convolution: where the map shows nothing,
-    the field comes from its neighbours); output: residual field in cells."""
+    """One scale. The image branch segments the map classes (logits (B, K, h, w), trained with an
+    auxiliary loss against the true map); their centred probabilities are correlated with the centred
+    (warped) map over displacements of up to ``radius`` cells, the volume is pooled over a neighbourhood
+    (block matching) and its soft-argmax, corrected by a dilated FCN over volume + features, is averaged
+    with a Gaussian of ``smooth`` cells weighted by a learned confidence (normalised convolution: where the
+    map shows nothing, the field comes from its neighbours). Output: residual field in cells."""
 
     def __init__(
         self, image_channels: int, map_channels: int, width: int, radius: int = 3, smooth: float = 1.5
@@ -83,17 +83,16 @@ class _Stage(nn.Module):
         super().__init__()
         feat = 16
         self.radius = radius
-        self.image = nn.Sequential(*_block(image_channels, feat), *_block(feat, feat))
-        self.map = nn.Sequential(*_block(map_channels, feat), *_block(feat, feat))
+        self.image = nn.Sequential(*_block(image_channels, feat), *_block(feat, feat, 2), *_block(feat, feat))
+        self.segment = nn.Conv2d(feat, map_channels, 1)
+        volume = (2 * radius + 1) ** 2
         self.body = nn.Sequential(
-            *_block((2 * radius + 1) ** 2 + 2 * feat, width),
-            *_block(width, width, 2),
-            *_block(width, width, 4),
+            *_block(volume + feat + map_channels, width), *_block(width, width, 2), *_block(width, width, 4)
         )
         self.head = nn.Conv2d(width, 2, 3, padding=1)
         nn.init.zeros_(self.head.weight)  # start from the soft-argmax alone
         nn.init.zeros_(self.head.bias)  # type: ignore[arg-type]
-        self.log_sharpness = nn.Parameter(torch.tensor(2.3))  # softmax temperature 1/10
+        self.log_sharpness = nn.Parameter(torch.tensor(3.0))  # softmax temperature ~1/20
         self.confidence = nn.Conv2d(width, 1, 1)
         g = torch.exp(-0.5 * (torch.arange(-4, 5, dtype=torch.float32) / smooth) ** 2)
         self.register_buffer("kernel", g / g.sum(), persistent=False)
@@ -101,31 +100,29 @@ class _Stage(nn.Module):
         dy, dx = torch.meshgrid(d, d, indexing="ij")
         self.register_buffer("offsets", torch.stack([dx.reshape(-1), dy.reshape(-1)]), persistent=False)
 
-    def _volume(self, image: torch.Tensor, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        fi, fm = self.image(image), self.map(maps)
-        corr = correlation(fi, fm, self.radius)
-        return corr, self.body(torch.cat([corr, fi, fm], 1))
-
-    def features(self, image: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-        return self._volume(image, maps)[1]
-
-    def forward(self, image: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-        corr, feats = self._volume(image, maps)
-        weights = torch.softmax(corr * self.log_sharpness.exp(), dim=1)  # (B, D, h, w)
+    def run(self, image: torch.Tensor, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(residual field (B, 2, h, w) cells, segmentation logits (B, K, h, w), features (B, width, h, w))."""
+        fi = self.image(image)
+        seg = self.segment(fi)
+        kernel: torch.Tensor = self.get_buffer("kernel")
+        corr = correlation(torch.sigmoid(seg) - 0.5, maps - 0.5, self.radius) * 4
+        pooled = _blur(corr, kernel) / _blur(torch.ones_like(corr[:, :1]), kernel)
+        feats: torch.Tensor = self.body(torch.cat([pooled, fi, maps], 1))
+        weights = torch.softmax(pooled * self.log_sharpness.exp(), dim=1)  # (B, D, h, w)
         offsets: torch.Tensor = self.get_buffer("offsets")
         local = torch.einsum("bdhw,kd->bkhw", weights, offsets) + self.head(feats)
-        # the field is smooth: spread confident local estimates into cells where the map says little
         conf = torch.sigmoid(self.confidence(feats))
-        kernel: torch.Tensor = self.get_buffer("kernel")
-        num = _blur(local * conf, kernel)
-        den = _blur(conf, kernel)
-        out: torch.Tensor = num / den.clamp_min(1e-6)
-        return out
+        field = _blur(local * conf, kernel) / _blur(conf, kernel).clamp_min(1e-6)
+        return field, seg, feats
+
+    def forward(self, image: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+        return self.run(image, maps)[0]
 
 
 class AlignmentNet(nn.Module):
     """``in_channels`` image bands + ``map_channels`` map rasters -> displacement field (see module
-    docstring); ``scales``: downsampling factor of each stage, coarse to fine; ``width``: channels."""
+    docstring); ``scales``: downsampling factor of each stage, coarse to fine; ``width``: channels;
+    ``radius``: search radius of each stage in its cells."""
 
     def __init__(
         self,
@@ -143,7 +140,30 @@ class AlignmentNet(nn.Module):
     embedding_layers = ("features",)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_stages(x)[-1]
+        return self.forward_all(x)[0][-1]
+
+    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The cumulative field after each stage, coarse to fine: list of (B, 2, H, W) in pixels."""
+        return self.forward_all(x)[0]
+
+    def forward_all(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(cumulative fields (B, 2, H, W) px, segmentation logits (B, K, H/s, W/s)) of each stage."""
+        image, maps = x[:, : self.in_channels], x[:, self.in_channels :]
+        b, _, h, w = x.shape
+        field = x.new_zeros(b, 2, h, w)
+        fields: list[torch.Tensor] = []
+        segs: list[torch.Tensor] = []
+        stages: list[_Stage] = list(self.stages)  # type: ignore[arg-type]
+        for s, stage in zip(self.scales, stages, strict=True):
+            aligned = warp(maps, field) if fields else maps
+            size = (max(1, h // s), max(1, w // s))
+            residual, seg, _ = stage.run(
+                F.adaptive_avg_pool2d(image, size), F.adaptive_avg_pool2d(aligned, size)
+            )
+            field = field + F.interpolate(residual * s, size=(h, w), mode="bilinear", align_corners=False)
+            fields.append(field)
+            segs.append(seg)
+        return fields, segs
 
     def embed(self, x: torch.Tensor, sensor: str = "", layer: str = "features") -> torch.Tensor:
         """(B, C + K, H, W) -> (B, width): mean of the coarsest stage's features (image + map context)."""
@@ -151,23 +171,8 @@ class AlignmentNet(nn.Module):
         size = (max(1, x.shape[2] // s), max(1, x.shape[3] // s))
         stage: Any = self.stages[0]
         pooled = F.adaptive_avg_pool2d(x, size)
-        feats: torch.Tensor = stage.features(pooled[:, : self.in_channels], pooled[:, self.in_channels :])
+        feats: torch.Tensor = stage.run(pooled[:, : self.in_channels], pooled[:, self.in_channels :])[2]
         return feats.mean((2, 3))
-
-    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The cumulative field after each stage, coarse to fine: list of (B, 2, H, W) in pixels."""
-        image, maps = x[:, : self.in_channels], x[:, self.in_channels :]
-        b, _, h, w = x.shape
-        field = x.new_zeros(b, 2, h, w)
-        out: list[torch.Tensor] = []
-        for s, stage in zip(self.scales, self.stages, strict=True):
-            aligned = warp(maps, field) if out else maps
-            hs, ws = max(1, h // s), max(1, w // s)
-            residual = stage(F.adaptive_avg_pool2d(image, (hs, ws)), F.adaptive_avg_pool2d(aligned, (hs, ws)))
-            residual = residual * s  # predicted in cells of this stage, returned in pixels
-            field = field + F.interpolate(residual, size=(h, w), mode="bilinear", align_corners=False)
-            out.append(field)
-        return out
 
 
 @register_model("alignment_net")

@@ -3,7 +3,7 @@ misaligned by a random smooth displacement field plus a constant shift; the fiel
 
 Each sample: ``image`` (C + K, H, W) float32 = the normalised image bands, then the K misaligned map
 rasters (0/1); ``field`` (2, H, W) float32 px (x, y; convention of :mod:`worldclass.data.misalign`);
-``mask`` the true class mask. Training windows draw a new field each time (from the torch RNG, so seeded
+``maps`` (K, H, W) uint8 the true map rasters; ``mask`` the true class mask. Training windows draw a new field each time (from the torch RNG, so seeded
 runs repeat); validation windows always get the same field (seeded by the window index).
 """
 
@@ -59,11 +59,13 @@ class MisalignedWindows(Dataset[dict[str, Any]]):
         seed = [self.seed, index] if self.fixed else int(torch.randint(0, 2**31, ()).item())
         rng = np.random.default_rng(seed)
         fld = self.spec.draw(mask.shape, rng)
-        maps = np.stack([warp_raster((mask == c).astype(np.uint8), fld) for c in self.map_classes])
+        truth = np.stack([(mask == c).astype(np.uint8) for c in self.map_classes])
+        maps = np.stack([warp_raster(t, fld) for t in truth])
         image = torch.cat([s["image"], torch.from_numpy(maps.astype(np.float32))])
         return {
             "image": image,
             "field": torch.from_numpy(fld),
+            "maps": torch.from_numpy(truth),
             "mask": s["mask"],
             "group": s["group"],
             "scene": s["scene"],

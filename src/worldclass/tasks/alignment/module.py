@@ -1,5 +1,6 @@
 """LightningModule of the alignment task: :class:`~worldclass.models.align.AlignmentNet`, L2 loss on the
-displacement field after every stage (coarse stages learn the large-scale part); validation logs
+displacement field after every stage (coarse stages learn the large-scale part) plus each stage's
+auxiliary segmentation loss (BCE against the true map, pooled to the stage); validation logs
 ``val/epe`` (mean end-point error, px) and ``val/epe_identity`` (the error of not moving the map)."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from worldclass.models.align import AlignmentNet
 from worldclass.tasks.module import TaskModule
@@ -24,10 +26,14 @@ class AlignmentModule(TaskModule):
         return out
 
     def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        stages = self.model.forward_stages(batch["image"])
+        fields, segs = self.model.forward_all(batch["image"])
         truth = batch["field"]
-        loss = torch.stack([(f - truth).pow(2).sum(1).mean() for f in stages]).mean()
-        return loss, stages[-1]
+        loss = torch.stack([(f - truth).pow(2).sum(1).mean() for f in fields]).mean()
+        maps = batch["maps"].float()  # (B, K, H, W) true map rasters
+        for seg in segs:
+            target = F.adaptive_avg_pool2d(maps, (seg.shape[-2], seg.shape[-1]))
+            loss = loss + F.binary_cross_entropy_with_logits(seg, target)
+        return loss, fields[-1]
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss, _ = self._loss(batch)
