@@ -108,6 +108,7 @@ TABLE_COMMANDS = {
     ("tasks",),
     ("datasets",),
     ("experiment", "imbalance"),
+    ("experiment", "noise"),
     ("config", "show"),
     ("report",),
 }

@@ -56,10 +56,12 @@ def test_demo_writes_report(tmp_path: Path, real_v1: Path) -> None:
         seg_epochs=1,
         scene_size=384,
         ssl_epochs=1,
+        noise_epochs=1,
+        align_epochs=1,
     )
     html = report.read_text()
     assert "Imbalance statistics" in html and html.count("data:image/png;base64") >= 3
-    assert "real BigEarthNet v1 samples" in html and lines[-1].startswith("[8/8] report")
+    assert "real BigEarthNet v1 samples" in html and lines[-1].startswith("[10/10] report")
     assert (
         "Mapping: segmentation" in html
         and 'alt="map preview"' in html
@@ -75,9 +77,15 @@ def test_demo_writes_report(tmp_path: Path, real_v1: Path) -> None:
     )
     assert "MROS + DCW" in html and 'alt="F1 vs frequency"' in html and 'alt="label co-occurrence"' in html
 
+    assert "Noisy labels: 40 % mixed noise" in html and "Misaligned map -&gt; aligned" in html
+    assert (tmp_path / "maps" / "buildings-aligned.gpkg").is_file()
+
     # the numbers on the page are the artefacts' numbers, not text that merely looks right
     parser = Tables()
     parser.feed(html)
+    noisy = _table(parser.tables, "training", "F1 macro")
+    grid = json.loads((tmp_path / "runs" / "noisy-grid" / "eval" / "metrics.json").read_text())
+    assert noisy[2][0] == "GRID-style" and float(noisy[2][3]) == pytest.approx(grid["map_macro"], abs=5e-4)
     summary = _table(parser.tables, "average", "F1")
     metrics = json.loads((tmp_path / "runs" / "mros-dcw" / "eval" / "metrics.json").read_text())
     for row in summary[1:]:

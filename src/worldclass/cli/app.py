@@ -330,6 +330,9 @@ def experiment_noise(
         str | None, typer.Option(help="Comma-separated subset of BCE,LS,ELR,Co-teaching,SVAE,GRID.")
     ] = None,
     smoke: Annotated[bool, typer.Option(help="Every run as a smoke run (see `train --smoke`).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print noise.json's content instead of the table.")
+    ] = False,
 ) -> None:
     """Noise-robust methods on noisy train/validation labels, scored on clean test labels; mean ± std."""
     from worldclass.errors import ConfigError
@@ -350,8 +353,12 @@ def experiment_noise(
         seeds=_seeds(seeds) or [0],
         mode=mode,
         methods=chosen,
+        log=(lambda line: typer.echo(line, err=True)) if as_json else typer.echo,
     )
-    typer.echo(result["table"])
+    if as_json:
+        typer.echo(json.dumps({"variants": result["variants"], "noise": result["noise"]}))
+    else:
+        typer.echo(result["table"])
 
 
 @experiment_app.command(
