@@ -26,24 +26,14 @@ import torch
 
 
 def checkpoint(path: Path) -> Path:
-    from worldclass.models.align import AlignmentNet
-    from worldclass.models.checkpoint import ModelMeta
+    from worldclass.models.align import AlignmentNet, save_alignment_checkpoint
 
     torch.manual_seed(0)
-    spec = {"in_channels": 3, "map_channels": 1, "scales": [4, 2], "width": 32}
+    pre = {"scale": 1 / 255, "mean": [0.5] * 3, "std": [0.2] * 3, "dtype": "uint8"}
     net = AlignmentNet(3, 1, scales=(4, 2), width=32)
-    meta = ModelMeta(
-        task="alignment",
-        bands=["red", "green", "blue", "map:building"],
-        classes=["building"],
-        nomenclature="scenes",
-        preprocessing={"scale": 1 / 255, "mean": [0.5] * 3, "std": [0.2] * 3, "dtype": "uint8"},
-        output_classes=["dx", "dy"],
-        model={"name": "alignment_net", "kwargs": spec},
+    return save_alignment_checkpoint(
+        path, net, bands=["red", "green", "blue"], map_classes=["building"], preprocessing=pre
     )
-    state = {f"model.{k}": v for k, v in net.state_dict().items()}
-    torch.save({"state_dict": state, "hyper_parameters": {"meta": meta.to_dict()}}, path)
-    return path
 
 
 def prepare(folder: Path, size: int) -> tuple[Path, Path]:

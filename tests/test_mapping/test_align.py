@@ -17,8 +17,7 @@ from worldclass.data.synth.aerial import AERIAL_CLASSES, synth_scenes
 from worldclass.data.vector import read_polygons, reproject, write_polygons
 from worldclass.errors import ConfigError, LabelError
 from worldclass.mapping.align import align_vectors
-from worldclass.models.align import AlignmentNet, correlation, warp
-from worldclass.models.checkpoint import ModelMeta
+from worldclass.models.align import AlignmentNet, correlation, save_alignment_checkpoint, warp
 
 
 def constant_field_checkpoint(
@@ -32,32 +31,20 @@ def constant_field_checkpoint(
             p.zero_()
         last = net.stages[-1]
         last.head.bias.copy_(torch.tensor(shift) / 2)  # type: ignore[union-attr, operator]
-    meta = ModelMeta(
-        task="alignment",
-        bands=["red", "green", "blue", "map:building"],
-        classes=["building"],
-        nomenclature="scenes",
-        preprocessing={"scale": 1 / 255, "mean": [0.5] * 3, "std": [0.2] * 3, "dtype": "uint8"},
-        config={
-            "data": {
-                "dataset": "scenes",
-                "root": str(dataset_root),
-                "classes": AERIAL_CLASSES,
-                "vector": "labels.gpkg",
-            },
-            "misalign": {"amplitude": 0.0, "scale": 64.0, "max_shift": 0.0, "object_shift": 0.0},
-            "trainer": {"seed": 0},
+    config = {
+        "data": {
+            "dataset": "scenes",
+            "root": str(dataset_root),
+            "classes": AERIAL_CLASSES,
+            "vector": "labels.gpkg",
         },
-        output_classes=["dx", "dy"],
-        model={
-            "name": "alignment_net",
-            "kwargs": {"in_channels": 3, "map_channels": 1, "scales": [4, 2], "width": 16},
-        },
-        dataset="scenes",
+        "misalign": {"amplitude": 0.0, "scale": 64.0, "max_shift": 0.0, "object_shift": 0.0},
+        "trainer": {"seed": 0},
+    }
+    pre = {"scale": 1 / 255, "mean": [0.5] * 3, "std": [0.2] * 3, "dtype": "uint8"}
+    return save_alignment_checkpoint(
+        path, net, bands=["red", "green", "blue"], map_classes=["building"], preprocessing=pre, config=config
     )
-    state = {f"model.{k}": v for k, v in net.state_dict().items()}
-    torch.save({"state_dict": state, "hyper_parameters": {"meta": meta.to_dict()}}, path)
-    return path
 
 
 def test_warp_and_correlation_follow_the_field_convention() -> None:

@@ -18,6 +18,7 @@ own weights (scale-specific).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -179,3 +180,36 @@ class AlignmentNet(nn.Module):
 def alignment_net(**kwargs: Any) -> AlignmentNet:
     """Registry builder of :class:`AlignmentNet` (keyword arguments as its constructor)."""
     return AlignmentNet(**kwargs)
+
+
+def save_alignment_checkpoint(
+    path: str | Path,
+    net: AlignmentNet,
+    *,
+    bands: Sequence[str],
+    map_classes: Sequence[str],
+    preprocessing: dict[str, Any],
+    config: dict[str, Any] | None = None,
+    dataset: str = "scenes",
+) -> Path:
+    """Write ``net`` as a worldclass checkpoint (what :func:`worldclass.models.load_model` and ``worldclass
+    align`` read) without a training run: e.g. weights made elsewhere, or a network set by hand.
+    ``bands``: the image bands; ``preprocessing``: ``{"scale", "mean", "std", "dtype"}``."""
+    from worldclass.models.checkpoint import ModelMeta
+
+    spec = {"in_channels": net.in_channels, "map_channels": net.map_channels, "scales": list(net.scales)}
+    spec["width"] = net.stages[0].head.in_channels  # type: ignore[union-attr]
+    meta = ModelMeta(
+        task="alignment",
+        bands=[*bands, *(f"map:{c}" for c in map_classes)],
+        classes=list(map_classes),
+        nomenclature=dataset,
+        preprocessing=preprocessing,
+        config=config or {},
+        output_classes=["dx", "dy"],
+        model={"name": "alignment_net", "kwargs": spec},
+        dataset=dataset,
+    )
+    state = {f"model.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": {"meta": meta.to_dict()}}, path)
+    return Path(path)

@@ -117,7 +117,8 @@ def rank_issues(
     indices ordered from the most suspicious."""
     cl_filter, cl_rank = _cleanlab()
     lists = [np.flatnonzero(y).tolist() for y in given]
-    flags = np.asarray(cl_filter.find_multilabel_issues_per_class(lists, probs), bool)
+    # n_jobs=1: cleanlab's process pool would inherit the CLI's signal handlers (tracebacks at shutdown)
+    flags = np.asarray(cl_filter.find_multilabel_issues_per_class(lists, probs, n_jobs=1), bool)
     if flags.shape != given.shape:  # older cleanlab: one (N,) mask per class
         flags = flags.T
     quality = np.asarray(cl_rank.get_label_quality_scores_per_class(lists, probs))
