@@ -24,9 +24,9 @@ def _data(config: Path, request: pytest.FixtureRequest) -> list[str]:
     tree = yaml.safe_load(config.read_text())
     sets = []
     dataset = tree.get("data", {}).get("dataset", "inria")
-    if tree.get("task") == "segmentation" and dataset != "inria":  # a benchmark: its generator's archive
+    if tree.get("task") in ("segmentation", "alignment") and dataset != "inria":  # its generator's archive
         sets.append(f"data.root={request.getfixturevalue('benchmark_roots')(dataset)}")
-    elif tree.get("task") == "segmentation":
+    elif tree.get("task") in ("segmentation", "alignment"):
         sets.append(f"data.root={request.getfixturevalue('inria_root')}")
         if tree.get("model", {}).get("init_from"):
             sets.append(f"model.init_from={request.getfixturevalue('inria_smoke')}")

@@ -102,13 +102,15 @@ SMOKE_WINDOW = 128
 
 
 def smoke_overrides(tree: dict[str, Any]) -> list[str]:
-    """The overrides ``--smoke`` applies to config ``tree``: :data:`SMOKE`, the task's small model, windows
-    of at most :data:`SMOKE_WINDOW` px, and ``trainer.out`` + ``-smoke`` (a real run's folder is never
-    touched)."""
+    """The overrides ``--smoke`` applies to config ``tree``: :data:`SMOKE`, the task's small model (its
+    ``data.*`` smoke settings only where the recipe leaves that key unset: a recipe's own bands/sensors
+    stay), windows of at most :data:`SMOKE_WINDOW` px, and ``trainer.out`` + ``-smoke`` (a real run's folder
+    is never touched)."""
     task = get_task(str(tree.get("task", DEFAULT_TASK)))
     data = tree.get("data") if isinstance(tree.get("data"), dict) else {}
     trainer = tree.get("trainer") if isinstance(tree.get("trainer"), dict) else {}
-    out = [*SMOKE, *task.smoke]
+    own = {f"data.{k}" for k in (data or {})}
+    out = [*SMOKE, *(o for o in task.smoke if o.split("=", 1)[0] not in own)]
     size = data.get("patch_size", 256) if data else 256
     if isinstance(size, int) and size > SMOKE_WINDOW:
         out.append(f"data.patch_size={SMOKE_WINDOW}")
