@@ -112,3 +112,32 @@ def test_grid_windows_count_every_labelled_pixel_once(tmp_path: Path) -> None:
     with rasterio.open(tmp_path / "s_labels.tif") as src:
         labelled = src.read(1) < len(AERIAL_CLASSES)
     np.testing.assert_array_equal(counted, labelled.astype(int))
+
+
+def _nearest_colour_accuracy(style: str) -> float:
+    """Class mean colours from one scene, each pixel of another scene labelled by the nearest mean."""
+    a_rgb, a_lab = render_block(1, 0, 0, 720, 720, style)
+    b_rgb, b_lab = render_block(2, 0, 0, 720, 720, style)
+    means = np.stack([a_rgb[:, a_lab == c].mean(1) for c in range(len(AERIAL_CLASSES))])
+    x = b_rgb.reshape(3, -1).T.astype(np.float32)
+    pred = np.argmin(((x[:, None, :] - means[None]) ** 2).sum(-1), 1)
+    return float((pred == b_lab.ravel()).mean())
+
+
+def test_hard_scenes_defeat_a_nearest_colour_rule_and_stay_block_independent() -> None:
+    assert _nearest_colour_accuracy("plain") > 0.85  # the rule works where each class has one colour
+    assert _nearest_colour_accuracy("hard") < 0.70
+    rgb, lab = render_block(5, 0, 0, 300, 260, "hard")
+    rgb2, lab2 = render_block(5, 100, 37, 150, 200, "hard")
+    np.testing.assert_array_equal(rgb[:, 100:250, 37:237], rgb2)
+    np.testing.assert_array_equal(lab[100:250, 37:237], lab2)
+    plain_rgb, plain_lab = render_block(5, 0, 0, 300, 260)
+    np.testing.assert_array_equal(lab, plain_lab)  # same scene content, only its look differs
+    assert np.abs(rgb.astype(int) - plain_rgb).mean() > 10
+
+
+def test_unknown_style_is_refused(tmp_path: Path) -> None:
+    from worldclass.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="style 'neon'"):
+        write_scene(tmp_path / "s.tif", 64, 64, style="neon")

@@ -25,6 +25,13 @@ def synth_aerial(
         str, typer.Option(help="inria (official layout, 0/255 gt) or scenes (images/, labels/, labels.gpkg).")
     ] = "inria",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    style: Annotated[
+        str,
+        typer.Option(
+            help="scenes layout: plain, or hard (roofs in ground/road/vegetation-like materials, shadows, trees "
+            "over roofs, road markings, illumination changes)."
+        ),
+    ] = "plain",
 ) -> None:
     """Synthetic aerial scenes: buildings (rotated, L shapes, shared walls), roads, trees, water + labels."""
     from worldclass.data.synth.aerial import synth_inria, synth_scenes
@@ -36,7 +43,7 @@ def synth_aerial(
     root = (
         synth_inria(out, size=size, tiles=tiles, seed=seed)
         if layout == "inria"
-        else synth_scenes(out, size=size, scenes=tiles, seed=seed)
+        else synth_scenes(out, size=size, scenes=tiles, seed=seed, style=style)
     )
     typer.echo(str(root))
 
