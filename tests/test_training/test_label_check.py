@@ -82,3 +82,36 @@ def test_check_without_cleanlab_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setitem(sys.modules, "cleanlab.multilabel_classification", None)
     with pytest.raises(ConfigError, match=r"pip install 'worldclass\[noise\]'"):
         rank_issues(np.zeros((2, 2)), np.zeros((2, 2)))
+
+
+def test_cli_checks_a_store_with_the_default_recipe(
+    v2_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from test_reliability.harness import run_cli
+    from worldclass.data.label_view import write_noisy_view
+
+    view = tmp_path / "noisy.parquet"
+    write_noisy_view(v2_store, view, mode="mixed", rate=0.3)
+    quick = [
+        "model.backbone=resnet10t",
+        "model.drop_path_rate=0",
+        "data.bands=s2-10+s1",
+        "data.batch_size=8",
+        "data.num_workers=0",
+        "optim.max_epochs=1",
+        "optim.limit_train_batches=2",
+        "trainer.progress=false",
+        f"data.labels={view}",
+    ]
+    args = ["labels", "check", str(v2_store), "--out", str(tmp_path / "check"), "--folds", "3"]
+    r = run_cli([*args, *(x for q in quick for x in ("--set", q))], capsys)
+    assert r.code == 0, r.err
+    summary = json.loads(r.out.strip().splitlines()[-1])
+    assert (
+        summary["truth"]["wrong_entries"] > 0
+        and (tmp_path / "check" / "folds" / "fold2" / "splits.parquet").is_file()
+    )
+    bad = run_cli(["labels", "check", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "x")], capsys)
+    assert bad.code != 0 and "missing.yaml" in bad.err and "Traceback" not in bad.err

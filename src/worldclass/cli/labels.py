@@ -42,11 +42,13 @@ def noisy(
 
 @labels_app.command(
     "check",
-    epilog="Example: worldclass labels check configs/noise-robust.yaml --set data.labels=noisy30.parquet "
-    "--out check/",
+    epilog="Example: worldclass labels check /data/reben.store --set data.labels=noisy30.parquet --out check/ "
+    "(or a classification config instead of the store)",
 )
 def check(
-    config: Annotated[Path, typer.Argument(help="Classification config (data.root, data.labels, model).")],
+    source: Annotated[
+        Path, typer.Argument(help="Archive/store (default classification recipe) or a classification config.")
+    ],
     out: Annotated[Path, typer.Option(help="Folder for label_issues.csv, summary.json, index.html.")],
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override, e.g. --set data.labels=noisy.parquet")
@@ -65,7 +67,10 @@ def check(
     from worldclass.tasks import load_config
     from worldclass.training.label_check import check_labels
 
-    cfg = load_config(config, set_)
+    if source.is_dir():  # an archive or store: the default classification recipe on it
+        cfg = load_config(None, [f"data.root={source}", f"trainer.out={out / 'folds'}", *(set_ or [])])
+    else:
+        cfg = load_config(source, set_)
     summary = check_labels(
         cfg,
         out,
