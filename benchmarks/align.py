@@ -59,7 +59,7 @@ def naive(ckpt: Path, scene: Path, layer: Path, device: str) -> dict[str, float]
     from rasterio.features import rasterize
 
     from worldclass.data.misalign import invert_points
-    from worldclass.data.vector import read_polygons
+    from worldclass.data.vector import pixel_to_map, read_polygons
     from worldclass.mapping.align import load_field_model
 
     t0 = time.perf_counter()
@@ -67,8 +67,7 @@ def naive(ckpt: Path, scene: Path, layer: Path, device: str) -> dict[str, float]
     geoms, _, _ = read_polygons(layer)
     with rasterio.open(scene) as src:
         raw = src.read()
-        inv = ~src.transform
-        px = shapely.transform(geoms, lambda xy: np.column_stack(inv * (xy[:, 0], xy[:, 1])))
+        px = pixel_to_map(geoms, ~src.transform)  # map -> scene pixels
         maps = rasterize(px, out_shape=raw.shape[1:], default_value=1, dtype="uint8")[None]
     fld = fm.field(raw, maps)
     invert_points(fld, shapely.get_coordinates(px))

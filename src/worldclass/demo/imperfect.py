@@ -109,8 +109,7 @@ def run_alignment_demo(
     buildings = geoms[cols["class"] == 1]
     with rasterio.open(scene) as src:
         transform, shape = src.transform, (src.height, src.width)
-    inv = ~transform
-    px = shapely.transform(buildings, lambda xy: np.column_stack(inv * (xy[:, 0], xy[:, 1])))
+    px = pixel_to_map(buildings, ~transform)  # map -> scene pixels
     sim = misalign(
         px, shape, amplitude=2.0, scale=96.0, object_shift=0.5, p_omit=0, p_spurious=0, offset=(3.0, -2.0)
     )
@@ -120,7 +119,7 @@ def run_alignment_demo(
     log("  alignment: move the misaligned building layer onto the unseen scene")
     summary = align_vectors(res.best_checkpoint, scene, drawn, aligned, device="cpu")
     moved = read_polygons(aligned)[0]
-    back = shapely.transform(moved, lambda xy: np.column_stack(inv * (xy[:, 0], xy[:, 1])))
+    back = pixel_to_map(moved, ~transform)
     truth = shapely.get_coordinates(px)
     e0 = vertex_errors(shapely.get_coordinates(sim.geoms), truth)
     coords = shapely.get_coordinates(back)

@@ -174,14 +174,7 @@ def align_vectors(
             raise ConfigError(f"{scene}: {len(src.indexes)} bands; this model needs {fm.image_bands}")
         if crs is None or src.crs is None:
             raise ConfigError(f"{labels if crs is None else scene}: no CRS; both layers need one to align")
-        in_scene = reproject(geoms, crs, src.crs)
-        inv = ~src.transform
-        px = shapely.transform(
-            in_scene,
-            lambda xy: np.column_stack(
-                (inv.a * xy[:, 0] + inv.b * xy[:, 1] + inv.c, inv.d * xy[:, 0] + inv.e * xy[:, 1] + inv.f)
-            ),
-        )
+        px = pixel_to_map(reproject(geoms, crs, src.crs), ~src.transform)  # map -> scene pixels
         moved, shift = align_pixels(fm, src, px, channel, tile=tile, margin=margin, progress=progress)
         result = reproject(pixel_to_map(moved, src.transform), src.crs, crs)
         mpx = src.height * src.width / 1e6

@@ -45,21 +45,13 @@ def _cleanlab() -> Any:
     return cl_filter, cl_rank
 
 
-def _dataset(cfg: ExperimentConfig, split: str, labels: str | None, splits: str | Path | None = None) -> Any:
-    from worldclass.data.dataset import BigEarthNet
+def _dataset(cfg: ExperimentConfig, split: str, labels: str | None) -> Any:
+    """The ``split`` of ``cfg.data`` through its registered dataset, with the label view ``labels``, in
+    the evaluated classes (the 19 parents under attribute encoding, like the predicted scores)."""
+    from worldclass.datasets import get_dataset
 
     d = cfg.data
-    return BigEarthNet(
-        d.root,
-        split=split,
-        sensors=tuple(d.sensors),
-        bands=d.bands,
-        num_classes=d.num_classes,
-        include_snow_cloud=d.include_snow_cloud,
-        splits=splits if splits is not None else d.splits,
-        labels=labels,
-        return_mask=False,
-    )
+    return get_dataset(d.dataset).open(d, split, labels=labels, return_mask=False, num_classes=d.num_classes)
 
 
 def cross_fit(
