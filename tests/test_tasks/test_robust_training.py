@@ -36,8 +36,9 @@ def _data(seed: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, ((x @ w) > 0.8).float()
 
 
-def _toy(method: str, seed: int = 0, steps: int = 400) -> tuple[float, float, float]:
-    """Clean-test mAP and mean SVAE weight of corrupted / untouched training samples."""
+def _toy(method: str, seed: int = 0, steps: int = 400) -> tuple[float, float, float, float, float]:
+    """Clean-test mAP, mean SVAE weight of corrupted / untouched training samples, and the share of
+    corrupted samples among GRID's routed 20 % / among all samples."""
     x, y = _data(0, 400)
     xt, yt = _data(1000, 2000)
     noisy_np, mask = inject_label_noise(y.numpy(), "mixed", 0.4, seed=seed)
@@ -72,16 +73,27 @@ def _toy(method: str, seed: int = 0, steps: int = 400) -> tuple[float, float, fl
     with torch.no_grad():
         f = body(x)
         dis = F.binary_cross_entropy_with_logits(head(f), yn, reduction="none").mean(1)
-        w = svae_weights(dis, svae_loss(f, yn))
+        gen = svae_loss(f, yn)
+        w = svae_weights(dis, gen)
+        routed = grid_route(dis, gen, 0.2)
         test_map = float(multilabel_metrics(yt, torch.sigmoid(head(body(xt))))["map_macro"])
-    return test_map, float(w[corrupted].mean()), float(w[~corrupted].mean())
+    share = float(corrupted.float().mean())
+    return (
+        test_map,
+        float(w[corrupted].mean()),
+        float(w[~corrupted].mean()),
+        float(corrupted[routed].float().mean()),
+        share,
+    )
 
 
 def test_svae_weights_single_out_corrupted_samples_and_beat_bce() -> None:
-    bce_map, _, _ = _toy("bce")
-    svae_map, w_noisy, w_clean = _toy("svae")
+    bce_map = _toy("bce")[0]
+    svae_map, w_noisy, w_clean, routed_noisy, base = _toy("svae")
     assert w_noisy < w_clean - 0.03, (w_noisy, w_clean)
     assert svae_map > bce_map + 0.01, (bce_map, svae_map)
+    # GRID's routing uses the same score: its routed share holds more corrupted samples than the whole set
+    assert routed_noisy > base + 0.05, (routed_noisy, base)
 
 
 @pytest.mark.parametrize("method", ["elr", "coteaching", "svae", "grid"])

@@ -128,3 +128,24 @@ def test_config_paths_are_relative_to_the_config_file(
     assert cfg.trainer.out == "runs/x"  # outputs: relative to the working folder
     cfg = load_config(cfg_file, ["data.root=rel/store"])  # typed at the shell: the working folder's
     assert cfg.data.root == "rel/store"
+
+
+def test_smoke_noise_experiment(v2_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = CONFIGS[0].parent / "noise-robust.yaml"
+    out = tmp_path / "noise"
+    args = ["experiment", "noise", str(cfg), "--smoke", "--json", "--seeds", "0,1", "--rates", "0,0.3"]
+    args += ["--methods", "BCE,GRID", "--set", f"data.root={v2_store}", "--set", f"trainer.out={out}"]
+    r = run_cli(args, capsys)
+    assert r.code == 0, r.err
+    result = json.loads(r.out)
+    assert set(result["variants"]) == {"BCE @ 0%", "BCE @ 30%", "GRID @ 30%"}  # rate 0: the clean BCE only
+    for v in result["variants"].values():
+        assert set(v["runs"]) == {"0", "1"}
+        runs = [x["map_macro"] for x in v["runs"].values()]
+        assert v["mean"]["map_macro"] == pytest.approx(sum(runs) / 2)
+        assert v["std"]["map_macro"] == pytest.approx(abs(runs[0] - runs[1]) / 2**0.5)
+    assert set(result["noise"]) == {"mixed-30-seed0", "mixed-30-seed1"}  # one view per seed, its rates kept
+    assert result["noise"]["mixed-30-seed0"]["removed"] > 0
+    subsets = json.loads((out / "subsets.json").read_text())
+    assert subsets["train"] and subsets["test"] and not set(subsets["train"]) & set(subsets["test"])
+    assert "± " in (out / "noise.md").read_text()
