@@ -78,3 +78,35 @@ def pycocotools_stats(tmp_path: Path, images: list[Any], annotations: list[Any],
         ev.accumulate()
         ev.summarize()
     return ev.stats
+
+
+def constant_field_checkpoint(
+    path: Path, shift: tuple[float, float], dataset_root: Path | None = None
+) -> Path:
+    """A real AlignmentNet checkpoint whose field is ``shift`` (x, y) px everywhere: all weights zero
+    (uniform correlation, soft-argmax 0, constant confidence) except the last stage's output bias."""
+    import torch
+
+    from worldclass.data.synth.aerial import AERIAL_CLASSES
+    from worldclass.models.align import AlignmentNet, save_alignment_checkpoint
+
+    net = AlignmentNet(3, 1, scales=(4, 2), width=16)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        last = net.stages[-1]
+        last.head.bias.copy_(torch.tensor(shift) / 2)  # type: ignore[union-attr, operator]
+    config = {
+        "data": {
+            "dataset": "scenes",
+            "root": str(dataset_root),
+            "classes": AERIAL_CLASSES,
+            "vector": "labels.gpkg",
+        },
+        "misalign": {"amplitude": 0.0, "scale": 64.0, "max_shift": 0.0, "object_shift": 0.0},
+        "trainer": {"seed": 0},
+    }
+    pre = {"scale": 1 / 255, "mean": [0.5] * 3, "std": [0.2] * 3, "dtype": "uint8"}
+    return save_alignment_checkpoint(
+        path, net, bands=["red", "green", "blue"], map_classes=["building"], preprocessing=pre, config=config
+    )

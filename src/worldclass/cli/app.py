@@ -362,6 +362,56 @@ def experiment_noise(
 
 
 @experiment_app.command(
+    "misaligned",
+    epilog="Example: worldclass experiment misaligned configs/misaligned-scenes.yaml --test data/test-scenes",
+)
+def experiment_misaligned(
+    config: Annotated[Path, typer.Argument(help="YAML segmentation config on scenes with true labels.")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override, e.g. --set data.root=...")
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="Comma-separated training seeds.")] = "0,1,2",
+    test: Annotated[
+        Path | None, typer.Option(help="Scenes root scored whole (default: validation rows, true labels).")
+    ] = None,
+    align_checkpoint: Annotated[
+        Path | None, typer.Option(help="Alignment checkpoint: adds the auto-aligned variants.")
+    ] = None,
+    clean_scenes: Annotated[int, typer.Option(help="Scenes with true labels for the fine-tune.")] = 1,
+    amplitude: Annotated[float, typer.Option(help="Smooth misalignment RMS, px.")] = 3.0,
+    max_offset: Annotated[float, typer.Option(help="Constant offset per scene up to, px per axis.")] = 4.0,
+    p_omit: Annotated[float, typer.Option(help="Share of buildings missing from the map.")] = 0.1,
+    p_spurious: Annotated[float, typer.Option(help="Invented buildings, share of the real ones.")] = 0.05,
+    map_seed: Annotated[int, typer.Option(help="Seed of the misaligned map.")] = 0,
+    smoke: Annotated[bool, typer.Option(help="Every run as a smoke run (see `train --smoke`).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print misaligned.json's content instead of the table.")
+    ] = False,
+) -> None:
+    """Segmentation from a misaligned map: misaligned, + clean fine-tune, (auto-)aligned, + refiner."""
+    from worldclass.data.misalign import LayerSpec
+    from worldclass.tasks import load_config
+    from worldclass.training.misaligned_experiment import run_misaligned
+
+    spec = LayerSpec(
+        amplitude=amplitude, max_offset=max_offset, p_omit=p_omit, p_spurious=p_spurious, seed=map_seed
+    )
+    result = run_misaligned(
+        load_config(config, set_, smoke=smoke),
+        spec=spec,
+        seeds=_seeds(seeds) or [0],
+        clean_scenes=clean_scenes,
+        align_checkpoint=align_checkpoint,
+        test_root=test,
+        log=(lambda line: typer.echo(line, err=True)) if as_json else typer.echo,
+    )
+    if as_json:
+        typer.echo(json.dumps({k: result[k] for k in ("variants", "map", "map_agreement")}))
+    else:
+        typer.echo(result["table"])
+
+
+@experiment_app.command(
     "imbalance", epilog="Example: worldclass experiment imbalance configs/imbalance-ablation.yaml"
 )
 def experiment_imbalance(

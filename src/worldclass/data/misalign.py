@@ -14,11 +14,15 @@ below ``scale`` the map x -> x + field(x) is invertible (its Jacobian stays near
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
 from scipy.ndimage import gaussian_filter, map_coordinates
+
+from worldclass.errors import LabelError
 
 
 def displacement_field(
@@ -126,3 +130,97 @@ def misalign(
     out = np.empty(len(moved), dtype=object)
     out[:] = moved
     return Misaligned(out, np.asarray(source, np.int64), fld, shifts, np.flatnonzero(~keep))
+
+
+@dataclass
+class LayerSpec:
+    """How :func:`misalign_layer` draws a map layer: smooth field (RMS ``amplitude`` px, correlation
+    ``scale`` px) + a constant offset per scene uniform in ±``max_offset`` px per axis + ``object_shift``
+    px RMS per object; ``p_omit`` / ``p_spurious`` of the objects dropped / invented; only objects whose
+    class name is in ``classes`` move, the others stay as they are; ``seed``."""
+
+    amplitude: float = 3.0
+    scale: float = 96.0
+    max_offset: float = 4.0
+    object_shift: float = 1.0
+    p_omit: float = 0.1
+    p_spurious: float = 0.05
+    classes: tuple[str, ...] = ("building",)
+    seed: int = 0
+
+
+def misalign_layer(
+    images: list[Path],
+    vector: Path,
+    out: Path,
+    class_names: list[str],
+    spec: LayerSpec,
+    column: str = "class",
+) -> dict[str, Any]:
+    """Write ``out``: the polygons of ``vector`` over the scenes ``images`` (GeoTIFFs), the classes of
+    ``spec.classes`` misaligned per scene like a crowd-sourced map (kept first, so moved objects lie on
+    top); polygons outside every scene are dropped. Returns per-scene statistics (objects moved, omitted,
+    spurious, mean displacement in px)."""
+    from rasterio.transform import array_bounds
+
+    from worldclass.data.rasters import open_raster
+    from worldclass.data.scenes import class_values
+    from worldclass.data.vector import pixel_to_map, read_polygons, reproject, write_polygons
+
+    geoms, cols, crs = read_polygons(vector)
+    if column not in cols:
+        raise LabelError(f"{vector}: no column {column!r} (has {sorted(cols)}); set data.class_column")
+    values = class_values(np.asarray(cols[column]), class_names, vector, column)
+    lookup = {c.lower(): i for i, c in enumerate(class_names)}
+    unknown = [c for c in spec.classes if c.lower() not in lookup]
+    if unknown:
+        raise LabelError(f"classes {unknown} to misalign are not among {class_names}")
+    moving = np.isin(values, [lookup[c.lower()] for c in spec.classes])
+    spurious_class = lookup[spec.classes[0].lower()]
+    crs_out = crs
+    out_geoms: list[Any] = []
+    out_values: list[int] = []
+    stats = []
+    for k, image in enumerate(images):
+        with open_raster(image) as src:
+            transform, shape, scene_crs = src.transform, (src.height, src.width), src.crs
+        g = reproject(geoms, crs, scene_crs) if crs and scene_crs else geoms
+        inside = shapely.intersects(g, shapely.box(*array_bounds(*shape, transform)))
+        rng = np.random.default_rng([spec.seed, k, 5])
+        offset = tuple(rng.uniform(-spec.max_offset, spec.max_offset, 2))
+        still, move = inside & ~moving, inside & moving
+        if not move.any():
+            out_geoms += list(g[still])
+            out_values += values[still].tolist()
+            continue
+        sim = misalign(
+            pixel_to_map(g[move], ~transform),
+            shape,
+            amplitude=spec.amplitude,
+            scale=spec.scale,
+            object_shift=spec.object_shift,
+            p_omit=spec.p_omit,
+            p_spurious=spec.p_spurious,
+            offset=(float(offset[0]), float(offset[1])),
+            seed=spec.seed * 1000 + k,
+        )
+        out_geoms += [*g[still], *pixel_to_map(sim.geoms, transform)]
+        moved_values = np.where(sim.source >= 0, values[move][np.maximum(sim.source, 0)], spurious_class)
+        out_values += [*values[still].tolist(), *moved_values.tolist()]
+        mag = np.hypot(*sim.displacement.reshape(2, -1))
+        stats.append(
+            {
+                "scene": image.name,
+                "moved": int(move.sum()) - len(sim.omitted),
+                "omitted": len(sim.omitted),
+                "spurious": int((sim.source < 0).sum()),
+                "offset_px": [round(float(o), 3) for o in offset],
+                "mean_displacement_px": round(float(mag.mean()), 3),
+            }
+        )
+        crs_out = scene_crs.to_wkt() if scene_crs else crs
+    arr = np.empty(len(out_geoms), dtype=object)
+    arr[:] = out_geoms
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_polygons(out, arr, {column: np.asarray(out_values, np.int32)}, crs=crs_out)
+    return {"scenes": stats, "spec": asdict(spec)}

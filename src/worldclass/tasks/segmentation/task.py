@@ -70,7 +70,12 @@ class SegmentationTask(Task):
         from worldclass.tasks.segmentation.module import SegmentationModule
 
         mc = cfg.section("model", SegmenterModelConfig)
-        dm = SegmentationDataModule(cfg)
+        preprocessing = None
+        if mc.init_from:  # the starting weights were fitted to their own input normalisation: keep it
+            from worldclass.models.checkpoint import read_checkpoint
+
+            preprocessing = read_checkpoint(mc.init_from)["hyper_parameters"]["meta"]["preprocessing"]
+        dm = SegmentationDataModule(cfg, preprocessing)
         spec = {
             "arch": mc.arch,
             "encoder": mc.encoder,
