@@ -7,6 +7,7 @@ import os
 import sys
 
 from worldclass.cli import config as _config  # noqa: F401  (registers the config commands)
+from worldclass.cli import federated as _federated  # noqa: F401  (registers the fl commands)
 from worldclass.cli import labels as _labels  # noqa: F401  (registers the label commands)
 from worldclass.cli import mapping as _mapping  # noqa: F401  (registers the mapping commands)
 from worldclass.cli import retrieval as _retrieval  # noqa: F401  (registers the retrieval commands)

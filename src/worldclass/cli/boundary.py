@@ -42,6 +42,7 @@ RESUME_HINTS: dict[str, str] = {
     "map": "re-run the same command; the previous output, if any, is unchanged",
     "polygonize": "re-run the same command; the previous output, if any, is unchanged",
     "serve": "stopped",
+    "fl": "continue it with the same command plus --resume (fl_state.pt holds the last finished round)",
 }
 QUIET_LOGGERS = ("rasterio", "tifffile", "pyogrio", "fiona")
 DEFAULT_HINT = "nothing was changed; re-run the same command"

@@ -14,6 +14,7 @@ from worldclass.losses import MULTILABEL_LOSSES
 from worldclass.models.classifier import FUSIONS, PARENT_RULES
 from worldclass.tasks.base import EvalOptions, Setup, Task, register_task
 from worldclass.tasks.classification.robust import RobustConfig
+from worldclass.tasks.federated import FederatedConfig
 
 SAMPLERS = ("none", "mros", "mlros")
 
@@ -111,6 +112,7 @@ class ClassificationTask(Task):
         "loss": MultiLabelLossConfig,
         "sampler": SamplerConfig,
         "robust": RobustConfig,
+        "federated": FederatedConfig,
     }
     monitor = "val/map_macro"
     mode = "max"
@@ -133,9 +135,13 @@ class ClassificationTask(Task):
         lc = cfg.section("loss", MultiLabelLossConfig)
         if not 0 <= lc.smoothing < 1:
             raise ConfigError(f"config key 'loss.smoothing': {lc.smoothing!r}; use in [0, 1)")
-        bad = cfg.section("robust", RobustConfig).problems()
-        if bad:
-            raise ConfigError(f"config section 'robust': {'; '.join(bad)}")
+        checks = {
+            "robust": cfg.section("robust", RobustConfig).problems(),
+            "federated": cfg.section("federated", FederatedConfig).problems(),
+        }
+        for name, bad in checks.items():
+            if bad:
+                raise ConfigError(f"config section '{name}': {'; '.join(bad)}")
 
     def setup(self, cfg: ExperimentConfig) -> Setup:
         import numpy as np

@@ -1,0 +1,346 @@
+"""``worldclass fl simulate``: a federation run in one process, deterministic and resumable.
+
+Each client opens only its own patches (its manifest split file as ``data.splits``); one working copy of
+the model visits the sampled clients in turn (memory: the global model, one working copy and the
+clients' persistent algorithm state). Per round ``r``: clients sampled by ``federated.fraction`` (seeded by
+``(seed, r)``), each may drop out (``drop_rate``, seeded), answers are aggregated when at least
+``min_clients`` came back (else the global model stays); the global model is scored on the archive's
+validation split. Traffic is measured on the serialised payloads (safetensors bytes of what is sent
+down and up). After every round the whole state is saved (``fl_state.pt``): a stopped run resumes and
+ends with the same weights as an uninterrupted one.
+
+Written to ``trainer.out``: ``clients.json`` (when partitioned here), ``rounds.csv`` and ``fl.json`` (per
+round: clients answered / dropped, MB down / up / cumulative, seconds, mean local loss per client,
+validation metrics), ``checkpoints/best.ckpt`` (best validation macro mAP) and ``last.ckpt`` (task
+checkpoints: ``evaluate``, ``embed``, ``predict`` take them), ``index.html``.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from worldclass.config import ExperimentConfig
+from worldclass.errors import ConfigError, DataError
+from worldclass.io import atomic_open, write_json_atomic
+from worldclass.tasks.federated import FederatedConfig
+from worldclass.training.federated.algorithms import Algorithm, State, Upload, make_algorithm
+
+
+def payload_bytes(tensors: State) -> int:
+    """Bytes of ``tensors`` serialised as safetensors (what travels over the wire)."""
+    if not tensors:
+        return 0
+    from safetensors.torch import save
+
+    return len(save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))
+
+
+@dataclass
+class Client:
+    """A client of the simulation: its name, training loader and persistent algorithm state."""
+
+    name: str
+    data: Any
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def client_manifest(cfg: ExperimentConfig, fc: FederatedConfig, log: Callable[[str], None]) -> Path:
+    """The run's client manifest: ``federated.clients``, else the train split partitioned by
+    ``federated.scheme`` and written to ``<out>/clients``."""
+    from worldclass.datasets import get_dataset
+    from worldclass.training.federated.partition import partition, summarise, write_manifest
+
+    if fc.clients:
+        return Path(fc.clients)
+    out = Path(cfg.trainer.out) / "clients"
+    if (out / "clients.json").is_file():
+        return out / "clients.json"
+    ds: Any = get_dataset(cfg.data.dataset).open(cfg.data, "all")
+    parts = partition(
+        ds.table, ds.classes, fc.scheme, clients=fc.num_clients, alpha=fc.alpha, seed=cfg.trainer.seed
+    )
+    summary = summarise(parts, ds.table, ds.classes)
+    log(
+        f"partitioned the train split by {fc.scheme}: {len(parts)} clients, non-IID (mean JS) {summary['non_iid']}"
+    )
+    return write_manifest(
+        out,
+        parts,
+        scheme=fc.scheme,
+        source=str(cfg.data.root),
+        seed=cfg.trainer.seed,
+        val_share=fc.val_share,
+        summary=summary,
+    )
+
+
+def open_clients(cfg: ExperimentConfig, manifest: Path) -> list[Client]:
+    """Each client's training dataset: the archive seen through the client's own split file."""
+    from worldclass.datasets import get_dataset
+    from worldclass.training.federated.partition import client_splits, read_manifest
+
+    names = sorted(read_manifest(manifest)["clients"])
+    if len(names) < 1:
+        raise DataError(f"{manifest}: no clients")
+    dataset = get_dataset(cfg.data.dataset)
+    out = []
+    for name in names:
+        data = copy.deepcopy(cfg.data)
+        data.splits = str(client_splits(manifest, name, manifest.parent / f"{name}.csv"))
+        try:
+            ds = dataset.open(data, "train")
+        except DataError as exc:
+            raise DataError(f"client {name}: {exc}") from None
+        if len(ds) == 0:  # type: ignore[arg-type]
+            raise DataError(f"client {name} of {manifest}: none of its patches is in {cfg.data.root}")
+        out.append(Client(name, ds))
+    return out
+
+
+def local_train(
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    client: Client,
+    algo: Algorithm,
+    global_state: State,
+    payload: State,
+    fc: FederatedConfig,
+    batch_size: int,
+    seed: int,
+) -> Upload:
+    """One client's round: global weights in (its local keys kept), local SGD, the upload out."""
+    local = algo.local_keys()
+    own = client.state.get("local", {})
+    model.load_state_dict({**global_state, **{k: v for k, v in own.items() if k in local}})
+    model.train()
+    algo.begin(model, client.state, payload)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=fc.lr, momentum=fc.momentum)
+    torch.manual_seed(seed)  # dropout & co.: a function of (run seed, round, client), so resume is exact
+    g = torch.Generator().manual_seed(seed)
+    loader = DataLoader(client.data, batch_size=batch_size, shuffle=True, generator=g, drop_last=False)
+    steps, total = 0, 0.0
+    for _ in range(fc.local_epochs):
+        for batch in loader:
+            if fc.local_steps is not None and steps >= fc.local_steps:
+                break
+            feats, logits = model.features_logits(batch["image"])  # type: ignore[operator]
+            loss = loss_fn(logits, batch["label"])
+            extra = algo.loss_term(model, batch["image"], feats, client.state)
+            if extra is not None:
+                loss = loss + extra
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            algo.before_step(model, client.state)
+            opt.step()
+            steps, total = steps + 1, total + float(loss.detach())
+    extras = algo.end(model, client.state, global_state, steps, fc.lr)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if local:
+        client.state["local"] = {k: state[k] for k in local}
+    sent = {k: v for k, v in state.items() if k not in local}
+    return Upload(sent, client.size, steps, extras, total / max(steps, 1))
+
+
+def evaluate_state(
+    model: torch.nn.Module, data: Any, batch_size: int, counts: list[int] | None, limit: int | None
+) -> dict[str, float]:
+    """Macro/micro mAP and F1 (+ minority F1) of ``model`` on ``data``."""
+    from worldclass.metrics import multilabel_metrics
+
+    model.eval()
+    ys, ss = [], []
+    with torch.no_grad():
+        for i, batch in enumerate(DataLoader(data, batch_size=batch_size)):
+            if limit is not None and i >= limit:
+                break
+            logits = model(batch["image"])
+            ys.append(model.targets(batch["label"]))  # type: ignore[operator]
+            ss.append(model.scores(logits))  # type: ignore[operator]
+    m = multilabel_metrics(torch.cat(ys), torch.cat(ss), train_counts=counts)
+    return {k: float(m[k]) for k in ("map_macro", "map_micro", "f1_macro", "f1_micro", "f1_minor")}
+
+
+def simulate(
+    cfg: ExperimentConfig, *, resume: bool = False, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run the federation of ``cfg`` (its ``federated`` section); returns ``{"rounds", "best_checkpoint",
+    "best_round", "manifest"}``."""
+    from worldclass.tasks import get_task
+
+    fc = cfg.section("federated", FederatedConfig)
+    task = get_task(cfg.task)
+    if "federated" not in task.sections:
+        raise ConfigError(f"task {cfg.task!r} has no federated training; use a classification config")
+    out = Path(cfg.trainer.out)
+    state_file = out / "fl_state.pt"
+    if state_file.is_file() and not resume:
+        raise ConfigError(
+            f"{out}: holds a federated run; pass --resume to continue it or choose another trainer.out"
+        )
+    torch.manual_seed(cfg.trainer.seed)
+    setup = task.setup(cfg)
+    module: Any = setup.module
+    model = module.model
+    manifest = client_manifest(cfg, fc, log)
+    clients = open_clients(cfg, manifest)
+    if fc.min_clients > len(clients):
+        raise ConfigError(
+            f"federated.min_clients {fc.min_clients} > the {len(clients)} clients of {manifest}"
+        )
+    algo = make_algorithm(fc.algorithm, mu=fc.mu, tau=fc.tau, momentum=fc.momentum)
+    algo.setup(model, len(clients))
+    val = setup.datamodule.datasets["validation"]
+    counts = module.hparams["eval_counts"]
+    global_state: State = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    history: list[dict[str, Any]] = []
+    best: tuple[float, int] = (-1.0, -1)
+    if state_file.is_file():
+        saved = torch.load(state_file, map_location="cpu", weights_only=True)
+        global_state, history, best = saved["global"], saved["history"], tuple(saved["best"])
+        algo.load_server_state(saved["server"])
+        for c in clients:
+            c.state = saved["clients"].get(c.name, {})
+        log(f"resuming after round {len(history)} of {fc.rounds}")
+    work = copy.deepcopy(model)
+    ckpt_dir = out / "checkpoints"
+    for r in range(len(history) + 1, fc.rounds + 1):
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([cfg.trainer.seed, r])
+        m = max(min(fc.min_clients, len(clients)), round(fc.fraction * len(clients)))
+        sampled = sorted(rng.choice(len(clients), m, replace=False).tolist())
+        dropped = {i for i in sampled if rng.uniform() < fc.drop_rate}
+        payload = algo.server_payload()
+        down_state = {k: v for k, v in global_state.items() if k not in algo.local_keys()}
+        bytes_down = len(sampled) * (payload_bytes(down_state) + payload_bytes(payload))
+        uploads, bytes_up = [], 0
+        per_client: dict[str, dict[str, Any]] = {}
+        for i in sampled:
+            c = clients[i]
+            if i in dropped:
+                per_client[c.name] = {"answered": False}
+                continue
+            tc = time.perf_counter()
+            u = local_train(
+                work,
+                module.loss,
+                c,
+                algo,
+                global_state,
+                payload,
+                fc,
+                cfg.data.batch_size,
+                seed=int(np.random.default_rng([cfg.trainer.seed, r, i]).integers(2**31)),
+            )
+            up = payload_bytes(u.state) + payload_bytes(u.extras)
+            bytes_up += up
+            uploads.append(u)
+            per_client[c.name] = {
+                "answered": True,
+                "loss": u.loss,
+                "steps": u.steps,
+                "seconds": time.perf_counter() - tc,
+                "mb_up": up / 1e6,
+            }
+        if len(uploads) >= fc.min_clients:
+            global_state = algo.aggregate(global_state, uploads)
+            note = ""
+        else:
+            note = f"only {len(uploads)} of {len(sampled)} clients answered (min {fc.min_clients}): global model kept"
+            log(f"round {r}: {note}")
+        locals_ = [(c.state["local"], c.size) for c in clients if "local" in c.state]
+        work.load_state_dict(algo.evaluation_state(global_state, locals_))
+        metrics = evaluate_state(work, val, cfg.data.batch_size, counts, cfg.optim.limit_val_batches)
+        cum = (history[-1]["mb_total"] if history else 0.0) + (bytes_down + bytes_up) / 1e6
+        row = {
+            "round": r,
+            "answered": len(uploads),
+            "dropped": len(dropped),
+            "mb_down": bytes_down / 1e6,
+            "mb_up": bytes_up / 1e6,
+            "mb_total": cum,
+            "seconds": time.perf_counter() - t0,
+            "note": note,
+            "clients": per_client,
+            **{f"val_{k}": v for k, v in metrics.items()},
+        }
+        history.append(row)
+        log(
+            f"round {r}/{fc.rounds}: {len(uploads)} clients, {cum:.1f} MB so far, val mAP {metrics['map_macro']:.3f}"
+        )
+        eval_state = {k: v.detach().clone() for k, v in work.state_dict().items()}
+        if metrics["map_macro"] > best[0]:
+            best = (metrics["map_macro"], r)
+            save_checkpoint(ckpt_dir / "best.ckpt", module, eval_state, r)
+        save_checkpoint(ckpt_dir / "last.ckpt", module, eval_state, r)
+        _save_state(state_file, global_state, history, best, algo, clients)
+        _write_history(out, history, manifest, fc)
+    return {
+        "rounds": history,
+        "best_checkpoint": ckpt_dir / "best.ckpt",
+        "best_round": best[1],
+        "manifest": manifest,
+    }
+
+
+def save_checkpoint(path: Path, module: Any, state: State, round_: int) -> None:
+    """A task checkpoint (same layout as `worldclass train` writes) of the weights ``state``."""
+    from worldclass.models.checkpoint import STATE_PREFIX
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ckpt = {
+        "state_dict": {STATE_PREFIX + k: v for k, v in state.items()},
+        "hyper_parameters": dict(module.hparams),
+        "epoch": round_,
+        "global_step": round_,
+    }
+    with atomic_open(path, "wb") as f:
+        torch.save(ckpt, f)
+
+
+def _save_state(
+    path: Path,
+    global_state: State,
+    history: list[dict[str, Any]],
+    best: tuple[float, int],
+    algo: Algorithm,
+    clients: list[Client],
+) -> None:
+    with atomic_open(path, "wb") as f:
+        torch.save(
+            {
+                "global": global_state,
+                "history": history,
+                "best": list(best),
+                "server": algo.server_state(),
+                "clients": {c.name: c.state for c in clients},
+            },
+            f,
+        )
+
+
+def _write_history(out: Path, history: list[dict[str, Any]], manifest: Path, fc: FederatedConfig) -> None:
+    from dataclasses import asdict
+
+    keys = [k for k in history[0] if k != "clients"]
+    with atomic_open(out / "rounds.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        for row in history:
+            w.writerow({k: row[k] for k in keys})
+    write_json_atomic(
+        out / "fl.json", {"federated": asdict(fc), "manifest": str(manifest), "rounds": history}
+    )
