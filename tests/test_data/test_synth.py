@@ -107,3 +107,38 @@ def test_s1_has_its_own_texture_but_the_same_land_cover() -> None:
     p = render(np.random.default_rng(0), m)
     vv = 10 ** (p.s1["VV"] / 10)
     assert 10 * np.log10(vv[:, 60:].mean() / vv[:, :60].mean()) > 8
+
+
+def test_domains_make_countries_and_seasons_differ(tmp_path: Path) -> None:
+    """--domains: each tile seen in two seasons (names carry the dates), vegetation darker in the NIR in
+    winter, band gains and label priors differ by country; without it the archive is as before."""
+    from worldclass.data.bigearthnet.naming import acquisition_season
+    from worldclass.data.synth.bigearthnet import domain_of, synth_bigearthnet
+    from worldclass.data.synth.render import render
+
+    root = synth_bigearthnet(tmp_path / "d", patches=80, seed=1, domains=True)
+    t = BigEarthNet(root, split="all").table
+    pairs = {
+        (c, acquisition_season(p))
+        for c, p in zip(t.column("country").to_pylist(), t.column("patch_id").to_pylist(), strict=True)
+    }
+    assert len({c for c, _ in pairs}) >= 5 and len(pairs) >= 9  # countries x two seasons
+    summer, winter = domain_of("AT", "20170613T101031"), domain_of("AT", "20180108T101401")
+    assert (
+        summer.gains == winter.gains
+        and summer.weights == winter.weights
+        and winter.phenology < summer.phenology
+    )
+    m = np.full((120, 120), 311, np.uint16)  # broad-leaved forest
+    b08 = [float(render(np.random.default_rng(0), m, domain=d).s2["B08"].mean()) for d in (summer, winter)]
+    assert b08[1] < 0.5 * b08[0]
+    other = domain_of("PT", "20170718T112119")
+    assert np.abs(np.log(np.asarray(other.gains) / np.asarray(summer.gains))).mean() > 0.05
+    p = np.asarray(other.weights) / sum(other.weights)
+    q = np.asarray(summer.weights) / sum(summer.weights)
+    assert np.abs(p - q).sum() > 0.3  # label priors differ
+    plain = synth_bigearthnet(tmp_path / "p", patches=20, seed=1)
+    seasons = {
+        acquisition_season(p) for p in BigEarthNet(plain, split="all").table.column("patch_id").to_pylist()
+    }
+    assert len(seasons) <= 3  # one date per tile

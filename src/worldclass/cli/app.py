@@ -142,12 +142,23 @@ def synth_bigearthnet(
     patches: Annotated[int, typer.Option(help="Number of S1/S2 pairs.")] = 100,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     workers: Annotated[int, typer.Option(help="Writer processes.")] = 0,
+    domains: Annotated[
+        bool, typer.Option(help="Countries differ (band gains, label priors); tiles seen in two seasons.")
+    ] = False,
 ) -> None:
     """Write a synthetic BigEarthNet archive in the official layout (learnable, reBEN-like imbalance)."""
     from worldclass.data.synth.bigearthnet import synth_bigearthnet as run
 
     with progress_bar("writing patches") as update:
-        run(out, version=version, patches=patches, seed=seed, workers=workers, progress=update)
+        run(
+            out,
+            version=version,
+            patches=patches,
+            seed=seed,
+            workers=workers,
+            progress=update,
+            domains=domains,
+        )
     typer.echo(str(out))
 
 

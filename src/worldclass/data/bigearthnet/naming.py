@@ -87,3 +87,15 @@ def v1_s1_band_path(root: Path, s1_name: str, band: str) -> Path:
 
 def v1_json_path(root: Path, name: str, *, s1: bool = False) -> Path:
     return root / (V1_S1_DIR if s1 else V1_S2_DIR) / name / f"{name}_labels_metadata.json"
+
+
+_DATE = re.compile(r"_(\d{4})(\d{2})(\d{2})T\d{6}")
+#: Meteorological seasons (northern hemisphere) by month.
+SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring"}
+SEASONS |= {6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}
+
+
+def acquisition_season(name: str) -> str | None:
+    """Season of the first ``_YYYYMMDDThhmmss`` date in a patch or product name (None without one)."""
+    m = _DATE.search(name)
+    return SEASONS.get(int(m.group(2))) if m else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from worldclass.data.nomenclature import codes_to_names43, names43_to_19
 from worldclass.data.sensors import PATCH_EXTENT_M, S1_BANDS, S2_BANDS
 from worldclass.data.splits import TILE_EXTENT_M, geographic_split, grid_coordinates, random_split
 from worldclass.data.synth.guard import claim
-from worldclass.data.synth.render import reference_map, render, sample_codes
+from worldclass.data.synth.render import REBEN_TRAIN_COUNTS, Domain, reference_map, render, sample_codes
 from worldclass.data.workers import process_pool
 from worldclass.errors import ConfigError
 
@@ -56,6 +56,33 @@ TILES: tuple[Tile, ...] = (
 )
 
 
+#: With ``domains``: a second acquisition of each tile in another season (S2 date, S1 date).
+SECOND_DATES: dict[str, tuple[str, str]] = {
+    "33UUP": ("20180108T101401", "20180108T165101"),
+    "29UPU": ("20171018T114351", "20171018T064755"),
+    "35VNL": ("20180321T094029", "20180322T155012"),
+    "29SND": ("20170718T112119", "20170718T064244"),
+    "34TDQ": ("20180110T093321", "20180111T045133"),
+    "34UEG": ("20171029T094109", "20171030T160422"),
+}
+_PHENOLOGY = {"winter": 0.55, "spring": 0.85, "summer": 1.0, "autumn": 0.75}
+
+
+def domain_of(country: str, s2_datetime: str) -> Domain:
+    """The look of a country's scenes in the season of ``s2_datetime``: band gains (log-normal, sigma 0.12)
+    and label priors (reBEN frequencies x log-normal factors, sigma 1) fixed per country (seeded by its
+    code), the vegetation's red-edge/NIR by season (winter 0.55, spring 0.85, summer 1, autumn 0.75)."""
+    import zlib
+
+    from worldclass.data.bigearthnet.naming import acquisition_season
+
+    rng = np.random.default_rng(zlib.crc32(country.encode()))
+    gains = np.exp(rng.normal(0, 0.12, 12))
+    weights = np.asarray(REBEN_TRAIN_COUNTS, float) * np.exp(rng.normal(0, 1.0, len(REBEN_TRAIN_COUNTS)))
+    season = acquisition_season(f"_{s2_datetime}") or "summer"
+    return Domain(tuple(map(float, gains)), _PHENOLOGY[season], tuple(map(float, weights)))
+
+
 def _write_tif(
     path: Path, arr: np.ndarray, epsg: int, ulx: float, uly: float, *, compress: bool = False
 ) -> None:
@@ -76,8 +103,9 @@ def _write_tif(
         ds.write(arr, 1)
 
 
-def _plan(n: int, seed: int) -> list[dict[str, Any]]:
-    """Patch plan: tile, grid position and per-patch seed; snow/cloud flags for ~6 % of patches."""
+def _plan(n: int, seed: int, domains: bool = False) -> list[dict[str, Any]]:
+    """Patch plan: tile, grid position and per-patch seed; snow/cloud flags for ~6 % of patches;
+    ``domains``: half the patches from each tile's second acquisition (:data:`SECOND_DATES`)."""
     rng = np.random.default_rng(seed)
     shares = rng.dirichlet(np.full(len(TILES), 3.0))
     tile_idx = rng.choice(len(TILES), size=n, p=shares)
@@ -90,10 +118,15 @@ def _plan(n: int, seed: int) -> list[dict[str, Any]]:
                 used.add((t, h, v))
                 break
         r = rng.random()
+        tile = TILES[t]
+        if domains and rng.random() < 0.5:
+            s2_date, s1_date = SECOND_DATES[tile.tile]
+            tile = replace(tile, s2_datetime=s2_date, s1_datetime=s1_date)
         plan.append(
             {
                 "i": i,
-                "tile": TILES[t],
+                "tile": tile,
+                "domains": domains,
                 "h": h,
                 "v": v,
                 "seed": int(rng.integers(2**31)),
@@ -117,14 +150,16 @@ def _names(p: dict[str, Any]) -> dict[str, str]:
 
 def _make_patch(root: str, version: int, p: dict[str, Any]) -> dict[str, Any]:
     rng = np.random.default_rng(p["seed"])
+    t: Tile = p["tile"]
+    domain = domain_of(t.country, t.s2_datetime) if p.get("domains") else None
+    weights = None if domain is None else np.asarray(domain.weights)
     while True:
-        m = reference_map(rng, sample_codes(rng))
+        m = reference_map(rng, sample_codes(rng, weights))
         unlabeled = np.isin(m, (0, 122, 123, 124, 131, 132, 133, 141, 142, 332, 334, 423)).mean()
         labels43 = codes_to_names43(np.unique(m))
         if unlabeled < 0.25 and names43_to_19(labels43):
             break
-    patch = render(rng, m, snow=0.5 if p["snow"] else 0.0, cloud=0.4 if p["cloud"] else 0.0)
-    t: Tile = p["tile"]
+    patch = render(rng, m, snow=0.5 if p["snow"] else 0.0, cloud=0.4 if p["cloud"] else 0.0, domain=domain)
     names = _names(p)
     ulx, uly = t.ulx + p["h"] * PATCH_EXTENT_M, t.uly - p["v"] * PATCH_EXTENT_M
     base = Path(root)
@@ -186,15 +221,21 @@ def synth_bigearthnet(
     seed: int = 0,
     workers: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    domains: bool = False,
 ) -> Path:
-    """Write a synthetic official-layout archive of ``patches`` S1/S2 pairs to ``out``; returns ``out``."""
+    """Write a synthetic official-layout archive of ``patches`` S1/S2 pairs to ``out``; returns ``out``.
+    ``domains``: countries differ in band gains and label priors, each tile is seen in two seasons with
+    their phenology (:func:`domain_of`), so a model of one country or season loses on another."""
     if version not in (1, 2):
         raise ConfigError(f"version={version}; BigEarthNet versions are 1 and 2")
     if patches < 1:
         raise ConfigError(f"patches={patches}; give at least 1")
     root = Path(out)
-    claim(root, {"generator": "bigearthnet", "version": version, "patches": patches, "seed": seed})
-    plan = _plan(patches, seed)
+    spec: dict[str, Any] = {"generator": "bigearthnet", "version": version, "patches": patches, "seed": seed}
+    if domains:  # archives without domains keep their earlier claim
+        spec["domains"] = True
+    claim(root, spec)
+    plan = _plan(patches, seed, domains)
     chunks = [plan[i : i + 16] for i in range(0, len(plan), 16)]
     rows: list[dict[str, Any]] = []
     if workers > 0:

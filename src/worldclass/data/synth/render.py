@@ -107,6 +107,29 @@ def reference_map(rng: np.random.Generator, codes: list[int]) -> npt.NDArray[np.
     return np.asarray(m, dtype=np.uint16)
 
 
+_VEGETATION = [_COVER_NAMES.index(c) for c in ("conifer", "broadleaf", "crop", "pasture", "wetland", "moor")]
+_DECIDUOUS = [_COVER_NAMES.index(c) for c in ("broadleaf", "crop", "pasture")]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Where and when a patch was seen: ``gains`` (12,) per-band factors of the S2 signatures (atmosphere,
+    sun angle, calibration of a country's scenes); ``phenology`` scales the red-edge/NIR bands (B05-B8A)
+    of vegetation, deciduous covers twice as much (1 = summer; winter < 1); ``weights``: the country's
+    19-class sampling weights (its label priors)."""
+
+    gains: tuple[float, ...]
+    phenology: float
+    weights: tuple[float, ...]
+
+    def table(self) -> npt.NDArray[np.float32]:
+        """(covers, 12) S2 signatures of this domain."""
+        t = _S2_TABLE * np.asarray(self.gains, np.float32)[None]
+        t[np.ix_(_VEGETATION, range(4, 9))] *= self.phenology
+        t[np.ix_(_DECIDUOUS, range(4, 9))] *= self.phenology
+        return t.astype(np.float32)
+
+
 @dataclass
 class RenderedPatch:
     """Native arrays of one patch: ``s2`` band -> uint16 (120/60/20 px), ``s1`` band -> float32 dB,
@@ -118,15 +141,21 @@ class RenderedPatch:
 
 
 def render(
-    rng: np.random.Generator, m: npt.NDArray[np.uint16], *, snow: float = 0.0, cloud: float = 0.0
+    rng: np.random.Generator,
+    m: npt.NDArray[np.uint16],
+    *,
+    snow: float = 0.0,
+    cloud: float = 0.0,
+    domain: Domain | None = None,
 ) -> RenderedPatch:
-    """Pixels for map ``m``; ``snow``/``cloud`` = fraction of the patch covered (0 for clear patches)."""
+    """Pixels for map ``m``; ``snow``/``cloud`` = fraction of the patch covered (0 for clear patches);
+    ``domain``: the country/season look (None: the common signatures)."""
     cover = _sub_covers(rng, m)
     if snow > 0:
         cover[smooth_noise(rng, 20)[0] > np.quantile(smooth_noise(rng, 20)[0], 1 - snow)] = (
             _COVER_NAMES.index("snow")
         )
-    img = _S2_TABLE[cover]  # (120, 120, 12)
+    img = (_S2_TABLE if domain is None else domain.table())[cover]  # (120, 120, 12)
     tex = np.ones(m.shape, dtype=np.float32)
     for ci in np.unique(cover):
         amp, scale = TEXTURE[_COVER_NAMES[ci]]

@@ -18,7 +18,6 @@ distribution (share of each class among all its label occurrences) and the feder
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,19 +25,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from worldclass.data.bigearthnet.naming import acquisition_season
 from worldclass.errors import ConfigError, DataError
 from worldclass.io import write_json_atomic
 
 SCHEMES = ("country", "country-season", "iid", "dirichlet")
-_DATE = re.compile(r"_(\d{4})(\d{2})(\d{2})T\d{6}")
-_SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring"}
-_SEASONS |= {6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}
-
-
-def season_of(patch_id: str) -> str | None:
-    """Meteorological season of the S2 acquisition date in a BigEarthNet patch name (None if absent)."""
-    m = _DATE.search(patch_id)
-    return _SEASONS.get(int(m.group(2))) if m else None
+season_of = acquisition_season
 
 
 def partition(
