@@ -79,7 +79,7 @@ def _backbone(
     return model
 
 
-def _pooled_width(model: nn.Module) -> int:
+def pooled_width(model: nn.Module) -> int:
     """Width of a headless timm model's output: ``head_hidden_size`` when the model has a pre-logits
     layer after pooling (MobileNetV3, EfficientNet-style conv heads), else ``num_features``."""
     hidden = getattr(model, "head_hidden_size", None)
@@ -94,7 +94,7 @@ class LateFusion(nn.Module):
     ) -> None:
         super().__init__()
         self.s2, self.s1, self.s1_channels = s2, s1, s1_channels
-        width = _pooled_width(s2) + _pooled_width(s1)
+        width = pooled_width(s2) + pooled_width(s1)
         self.head = nn.Sequential(nn.Dropout(drop_rate), nn.Linear(width, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -225,8 +225,8 @@ class SceneClassifier(nn.Module):
         """Width D of :meth:`features`."""
         net: Any = self.net
         if isinstance(net, LateFusion):
-            return sum(_pooled_width(m) for m in (net.s2, net.s1))
-        return _pooled_width(net)
+            return sum(pooled_width(m) for m in (net.s2, net.s1))
+        return pooled_width(net)
 
     def features_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, in_chans, H, W) -> pooled features (B, D) and logits (B, num_classes) of one pass."""

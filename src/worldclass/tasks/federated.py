@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from worldclass.config import choice, setting
 
-FL_ALGORITHMS = ("fedavg", "fedprox", "scaffold", "moon", "fedbn", "fednova")
+FL_ALGORITHMS = ("fedavg", "fedprox", "scaffold", "moon", "fedbn", "fednova", "mmfl")
 FL_SCHEMES = ("country", "country-season", "iid", "dirichlet")
 
 
@@ -19,7 +19,9 @@ class FederatedConfig:
     ``algorithm`` with ``mu`` (FedProx proximal / MOON contrastive weight) and ``tau`` (MOON temperature);
     ``rounds``; each sampled client runs ``local_epochs`` passes (at most ``local_steps`` batches) of SGD
     with ``lr`` and ``momentum``; ``fraction`` of the clients is sampled per round, a round needs
-    ``min_clients`` answers; ``drop_rate``: simulated chance that a client does not answer a round."""
+    ``min_clients`` answers; ``drop_rate``: simulated chance that a client does not answer a round;
+    ``modalities``: which clients hold S2 only, S1 only or both (``mmfl`` trains per modality part; other
+    algorithms see a missing modality as zero pixels)."""
 
     clients: str | None = setting(
         None, "Client manifest (clients.json of `worldclass fl partition`)", path=True
@@ -39,6 +41,9 @@ class FederatedConfig:
     min_clients: int = setting(2, "Fewest answers for a round to update the global model")
     drop_rate: float = setting(0.0, "Simulation: chance that a sampled client does not answer")
     val_share: float = setting(0.1, "Share of each client's patches kept for its local validation")
+    modalities: str | None = setting(
+        None, "Clients' modalities: CLIENT=s2|s1|both,... or cycle (needs sensors [s2, s1], fusion late)"
+    )
 
     def problems(self) -> list[str]:
         """What is wrong with these settings (empty: nothing)."""

@@ -107,6 +107,25 @@ class Algorithm:
         """Before local training; ``model`` holds the global weights (and the client's local keys);
         ``client``: this client's persistent state."""
 
+    def forward(
+        self, model: nn.Module, x: torch.Tensor, client: dict[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled features and logits of a local batch; a client without one of the modalities (its
+        ``modality``: s2 | s1) sees that modality's channels as zeros."""
+        modality = client.get("modality", "both")
+        if modality != "both":
+            from worldclass.training.federated.multimodal import mask_missing
+
+            net: Any = model.net
+            x = mask_missing(x, modality, int(net.s1_channels))
+        out: tuple[torch.Tensor, torch.Tensor] = model.features_logits(x)  # type: ignore[operator]
+        return out
+
+    def upload_keys(self, keys: list[str], client: dict[str, Any]) -> list[str]:
+        """State keys this client exchanges with the server (sent down and up)."""
+        local = self.local_keys()
+        return [k for k in keys if k not in local]
+
     def loss_term(
         self, model: nn.Module, x: torch.Tensor, features: torch.Tensor, client: dict[str, Any]
     ) -> torch.Tensor | None:
@@ -296,7 +315,8 @@ ALGORITHMS: dict[str, type[Algorithm]] = {
 
 
 def make_algorithm(name: str, *, mu: float = 0.01, tau: float = 0.5, momentum: float = 0.0) -> Algorithm:
-    """An algorithm by name (``fedavg``, ``fedprox``, ``scaffold``, ``moon``, ``fedbn``, ``fednova``);
+    """An algorithm by name (``fedavg``, ``fedprox``, ``scaffold``, ``moon``, ``fedbn``, ``fednova``,
+    ``mmfl``: :mod:`.multimodal`);
     ``mu``: FedProx's proximal / MOON's contrastive weight; ``tau``: MOON's temperature; ``momentum``: the
     local SGD momentum (FedNova's normalisation needs it)."""
     if name == "fedprox":
@@ -305,6 +325,12 @@ def make_algorithm(name: str, *, mu: float = 0.01, tau: float = 0.5, momentum: f
         return Moon(mu, tau)
     if name == "fednova":
         return FedNova(momentum)
+    if name == "mmfl":
+        from worldclass.training.federated.multimodal import MultiModal
+
+        return MultiModal(mu, tau)
     if name not in ALGORITHMS:
-        raise ConfigError(f"unknown federated algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}")
+        raise ConfigError(
+            f"unknown federated algorithm {name!r}; choose one of {', '.join([*ALGORITHMS, 'mmfl'])}"
+        )
     return ALGORITHMS[name]()

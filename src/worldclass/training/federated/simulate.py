@@ -125,7 +125,9 @@ def local_train(
     """One client's round: global weights in (its local keys kept), local SGD, the upload out."""
     local = algo.local_keys()
     own = client.state.get("local", {})
-    model.load_state_dict({**global_state, **{k: v for k, v in own.items() if k in local}})
+    model.load_state_dict(
+        {**global_state, **{k: v for k, v in own.items() if k in local}}
+    )  # down: see upload_keys
     model.train()
     algo.begin(model, client.state, payload)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=fc.lr, momentum=fc.momentum)
@@ -137,7 +139,7 @@ def local_train(
         for batch in loader:
             if fc.local_steps is not None and steps >= fc.local_steps:
                 break
-            feats, logits = model.features_logits(batch["image"])  # type: ignore[operator]
+            feats, logits = algo.forward(model, batch["image"], client.state)
             loss = loss_fn(logits, batch["label"])
             extra = algo.loss_term(model, batch["image"], feats, client.state)
             if extra is not None:
@@ -151,7 +153,7 @@ def local_train(
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if local:
         client.state["local"] = {k: state[k] for k in local}
-    sent = {k: v for k, v in state.items() if k not in local}
+    sent = {k: state[k] for k in algo.upload_keys(list(state), client.state)}
     return Upload(sent, client.size, steps, extras, total / max(steps, 1))
 
 
@@ -203,6 +205,12 @@ def simulate(
         )
     algo = make_algorithm(fc.algorithm, mu=fc.mu, tau=fc.tau, momentum=fc.momentum)
     algo.setup(model, len(clients))
+    mods: dict[str, str] = {}
+    if fc.modalities or fc.algorithm == "mmfl":
+        from worldclass.training.federated.multimodal import assign_modalities
+
+        mods = assign_modalities([c.name for c in clients], fc.modalities)
+        log("modalities: " + ", ".join(f"{n} {m}" for n, m in mods.items()))
     val = setup.datamodule.datasets["validation"]
     counts = module.hparams["eval_counts"]
     global_state: State = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -215,6 +223,9 @@ def simulate(
         for c in clients:
             c.state = saved["clients"].get(c.name, {})
         log(f"resuming after round {len(history)} of {fc.rounds}")
+    for c in clients:
+        if mods:
+            c.state["modality"] = mods[c.name]
     work = copy.deepcopy(model)
     ckpt_dir = out / "checkpoints"
     for r in range(len(history) + 1, fc.rounds + 1):
@@ -224,8 +235,13 @@ def simulate(
         sampled = sorted(rng.choice(len(clients), m, replace=False).tolist())
         dropped = {i for i in sampled if rng.uniform() < fc.drop_rate}
         payload = algo.server_payload()
-        down_state = {k: v for k, v in global_state.items() if k not in algo.local_keys()}
-        bytes_down = len(sampled) * (payload_bytes(down_state) + payload_bytes(payload))
+        bytes_down = sum(
+            payload_bytes(
+                {k: global_state[k] for k in algo.upload_keys(list(global_state), clients[i].state)}
+            )
+            + payload_bytes(payload)
+            for i in sampled
+        )
         uploads, bytes_up = [], 0
         per_client: dict[str, dict[str, Any]] = {}
         for i in sampled:
