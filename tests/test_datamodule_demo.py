@@ -58,10 +58,11 @@ def test_demo_writes_report(tmp_path: Path, real_v1: Path) -> None:
         ssl_epochs=1,
         noise_epochs=1,
         align_epochs=1,
+        fl_rounds=1,
     )
     html = report.read_text()
     assert "Imbalance statistics" in html and html.count("data:image/png;base64") >= 3
-    assert "real BigEarthNet v1 samples" in html and lines[-1].startswith("[10/10] report")
+    assert "real BigEarthNet v1 samples" in html and lines[-1].startswith("[11/11] report")
     assert (
         "Mapping: segmentation" in html
         and 'alt="map preview"' in html
@@ -84,6 +85,9 @@ def test_demo_writes_report(tmp_path: Path, real_v1: Path) -> None:
     parser = Tables()
     parser.feed(html)
     noisy = _table(parser.tables, "training", "F1 macro")
+    fl = _table(parser.tables, "algorithm", "rounds")
+    scaffold = json.loads((tmp_path / "runs" / "fl-scaffold" / "fl.json").read_text())["rounds"][-1]
+    assert fl[2][0] == "scaffold" and float(fl[2][2]) == pytest.approx(scaffold["mb_total"], rel=1e-3)
     grid = json.loads((tmp_path / "runs" / "noisy-grid" / "eval" / "metrics.json").read_text())
     assert noisy[2][0] == "GRID-style" and float(noisy[2][3]) == pytest.approx(grid["map_macro"], abs=5e-4)
     summary = _table(parser.tables, "average", "F1")

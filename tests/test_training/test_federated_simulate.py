@@ -56,6 +56,7 @@ def test_traffic_is_the_serialised_payload(v2_store: Path, tmp_path: Path) -> No
     assert res["fedavg"]["mb_up"] == pytest.approx(n * one)
     assert 1.9 < res["scaffold"]["mb_total"] / res["fedavg"]["mb_total"] < 2.05
     assert res["fedbn"]["mb_total"] < res["fedavg"]["mb_total"]
+    assert (tmp_path / "fedavg" / "index.html").is_file()
     rows = (tmp_path / "fedavg" / "rounds.csv").read_text().splitlines()
     assert rows[0].startswith("round,answered,dropped,mb_down") and len(rows) == 2
     # a task checkpoint: evaluate takes it like any other

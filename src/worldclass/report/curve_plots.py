@@ -82,3 +82,23 @@ def metric_grid(rows: Sequence[dict[str, float]], keys: Sequence[str]) -> Any:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def federated_curves(rounds: Sequence[dict[str, Any]]) -> Any:
+    """Validation macro mAP of a federation against the round and against the cumulative MB exchanged."""
+    from worldclass.report.plots import _plt
+
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    r = [x["round"] for x in rounds]
+    mb = [x["mb_total"] for x in rounds]
+    score = [x["val_map_macro"] for x in rounds]
+    axes[0].plot(r, score, marker="o")
+    axes[0].set_xlabel("round")
+    axes[1].plot(mb, score, marker="o")
+    axes[1].set_xlabel("MB exchanged (cumulative)")
+    for ax in axes:
+        ax.set_ylabel("validation macro mAP")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
