@@ -360,3 +360,25 @@ def _write_history(out: Path, history: list[dict[str, Any]], manifest: Path, fc:
     write_json_atomic(
         out / "fl.json", {"federated": asdict(fc), "manifest": str(manifest), "rounds": history}
     )
+    _report(out, history, fc)
+
+
+def _report(out: Path, history: list[dict[str, Any]], fc: FederatedConfig) -> None:
+    """``index.html``: curves against round and MB, the rounds, and each client's last answer."""
+    from worldclass.report import Report
+    from worldclass.report.curve_plots import federated_curves
+
+    r = Report(f"worldclass federation: {fc.algorithm}, {len(history)} of {fc.rounds} rounds")
+    r.figure(federated_curves(history), "validation macro mAP against round and MB exchanged")
+    keys = ["round", "answered", "dropped", "mb_total", "seconds", "val_map_macro", "val_f1_macro"]
+    r.table(keys, [[row[k] for k in keys] for row in history])
+    r.heading("Clients in the last round")
+    last = history[-1]["clients"]
+    r.table(
+        ["client", "answered", "local loss", "steps", "seconds", "MB up"],
+        [
+            [n, c["answered"], c.get("loss"), c.get("steps"), c.get("seconds"), c.get("mb_up")]
+            for n, c in last.items()
+        ],
+    )
+    r.write(out)
