@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from worldclass.cli.app import app
+from worldclass.cli.app import _seeds, app
 
 fl_app = typer.Typer(
     help="Federated learning: client partitions and simulated federations.", no_args_is_help=True
@@ -122,10 +122,7 @@ def experiment(
         raise ConfigError(
             f"--algorithms: unknown {sorted(set(chosen) - set(FL_ALGORITHMS))}; choose from {list(FL_ALGORITHMS)}"
         )
-    try:
-        seed_list = [int(x) for x in seeds.split(",")]
-    except ValueError:
-        raise ConfigError(f"--seeds {seeds!r}: give integers separated by commas, e.g. 0,1,2") from None
+    seed_list = _seeds(seeds) or [0]
     result = run_federated(
         load_config(config, set_),
         algorithms=chosen,

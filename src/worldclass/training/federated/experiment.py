@@ -74,7 +74,7 @@ def _fl_run(
     row = _test_metrics(res["best_checkpoint"]) | {
         "mb_total": rounds[-1]["mb_total"],
         "seconds": time.perf_counter() - t0,
-        "curve": [(r["round"], r["mb_total"], r["val_map_macro"]) for r in rounds],
+        "curve": [[r["round"], r["mb_total"], r["val_map_macro"]] for r in rounds],
     }
     write_json_atomic(done, row)
     return row
