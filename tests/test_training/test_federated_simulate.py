@@ -154,3 +154,21 @@ def test_experiment_compares_with_centralised_and_local_training(v2_store: Path,
         cfg, algorithms=["fedavg"], seeds=[0], log=lambda s: None
     )  # read back, not retrained
     assert again["variants"]["fedavg"]["runs"] == res["variants"]["fedavg"]["runs"]
+
+
+def test_a_manifest_naming_unknown_patches_is_one_line(
+    v2_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from worldclass.training.federated.partition import write_manifest
+
+    manifest = write_manifest(
+        tmp_path / "c",
+        {"a": ["S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_99_99"], "b": []},
+        scheme="iid",
+        source="x",
+        seed=0,
+    )
+    cfg = Path(__file__).parents[2] / "configs" / "federated-reben.yaml"
+    sets = [f"data.root={v2_store}", f"trainer.out={tmp_path / 'r'}", f"federated.clients={manifest}"]
+    r = run_cli(["fl", "simulate", str(cfg), *(x for s in sets for x in ("--set", s))], capsys)
+    assert r.code != 0 and "client a names 1 patches" in r.err and len(r.err.strip().splitlines()) == 1

@@ -93,12 +93,20 @@ def open_clients(cfg: ExperimentConfig, manifest: Path) -> list[Client]:
     from worldclass.datasets import get_dataset
     from worldclass.training.federated.partition import client_splits, read_manifest
 
-    names = sorted(read_manifest(manifest)["clients"])
-    if len(names) < 1:
+    listed = read_manifest(manifest)["clients"]
+    if len(listed) < 1:
         raise DataError(f"{manifest}: no clients")
     dataset = get_dataset(cfg.data.dataset)
+    known = set(getattr(dataset.open(cfg.data, "all"), "patch_ids", []))
     out = []
-    for name in names:
+    for name in sorted(listed):
+        ids = [*listed[name]["train"], *listed[name].get("validation", [])]
+        unknown = [p for p in ids if p not in known]
+        if unknown:
+            raise DataError(
+                f"{manifest}: client {name} names {len(unknown)} patches that {cfg.data.root} does not hold "
+                f"(e.g. {unknown[0]}); partition this archive again with `worldclass fl partition`"
+            )
         data = copy.deepcopy(cfg.data)
         data.splits = str(client_splits(manifest, name, manifest.parent / f"{name}.csv"))
         try:
