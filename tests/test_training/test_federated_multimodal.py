@@ -60,9 +60,11 @@ def test_single_modality_clients_neither_read_nor_send_the_other_encoder() -> No
     algo.setup(model, 3)
     g = {k: v.clone() for k, v in model.state_dict().items()}
     fc = FederatedConfig(lr=0.01, momentum=0.0, local_steps=2, local_epochs=2)
-    s2_only = Client("a", rows(8, float("nan")), {"modality": "s2"})  # S1 pixels are NaN: must never be used
-    s1_only = Client("b", rows(8, 0.5), {"modality": "s1"})
-    both = Client("c", rows(8, 0.5), {"modality": "both"})
+    s2_only = Client(
+        "a", rows(8, float("nan")), state={"modality": "s2"}
+    )  # S1 pixels are NaN: must never be used
+    s1_only = Client("b", rows(8, 0.5), state={"modality": "s1"})
+    both = Client("c", rows(8, 0.5), state={"modality": "both"})
     ua = local_train(model, bce, s2_only, algo, g, {}, fc, batch_size=4, seed=0)
     assert math.isfinite(ua.loss) and not any(k.startswith("net.s1.") for k in ua.state)
     ub = local_train(model, bce, s1_only, algo, g, {}, fc, batch_size=4, seed=0)

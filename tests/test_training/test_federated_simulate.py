@@ -57,6 +57,9 @@ def test_traffic_is_the_serialised_payload(v2_store: Path, tmp_path: Path) -> No
     assert 1.9 < res["scaffold"]["mb_total"] / res["fedavg"]["mb_total"] < 2.05
     assert res["fedbn"]["mb_total"] < res["fedavg"]["mb_total"]
     assert (tmp_path / "fedavg" / "index.html").is_file()
+    manifest = json.loads((tmp_path / "fedavg" / "clients" / "clients.json").read_text())["clients"]
+    with_val = {n for n, c in manifest.items() if c["validation"]}
+    assert with_val and {n for n, c in res["fedavg"]["clients"].items() if "val_map_macro" in c} == with_val
     rows = (tmp_path / "fedavg" / "rounds.csv").read_text().splitlines()
     assert rows[0].startswith("round,answered,dropped,mb_down") and len(rows) == 2
     # a task checkpoint: evaluate takes it like any other

@@ -47,10 +47,12 @@ def payload_bytes(tensors: State) -> int:
 
 @dataclass
 class Client:
-    """A client of the simulation: its name, training loader and persistent algorithm state."""
+    """A client of the simulation: its name, training data, local validation data (None: none) and
+    persistent algorithm state."""
 
     name: str
     data: Any
+    val: Any = None
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -115,7 +117,8 @@ def open_clients(cfg: ExperimentConfig, manifest: Path) -> list[Client]:
             raise DataError(f"client {name}: {exc}") from None
         if len(ds) == 0:  # type: ignore[arg-type]
             raise DataError(f"client {name} of {manifest}: none of its patches is in {cfg.data.root}")
-        out.append(Client(name, ds))
+        val = dataset.open(data, "validation") if listed[name].get("validation") else None
+        out.append(Client(name, ds, val))
     return out
 
 
@@ -288,6 +291,13 @@ def simulate(
         locals_ = [(c.state["local"], c.size) for c in clients if "local" in c.state]
         work.load_state_dict(algo.evaluation_state(global_state, locals_))
         metrics = evaluate_state(work, val, cfg.data.batch_size, counts, cfg.optim.limit_val_batches)
+        for i in sampled:  # the global model on each client's own validation patches
+            c = clients[i]
+            if c.val is not None and len(c.val):
+                local_m = evaluate_state(work, c.val, cfg.data.batch_size, None, None)
+                per_client[c.name].update(
+                    val_map_macro=local_m["map_macro"], val_f1_macro=local_m["f1_macro"]
+                )
         cum = (history[-1]["mb_total"] if history else 0.0) + (bytes_down + bytes_up) / 1e6
         row = {
             "round": r,
