@@ -5,16 +5,16 @@ import numpy as np, shapely, rasterio
 from worldclass.data.synth.aerial import synth_scenes
 from worldclass.data.vector import read_polygons, write_polygons
 from worldclass.mapping.align import align_vectors
-ckpt = Path(sys.argv[1]); root = Path("/tmp/al2/unseen")
-if not root.exists(): synth_scenes(root, size=1024, scenes=1, seed=99)
+ckpt = Path(sys.argv[1]); root = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("/tmp/al2/unseen")
+if not root.exists(): synth_scenes(root, size=1024, scenes=1, seed=99, style="hard" if "hard" in str(root) else "plain")
 geoms, cols, crs = read_polygons(root / "labels.gpkg")
 b = geoms[cols["class"] == 1]
 with rasterio.open(root / "images" / "scene1.tif") as src: gsd = src.transform.a
 rows = []
 for dx, dy in [(3.0, -2.0), (-4.0, 1.0), (0.0, 0.0), (5.0, 5.0)]:
     moved = shapely.transform(b, lambda xy: xy + np.array([dx * gsd, -dy * gsd]))
-    layer = Path(f"/tmp/al2/shift_{dx}_{dy}.gpkg"); write_polygons(layer, moved, {"class": cols["class"][cols["class"] == 1]}, crs=crs)
-    out = Path(f"/tmp/al2/aligned_{dx}_{dy}.gpkg")
+    layer = Path(f"/tmp/mis/shift_{dx}_{dy}.gpkg"); write_polygons(layer, moved, {"class": cols["class"][cols["class"] == 1]}, crs=crs)
+    out = Path(f"/tmp/mis/aligned_{dx}_{dy}.gpkg")
     s = align_vectors(ckpt, root / "images" / "scene1.tif", layer, out, device="cpu")
     got = read_polygons(out)[0]
     e = np.linalg.norm(shapely.get_coordinates(got) - shapely.get_coordinates(b), axis=1) / gsd if len(shapely.get_coordinates(got)) == len(shapely.get_coordinates(b)) else None

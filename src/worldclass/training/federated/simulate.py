@@ -18,7 +18,6 @@ checkpoints: ``evaluate``, ``embed``, ``predict`` take them), ``index.html``.
 from __future__ import annotations
 
 import copy
-import csv
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,9 +30,9 @@ from torch.utils.data import DataLoader
 
 from worldclass.config import ExperimentConfig
 from worldclass.errors import ConfigError, DataError
-from worldclass.io import atomic_open, write_json_atomic
 from worldclass.tasks.federated import FederatedConfig
 from worldclass.training.federated.algorithms import Algorithm, State, Upload, make_algorithm
+from worldclass.training.federated.outputs import save_checkpoint, save_state, write_history
 
 
 def payload_bytes(tensors: State) -> int:
@@ -136,9 +135,7 @@ def local_train(
     """One client's round: global weights in (its local keys kept), local SGD, the upload out."""
     local = algo.local_keys()
     own = client.state.get("local", {})
-    model.load_state_dict(
-        {**global_state, **{k: v for k, v in own.items() if k in local}}
-    )  # down: see upload_keys
+    model.load_state_dict({**global_state, **{k: v for k, v in own.items() if k in local}})
     model.train()
     algo.begin(model, client.state, payload)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=fc.lr, momentum=fc.momentum)
@@ -320,83 +317,11 @@ def simulate(
             best = (metrics["map_macro"], r)
             save_checkpoint(ckpt_dir / "best.ckpt", module, eval_state, r)
         save_checkpoint(ckpt_dir / "last.ckpt", module, eval_state, r)
-        _save_state(state_file, global_state, history, best, algo, clients)
-        _write_history(out, history, manifest, fc)
+        save_state(state_file, global_state, history, best, algo, clients)
+        write_history(out, history, manifest, fc)
     return {
         "rounds": history,
         "best_checkpoint": ckpt_dir / "best.ckpt",
         "best_round": best[1],
         "manifest": manifest,
     }
-
-
-def save_checkpoint(path: Path, module: Any, state: State, round_: int) -> None:
-    """A task checkpoint (same layout as `worldclass train` writes) of the weights ``state``."""
-    from worldclass.models.checkpoint import STATE_PREFIX
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ckpt = {
-        "state_dict": {STATE_PREFIX + k: v for k, v in state.items()},
-        "hyper_parameters": dict(module.hparams),
-        "epoch": round_,
-        "global_step": round_,
-    }
-    with atomic_open(path, "wb") as f:
-        torch.save(ckpt, f)
-
-
-def _save_state(
-    path: Path,
-    global_state: State,
-    history: list[dict[str, Any]],
-    best: tuple[float, int],
-    algo: Algorithm,
-    clients: list[Client],
-) -> None:
-    with atomic_open(path, "wb") as f:
-        torch.save(
-            {
-                "global": global_state,
-                "history": history,
-                "best": list(best),
-                "server": algo.server_state(),
-                "clients": {c.name: c.state for c in clients},
-            },
-            f,
-        )
-
-
-def _write_history(out: Path, history: list[dict[str, Any]], manifest: Path, fc: FederatedConfig) -> None:
-    from dataclasses import asdict
-
-    keys = [k for k in history[0] if k != "clients"]
-    with atomic_open(out / "rounds.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        for row in history:
-            w.writerow({k: row[k] for k in keys})
-    write_json_atomic(
-        out / "fl.json", {"federated": asdict(fc), "manifest": str(manifest), "rounds": history}
-    )
-    _report(out, history, fc)
-
-
-def _report(out: Path, history: list[dict[str, Any]], fc: FederatedConfig) -> None:
-    """``index.html``: curves against round and MB, the rounds, and each client's last answer."""
-    from worldclass.report import Report
-    from worldclass.report.curve_plots import federated_curves
-
-    r = Report(f"worldclass federation: {fc.algorithm}, {len(history)} of {fc.rounds} rounds")
-    r.figure(federated_curves(history), "validation macro mAP against round and MB exchanged")
-    keys = ["round", "answered", "dropped", "mb_total", "seconds", "val_map_macro", "val_f1_macro"]
-    r.table(keys, [[row[k] for k in keys] for row in history])
-    r.heading("Clients in the last round")
-    last = history[-1]["clients"]
-    r.table(
-        ["client", "answered", "local loss", "steps", "seconds", "MB up"],
-        [
-            [n, c["answered"], c.get("loss"), c.get("steps"), c.get("seconds"), c.get("mb_up")]
-            for n, c in last.items()
-        ],
-    )
-    r.write(out)
