@@ -71,7 +71,11 @@ def main() -> None:
         clients = open_clients(cfg, res["manifest"])
         pooled = ConcatDataset([c.data for c in clients])
         torch.manual_seed(0)
-        module = get_task("classification").setup(load_config(None, [*sets, f"trainer.out={Path(tmp) / 'c'}"])).module
+        module = (
+            get_task("classification")
+            .setup(load_config(None, [*sets, f"trainer.out={Path(tmp) / 'c'}"]))
+            .module
+        )
         model, loss_fn = module.model, module.loss
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         model.train()
