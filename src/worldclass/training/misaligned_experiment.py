@@ -105,7 +105,10 @@ def prepare(
 ) -> tuple[Setting, dict[str, Any]]:
     """Write the misaligned map (and its auto-aligned copy) under ``<out>/labels`` and the clean subset's
     root (links to the first ``clean_scenes`` images); returns the setting and the map's statistics."""
-    if cfg.task != "segmentation" or cfg.data.dataset != "scenes" or not cfg.data.vector:
+    from worldclass.datasets import get_dataset
+    from worldclass.datasets.scene_base import SceneCollection
+
+    if not isinstance(get_dataset(cfg.data.dataset), SceneCollection) or not cfg.data.vector:
         raise ConfigError(
             "experiment misaligned needs a segmentation config on data.dataset 'scenes' with data.vector "
             "(the true polygon labels), e.g. configs/misaligned-scenes.yaml"
@@ -150,7 +153,9 @@ def auto_align(
     """The misaligned map with its moved classes aligned per scene by ``checkpoint`` (other classes as
     drawn); written to ``out``."""
     import shapely
+    from rasterio.transform import array_bounds
 
+    from worldclass.data.rasters import open_raster
     from worldclass.data.scenes import class_values
     from worldclass.data.vector import read_polygons, write_polygons
     from worldclass.mapping.align import align_vectors
@@ -163,10 +168,7 @@ def auto_align(
     tmp = out.parent / "align-tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     for img in images:
-        import rasterio
-        from rasterio.transform import array_bounds
-
-        with rasterio.open(img) as src:
+        with open_raster(img) as src:
             box = shapely.box(*array_bounds(src.height, src.width, src.transform))
         sel = moving & shapely.intersects(geoms, box)
         if not sel.any():
@@ -217,7 +219,7 @@ def score(checkpoint: Path, cfg: ExperimentConfig, s: Setting) -> dict[str, Any]
     data.vector = str(s.true.resolve())
     if s.test_root is not None:
         data.root, data.vector = str(s.test_root), str(s.test_root / Path(cfg.data.vector or "").name)
-    ds = get_dataset("scenes")
+    ds = get_dataset(cfg.data.dataset)
     scenes = ds.scenes(data, "val")  # type: ignore[attr-defined]
     if s.test_root is not None:
         scenes = [replace(sc, rows=(0.0, 1.0)) for sc in scenes]
@@ -318,7 +320,7 @@ def map_agreement(cfg: ExperimentConfig, s: Setting) -> dict[str, Any]:
 
     classes = list(cfg.data.classes or [])
     out = {}
-    ds = get_dataset("scenes")
+    ds = get_dataset(cfg.data.dataset)
     for name, path in (("misaligned", s.misaligned), ("auto-aligned", s.auto)):
         if path is None:
             continue

@@ -120,7 +120,8 @@ def run_federated(
     fc = cfg.section("federated", FederatedConfig)
     out = Path(cfg.trainer.out)
     manifest = client_manifest(cfg, fc, log) if fc.clients else _shared_manifest(cfg, fc, out, log)
-    clients = read_manifest(manifest)["clients"]
+    listed = read_manifest(manifest)
+    clients, scheme = listed["clients"], str(listed.get("scheme", ""))
     ds: Any = get_dataset(cfg.data.dataset).open(cfg.data, "all")
     table = ds.table
     splits_dir = out / "splits"
@@ -147,7 +148,7 @@ def run_federated(
         results.setdefault("local-only", {"runs": {}})["runs"][str(seed)] = {
             k: float(np.mean([r[k] for _, r in local])) for k in (*SHOWN, "seconds")
         }
-        cross[str(seed)] = cross_group(cfg, clients, table, local, splits_dir)
+        cross[str(seed)] = cross_group(scheme, cfg, clients, table, local, splits_dir)
     for r in results.values():
         runs = list(r["runs"].values())
         keys = [k for k in (*SHOWN, "mb_total", "seconds") if k in runs[0]]
@@ -201,19 +202,21 @@ def _split_file(path: Path, clients: dict[str, dict[str, list[str]]], table: Any
 
 
 def cross_group(
+    scheme: str,
     cfg: ExperimentConfig,
     clients: dict[str, Any],
     table: Any,
     local: list[tuple[str, dict[str, Any]]],
     splits_dir: Path,
 ) -> dict[str, Any]:
-    """Each local-only model (client named after its country or country-season group) scored on the test
+    """Each local-only model of a ``country`` / ``country-season`` partition (client named after its group) scored on the test
     patches of its own group and of every other group: macro mAP own vs mean of the others."""
     from worldclass.data.bigearthnet.naming import acquisition_season
 
     pid = table.column("patch_id").to_pylist()
+    seasonal = scheme == "country-season"
     group_of = {
-        p: f"{c}-{acquisition_season(p)}" if any("-" in n for n in clients) else str(c)
+        p: f"{c}-{acquisition_season(p)}" if seasonal else str(c)
         for p, c in zip(pid, table.column("country").to_pylist(), strict=True)
     }
     tests: dict[str, list[str]] = {}
