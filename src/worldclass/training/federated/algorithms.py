@@ -29,6 +29,7 @@ States are ``state_dict`` s (name -> tensor). Parameters are the trainable tenso
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -54,7 +55,7 @@ class Upload:
     loss: float = float("nan")
 
 
-def weighted_mean(states: list[State], weights: list[float], keys: list[str] | None = None) -> State:
+def weighted_mean(states: list[State], weights: Sequence[float], keys: list[str] | None = None) -> State:
     """Per-key weighted mean of float tensors (weights normalised); integer tensors: the max."""
     total = float(sum(weights))
     if not states or total <= 0:
@@ -288,8 +289,11 @@ class FedNova(Algorithm):
         return {"a": torch.tensor(effective_steps(steps, self.rho), dtype=torch.float64)}
 
     def aggregate(self, global_state: State, uploads: list[Upload]) -> State:
-        out = super().aggregate(global_state, uploads)  # buffers: example-weighted mean
-        n = torch.tensor([float(u.num_examples) for u in uploads], dtype=torch.float64)
+        params = set(self.param_keys)
+        buffers = [k for k in global_state if k in uploads[0].state and k not in params]
+        counts = [u.num_examples for u in uploads]
+        out = {**global_state, **weighted_mean([u.state for u in uploads], counts, buffers)}
+        n = torch.tensor([float(c) for c in counts], dtype=torch.float64)
         p = n / n.sum()
         a = torch.stack([u.extras["a"].double().clamp_min(1e-12) for u in uploads])
         tau_eff = float((p * a).sum())

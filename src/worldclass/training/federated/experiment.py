@@ -119,7 +119,7 @@ def run_federated(
 
     fc = cfg.section("federated", FederatedConfig)
     out = Path(cfg.trainer.out)
-    manifest = client_manifest(cfg, fc, log) if fc.clients else _shared_manifest(cfg, fc, out, log)
+    manifest = client_manifest(cfg, fc, log)  # federated.clients, else written once to <out>/clients
     listed = read_manifest(manifest)
     clients, scheme = listed["clients"], str(listed.get("scheme", ""))
     ds: Any = get_dataset(cfg.data.dataset).open(cfg.data, "all")
@@ -171,16 +171,6 @@ def run_federated(
         {"seeds": list(seeds), "variants": results, "cross_group": cross, "target": target},
     )
     return {"variants": results, "cross_group": cross, "table": table_md}
-
-
-def _shared_manifest(
-    cfg: ExperimentConfig, fc: FederatedConfig, out: Path, log: Callable[[str], None]
-) -> Path:
-    from worldclass.training.federated.simulate import client_manifest
-
-    shared = copy.deepcopy(cfg)
-    shared.trainer.out = str(out)
-    return client_manifest(shared, fc, log)
 
 
 def _split_file(path: Path, clients: dict[str, dict[str, list[str]]], table: Any) -> Path:
