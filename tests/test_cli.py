@@ -88,7 +88,7 @@ def test_config_typo_is_one_line(tmp_path: Path) -> None:
     [
         (["stats"], "Missing argument 'source'"),
         (["nosuch"], "No such command 'nosuch'"),
-        (["stats", "x", "--bogus"], "No such option: --bogus"),
+        (["stats", "x", "--bogus"], "--bogus"),
         (["map", "a.ckpt", "b.tif", "--tile", "abc"], "Invalid value for '--tile'"),
     ],
 )
@@ -96,7 +96,7 @@ def test_usage_errors_print_short_usage_and_exit_2(args: list[str], message: str
     """Usage errors (typer's vendored click raises its own exception classes) are the short usage
     message and exit 2, never a traceback."""
     r = subprocess.run([sys.executable, "-m", "worldclass", *args], capture_output=True, text=True)
-    assert r.returncode == 2 and message in r.stderr and r.stderr.startswith("Usage: ")
+    assert r.returncode == 2 and message.lower() in r.stderr.lower() and r.stderr.startswith("Usage: ")
     assert "Traceback" not in r.stderr and len(r.stderr.splitlines()) <= 5
 
 

@@ -134,3 +134,36 @@ def experiment(
     typer.echo(
         json.dumps({k: result[k] for k in ("variants", "cross_group")}) if as_json else result["table"]
     )
+
+
+@fl_app.command(
+    "app",
+    epilog="Example: worldclass fl app configs/federated-reben.yaml --out fl-app --run-out runs/fl --nodes 6; "
+    "then flower-superlink --insecure, one flower-supernode per client (--node-config 'data=\"ARCHIVE\"') "
+    "and flwr run fl-app local --stream",
+)
+def flower_app(
+    config: Annotated[Path, typer.Argument(help="YAML classification config with a federated section.")],
+    out: Annotated[Path, typer.Option(help="Folder for the Flower app (pyproject.toml).")],
+    run_out: Annotated[Path, typer.Option(help="Where the ServerApp writes rounds, checkpoints and state.")],
+    nodes: Annotated[int, typer.Option(help="SuperNodes the server waits for before round 1.")] = 2,
+    wait: Annotated[float, typer.Option(help="Most seconds to wait for them.")] = 300.0,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override, e.g. --set federated.rounds=5")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the stopped federation in --run-out.")] = False,
+) -> None:
+    """Write a Flower app (worldclass's ServerApp + ClientApp, the config embedded) for `flwr run`; the
+    server never names or opens a client's data: each SuperNode names its own archive."""
+    from worldclass.tasks import load_config
+    from worldclass.training.federated.flower import write_app
+
+    path = write_app(
+        out,
+        load_config(config, set_, need_root=False),
+        run_out=run_out,
+        nodes=nodes,
+        wait_seconds=wait,
+        resume=resume,
+    )
+    typer.echo(json.dumps({"app": str(path), "submit": f"flwr run {out} <superlink connection> --stream"}))

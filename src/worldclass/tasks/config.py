@@ -139,11 +139,16 @@ def _resolve_paths(tree: dict[str, Any], base: Path) -> None:
 
 
 def load_config(
-    path: str | Path | None = None, overrides: list[str] | None = None, *, smoke: bool = False
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    *,
+    smoke: bool = False,
+    need_root: bool = True,
 ) -> ExperimentConfig:
     """Read YAML ``path`` (optional; its relative input paths resolved against its folder), apply
     :func:`smoke_overrides` when ``smoke``, then the ``key.sub=value`` overrides (values parsed as YAML;
-    paths relative to the working folder) and validate against the task's and the dataset's rules."""
+    paths relative to the working folder) and validate against the task's and the dataset's rules
+    (``need_root``: a ``data.root`` is required)."""
     tree = read_tree(path, None)
     if path is not None:
         _resolve_paths(tree, Path(path).absolute().parent)  # a linked config folder counts as where it is
@@ -153,7 +158,7 @@ def load_config(
         apply_overrides(probe, extra)  # the task and trainer.out as finally chosen
         extra = [*smoke_overrides(probe), *extra]
     apply_overrides(tree, extra)
-    return _parse(tree, need_root=True)
+    return _parse(tree, need_root=need_root)
 
 
 def config_from_dict(tree: dict[str, Any], overrides: list[str] | None = None) -> ExperimentConfig:

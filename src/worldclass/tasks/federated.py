@@ -20,7 +20,7 @@ class FederatedConfig:
     ``rounds``; each sampled client runs ``local_epochs`` passes (at most ``local_steps`` batches) of SGD
     with ``lr`` and ``momentum``; ``fraction`` of the clients is sampled per round, a round needs
     ``min_clients`` answers; ``drop_rate``: simulated chance that a client does not answer a round;
-    ``modalities``: which clients hold S2 only, S1 only or both (``mmfl`` trains per modality part; other
+    ``timeout``: how long a Flower round waits for answers; ``modalities``: which clients hold S2 only, S1 only or both (``mmfl`` trains per modality part; other
     algorithms see a missing modality as zero pixels)."""
 
     clients: str | None = setting(
@@ -41,6 +41,7 @@ class FederatedConfig:
     min_clients: int = setting(2, "Fewest answers for a round to update the global model")
     drop_rate: float = setting(0.0, "Simulation: chance that a sampled client does not answer")
     val_share: float = setting(0.1, "Share of each client's patches kept for its local validation")
+    timeout: float = setting(600.0, "Flower: seconds a round waits for the clients' answers")
     modalities: str | None = setting(
         None, "Clients' modalities: CLIENT=s2|s1|both,... or cycle (needs sensors [s2, s1], fusion late)"
     )
@@ -56,6 +57,8 @@ class FederatedConfig:
             out.append(f"drop_rate {self.drop_rate} must be in [0, 1)")
         if self.lr <= 0 or not 0 <= self.momentum < 1:
             out.append("lr must be > 0 and momentum in [0, 1)")
+        if self.timeout <= 0:
+            out.append(f"timeout {self.timeout} must be > 0 seconds")
         if self.min_clients < 1:
             out.append("min_clients must be >= 1")
         return out

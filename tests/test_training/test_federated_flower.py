@@ -1,0 +1,156 @@
+"""A real Flower federation on localhost: a SuperLink and SuperNodes as separate processes, each client
+with its own archive; the server process tree never touches a data file (its file system calls are
+traced), a client with a broken archive is left out with one line on both sides, and the result is a
+task checkpoint."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("flwr")
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def archive(tmp: Path, seed: int) -> Path:
+    from worldclass.data.encode import encode
+    from worldclass.data.synth.bigearthnet import synth_bigearthnet
+
+    raw = tmp / f"raw{seed}"
+    synth_bigearthnet(raw, patches=40, seed=seed)
+    out = tmp / f"client{seed}" / "store"
+    encode(raw, out, workers=0)
+    shutil.rmtree(raw)
+    return out
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_superlink_and_supernodes_run_two_rounds_without_the_server_opening_data(
+    tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    from worldclass.models.checkpoint import load_model
+    from worldclass.tasks import load_config
+    from worldclass.training.federated.flower import write_app
+
+    stores = [archive(tmp_path, 1), archive(tmp_path, 2)]
+    home = tmp_path / "flwr-home"
+    home.mkdir()
+    link = free_port()
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "127.0.0.1:{link}"\ninsecure = true\n'
+    )
+    env = {**os.environ, "FLWR_HOME": str(home), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    cfg = load_config(
+        None,
+        [
+            "data.bands=s2-10",
+            "data.batch_size=8",
+            "model.backbone=resnet10t",
+            "federated.local_steps=2",
+            "federated.rounds=2",
+            "federated.timeout=240",
+        ],
+        need_root=False,
+    )
+    run = tmp_path / "run"
+    write_app(tmp_path / "app", cfg, run_out=run, nodes=3, wait_seconds=120)
+    traced = shutil.which("strace") is not None
+
+    def start(cmd: list[str], log: Path, trace: Path | None = None) -> None:
+        if trace is not None and traced:
+            cmd = [
+                "strace",
+                "-f",
+                "--seccomp-bpf",
+                "-qq",
+                "-e",
+                "trace=open,openat,openat2",
+                "-o",
+                str(trace),
+                *cmd,
+            ]
+        processes.append(
+            subprocess.Popen(
+                cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        )
+
+    start(
+        [
+            str(BIN / "flower-superlink"),
+            "--insecure",
+            "--disable-runtime-dependency-installation",
+            "--port",
+            str(link),
+        ],
+        tmp_path / "superlink.log",
+        tmp_path / "superlink.trace",
+    )
+    time.sleep(3)
+    nodes = [(stores[0], "A"), (stores[1], "B"), (tmp_path / "no-such-archive", "broken")]
+    for i, (data, name) in enumerate(nodes):
+        start(
+            [
+                str(BIN / "flower-supernode"),
+                "--insecure",
+                "--superlink",
+                f"127.0.0.1:{link}",
+                "--port",
+                str(free_port()),
+                "--node-config",
+                f'data="{data}" name="{name}"',
+            ],
+            tmp_path / f"node{i}.log",
+        )
+    r = subprocess.run(
+        [str(BIN / "flwr"), "run", str(tmp_path / "app"), "local", "--stream"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=480,
+    )
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    # the broken client: one line on its side, left out on the server's, the federation went on
+    assert "worldclass client: " in (tmp_path / "node2.log").read_text()
+    assert "left out" in out and "clients: A (" in out and "round 2/2: 2 clients" in out
+    rows = (run / "rounds.csv").read_text().splitlines()
+    assert len(rows) == 3 and all(row.split(",")[1] == "2" for row in rows[1:])
+    model, meta = load_model(run / "checkpoints" / "best.ckpt")
+    assert meta.bands[:2] == ["B02", "B03"] and sum(p.numel() for p in model.parameters()) > 0
+    if traced:
+        server = (tmp_path / "superlink.trace").read_text()
+        # the trace covers the ServerApp's process and shows the files it opened (its run folder) ...
+        assert str(run / "checkpoints") in server
+        for s in stores:  # ... and no client's archive
+            assert str(s.parent) not in server
