@@ -154,3 +154,37 @@ def test_superlink_and_supernodes_run_two_rounds_without_the_server_opening_data
         assert str(run / "checkpoints") in server
         for s in stores:  # ... and no client's archive
             assert str(s.parent) not in server
+
+
+def test_flower_simulation_engine_trains_like_the_local_simulator(v2_store: Path, tmp_path: Path) -> None:
+    """The same federation on Flower's simulation engine (Ray, ClientApps in worker processes) and in
+    one process ends with the same global weights and traffic: both engines run the same client code."""
+    pytest.importorskip("ray")
+    from helpers import quick_config
+    from worldclass.models.checkpoint import read_checkpoint
+    from worldclass.training.federated.flower import simulate_flower
+    from worldclass.training.federated.simulate import simulate
+
+    fl = ["federated.local_steps=2", "federated.rounds=2", "federated.scheme=iid", "federated.num_clients=2"]
+    local = simulate(
+        quick_config(v2_store, tmp_path / "local", *fl, "federated.algorithm=scaffold"), log=lambda s: None
+    )
+    lines: list[str] = []
+    flower = simulate_flower(
+        quick_config(
+            v2_store,
+            tmp_path / "flower",
+            *fl,
+            "federated.algorithm=scaffold",
+            f"federated.clients={local['manifest']}",
+        ),
+        log=lines.append,
+    )
+    a = read_checkpoint(tmp_path / "local" / "checkpoints" / "last.ckpt")["state_dict"]
+    b = read_checkpoint(tmp_path / "flower" / "checkpoints" / "last.ckpt")["state_dict"]
+    assert a.keys() == b.keys()
+    assert max(float((a[k].double() - b[k].double()).abs().max()) for k in a) < 1e-5
+    assert [r["mb_total"] for r in local["rounds"]] == pytest.approx(
+        [r["mb_total"] for r in flower["rounds"]]
+    )
+    assert [r["answered"] for r in flower["rounds"]] == [2, 2]

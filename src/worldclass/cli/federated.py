@@ -68,13 +68,23 @@ def simulate(
         list[str] | None, typer.Option("--set", help="Override, e.g. --set federated.rounds=5")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the stopped federation in trainer.out.")] = False,
+    engine: Annotated[
+        str,
+        typer.Option(help="local: all clients in this process; flower: Flower's simulation engine (Ray)."),
+    ] = "local",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Run all clients of a federation in this process (deterministic, resumable); per-round metrics,
-    traffic and a task checkpoint in trainer.out."""
+    """Run all clients of a federation on one machine (local: in this process, deterministic,
+    resumable; flower: Flower's simulation engine); per-round metrics, traffic and a task checkpoint in
+    trainer.out."""
+    from worldclass.errors import ConfigError
     from worldclass.tasks import load_config
     from worldclass.training.federated.simulate import simulate as run
 
+    if engine == "flower":
+        from worldclass.training.federated.flower import simulate_flower as run
+    elif engine != "local":
+        raise ConfigError(f"--engine {engine!r}: choose local or flower")
     result = run(
         load_config(config, set_),
         resume=resume,

@@ -69,13 +69,22 @@ class BigEarthNetDataModule(L.LightningDataModule):
         )
 
     def setup(self, stage: str | None = None) -> None:
+        """Open the splits a Lightning stage needs (``fit``: train + validation; ``validate``,
+        ``test``, ``predict``: theirs; None: all of ``split_names``), each once."""
+        wanted = {"fit": ("train", "validation"), "validate": ("validation",)}.get(
+            stage or "", ("test",) if stage in ("test", "predict") else self.split_names
+        )
         for split in self.split_names:
-            if split not in self.datasets:
-                self.datasets[split] = BigEarthNet(self.root, split=split, **self.dataset_kwargs)
+            if split in wanted:
+                self._open(split)
+
+    def _open(self, split: str) -> BigEarthNet:
+        if split not in self.datasets:
+            self.datasets[split] = BigEarthNet(self.root, split=split, **self.dataset_kwargs)
+        return self.datasets[split]
 
     def _loader(self, split: str, *, train: bool) -> DataLoader[Any]:
-        self.setup()
-        ds = self.datasets[split]
+        ds = self._open(split)
         sampler: Sampler[int] | None = self.train_sampler(ds) if (train and self.train_sampler) else None
         return DataLoader(
             ds,

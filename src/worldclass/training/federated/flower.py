@@ -24,6 +24,7 @@ Messages (one :class:`~flwr.app.RecordDict` each): ``query`` (config -> the clie
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from worldclass.io import atomic_open
 
 #: run-config keys of the app (``[tool.flwr.app.config]``)
 CONFIG_KEY = "worldclass-config"
+#: set by :func:`simulate_flower`: Flower's own log lines below errors are dropped in the ClientApps
+QUIET_ENV = "WORLDCLASS_FLOWER_QUIET"
 
 
 def records_json(value: Any) -> Any:
@@ -118,3 +121,73 @@ resume = {"true" if resume else "false"}
     with atomic_open(path, "w") as f:
         f.write(body)
     return path
+
+
+def simulate_flower(
+    cfg: ExperimentConfig, *, resume: bool = False, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """``cfg``'s federation on Flower's simulation engine (Ray): worldclass's ServerApp in this process,
+    one virtual SuperNode per client of the manifest (``federated.clients``, else partitioned here),
+    each ClientApp reading its client's patches only; every CPU of the machine, one per client at a
+    time. Same outputs as :func:`~worldclass.training.federated.simulate.simulate`."""
+    import logging
+    import os
+
+    require_flower()
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "Flower's simulation engine needs Ray: pip install -c constraints.txt 'flwr[simulation]'; "
+            "or run without --engine flower"
+        ) from None
+    from flwr.simulation import run_simulation
+
+    from worldclass.tasks import config_from_dict
+    from worldclass.tasks.federated import FederatedConfig
+    from worldclass.training.federated import flower_client, flower_server
+    from worldclass.training.federated.partition import read_manifest
+    from worldclass.training.federated.simulate import client_manifest
+
+    fc = cfg.section("federated", FederatedConfig)
+    manifest = client_manifest(cfg, fc, log).absolute()
+    n = len(read_manifest(manifest)["clients"])
+    cfg = config_from_dict(cfg.to_dict(), [f"federated.clients={manifest}"])
+    out = Path(cfg.trainer.out)
+    flower_server.LOCAL_RUN_CONFIG.clear()
+    flower_server.LOCAL_RUN_CONFIG.update(
+        {
+            CONFIG_KEY: json.dumps(cfg.to_dict()),
+            "out": str(out),
+            "nodes": n,
+            "wait-seconds": 60.0,
+            "resume": resume,
+        }
+    )
+    cpus = os.cpu_count() or 1
+    backend = {
+        "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+        "init_args": {"num_cpus": cpus, "logging_level": "ERROR", "log_to_driver": True},
+    }
+    flwr_log = logging.getLogger("flwr")
+    level = flwr_log.level
+    flwr_log.setLevel(logging.ERROR)  # Flower's banners and deprecation notes off the console
+    os.environ[QUIET_ENV] = "1"  # ClientApps in Ray's workers quiet Flower's logger too
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # no GPU-visibility notice
+    try:
+        run_simulation(flower_server.app, flower_client.app, num_supernodes=n, backend_config=backend)  # type: ignore[arg-type]
+    finally:
+        flwr_log.setLevel(level)
+    state = out / "fl_state.pt"
+    if not state.is_file():
+        raise ConfigError(f"{out}: the Flower simulation ended without a round; see the lines above")
+    import torch
+
+    saved = torch.load(state, map_location="cpu", weights_only=True)
+    return {
+        "rounds": saved["history"],
+        "best_checkpoint": out / "checkpoints" / "best.ckpt",
+        "best_round": int(saved["best"][1]),
+        "manifest": manifest,
+    }

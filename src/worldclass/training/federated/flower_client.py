@@ -1,8 +1,8 @@
 """The Flower ClientApp: one client of a federation, reading only the archive its SuperNode names.
 
 Its data: the node config's ``data`` (+ optional ``splits``, ``name``, ``modality``; see
-:mod:`.flower`), or, under Flower's simulation engine, client ``partition-id`` of the run config's
-``manifest`` (a `worldclass fl partition` manifest). The model is the task's own, built from the config
+:mod:`.flower`), or, under Flower's simulation engine, client ``partition-id`` (in name order) of the
+config's ``federated.clients`` manifest, read through that client's split file. The model is the task's own, built from the config
 the server sends; local training is :func:`~worldclass.training.federated.simulate.local_train`, the same
 code the in-process simulator runs, so both engines train alike. The algorithm's per-client state
 (SCAFFOLD's control variate, MOON's previous model, FedBN's BatchNorm layers) lives in the node's
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -27,10 +29,13 @@ from flwr.clientapp import ClientApp
 from worldclass.errors import DataError, WorldclassError
 from worldclass.tasks.federated import FederatedConfig
 from worldclass.training.federated.algorithms import Algorithm, make_algorithm
-from worldclass.training.federated.flower import arrays, from_record, records_json
+from worldclass.training.federated.flower import QUIET_ENV, arrays, from_record, records_json
 from worldclass.training.federated.simulate import Client, evaluate_state, local_train
 
 app = ClientApp()
+
+if os.environ.get(QUIET_ENV):
+    logging.getLogger("flwr").setLevel(logging.ERROR)
 
 #: error code of a reply whose client cannot take part (bad data or config)
 CLIENT_ERROR = 1
@@ -54,25 +59,27 @@ class Node:
 _CACHE: dict[str, Node] = {}
 
 
-def _data_overrides(context: Context) -> tuple[str, list[str]]:
-    """(client name, config overrides that point the config at this client's own data)."""
+def _data_overrides(context: Context, config: dict[str, Any]) -> tuple[str, list[str], list[str]]:
+    """(client name, config overrides that point the config at this client's own data, the names of
+    the federation's clients where known)."""
     nc = context.node_config
     if "data" in nc:
         over = [f"data.root={nc['data']}"]
         if nc.get("splits"):
             over.append(f"data.splits={nc['splits']}")
-        return str(nc.get("name") or f"node{context.node_id}"), over
-    rc = context.run_config
-    if "partition-id" in nc and rc.get("manifest"):  # Flower's simulation engine: one manifest client
+        name = str(nc.get("name") or f"node{context.node_id}")
+        return name, over, [name]
+    listed = (config.get("federated") or {}).get("clients")
+    if "partition-id" in nc and listed:  # Flower's simulation engine: client partition-id of the manifest
         from pathlib import Path
 
         from worldclass.training.federated.partition import client_splits, read_manifest
 
-        manifest = Path(str(rc["manifest"]))
+        manifest = Path(str(listed))
         names = sorted(read_manifest(manifest)["clients"])
         name = names[int(nc["partition-id"]) % len(names)]
         splits = client_splits(manifest, name, manifest.parent / f"{name}.csv")
-        return name, [f"data.splits={splits}"]
+        return name, [f"data.splits={splits}"], names
     raise DataError(
         f"SuperNode {context.node_id}: no data in its node config; start it with "
         "--node-config 'data=\"/path/to/its/archive\"'"
@@ -82,7 +89,7 @@ def _data_overrides(context: Context) -> tuple[str, list[str]]:
 def _node(config: dict[str, Any], context: Context) -> Node:
     from worldclass.tasks import config_from_dict, get_task
 
-    name, over = _data_overrides(context)
+    name, over, names = _data_overrides(context, config)
     key = json.dumps([config, over], sort_keys=True)
     if key in _CACHE:
         return _CACHE[key]
@@ -100,6 +107,10 @@ def _node(config: dict[str, Any], context: Context) -> Node:
     algo = make_algorithm(fc.algorithm, mu=fc.mu, tau=fc.tau, momentum=fc.momentum)
     algo.setup(module.model, 1)
     modality = str(context.node_config.get("modality", "both"))
+    if "modality" not in context.node_config and (fc.modalities or fc.algorithm == "mmfl"):
+        from worldclass.training.federated.multimodal import assign_modalities
+
+        modality = assign_modalities(names, fc.modalities)[name]
     client = Client(name, setup.datamodule.datasets["train"], setup.datamodule.datasets.get("validation"))
     node = Node(name, modality, module, client, algo, fc, cfg.data.batch_size, meta["bands"], meta["classes"])
     _CACHE.clear()

@@ -36,6 +36,10 @@ from worldclass.training.federated.simulate import payload_bytes
 
 app = ServerApp()
 
+#: run config for :func:`~worldclass.training.federated.flower.simulate_flower` (Flower's simulation
+#: engine runs this ServerApp in the calling process without an app folder)
+LOCAL_RUN_CONFIG: dict[str, Any] = {}
+
 METRICS = ("map_macro", "map_micro", "f1_macro", "f1_micro", "f1_minor")
 
 
@@ -61,7 +65,7 @@ def log(line: str) -> None:
 def main(grid: Grid, context: Context) -> None:
     """Entry point Flower calls on the SuperLink's side."""
     try:
-        run_server(grid, dict(context.run_config))
+        run_server(grid, dict(context.run_config) or LOCAL_RUN_CONFIG)
     except WorldclassError as exc:
         log(str(exc))
         raise SystemExit(exc.exit_code) from None
