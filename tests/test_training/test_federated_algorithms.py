@@ -164,7 +164,7 @@ def test_fedbn_keeps_batchnorm_on_the_client_and_sends_less() -> None:
     assert torch.equal(
         model.state_dict()["bn.running_mean"], a.state["local"]["bn.running_mean"]
     )  # own BN back
-    ev = algo.evaluation_state(new, [(a.state["local"], 16), (b.state["local"], 16)])
+    ev = algo.evaluation_state(new, [(a.state, 16), (b.state, 16)])
     assert torch.allclose(
         ev["bn.running_mean"], (a.state["local"]["bn.running_mean"] + b.state["local"]["bn.running_mean"]) / 2
     )

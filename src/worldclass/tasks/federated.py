@@ -20,7 +20,7 @@ class FederatedConfig:
     ``rounds``; each sampled client runs ``local_epochs`` passes (at most ``local_steps`` batches) of SGD
     with ``lr`` and ``momentum``; ``fraction`` of the clients is sampled per round, a round needs
     ``min_clients`` answers; ``drop_rate``: simulated chance that a client does not answer a round;
-    ``timeout``: how long a Flower round waits for answers; ``modalities``: which clients hold S2 only, S1 only or both (``mmfl`` trains per modality part; other
+    ``whiten``: mmfl's feature whitening; ``timeout``: how long a Flower round waits for answers; ``modalities``: which clients hold S2 only, S1 only or both (``mmfl`` trains per modality part; other
     algorithms see a missing modality as zero pixels)."""
 
     clients: str | None = setting(
@@ -41,6 +41,9 @@ class FederatedConfig:
     min_clients: int = setting(2, "Fewest answers for a round to update the global model")
     drop_rate: float = setting(0.0, "Simulation: chance that a sampled client does not answer")
     val_share: float = setting(0.1, "Share of each client's patches kept for its local validation")
+    whiten: bool = setting(
+        False, "mmfl: whiten each modality's features with the client's own running statistics"
+    )
     timeout: float = setting(600.0, "Flower: seconds a round waits for the clients' answers")
     modalities: str | None = setting(
         None, "Clients' modalities: CLIENT=s2|s1|both,... or cycle (needs sensors [s2, s1], fusion late)"

@@ -112,13 +112,13 @@ class Algorithm:
         self, model: nn.Module, x: torch.Tensor, client: dict[str, Any]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled features and logits of a local batch; a client without one of the modalities (its
-        ``modality``: s2 | s1) sees that modality's channels as zeros."""
+        ``modality``: s2 | s1) runs only its encoder and sees the other's features as zeros."""
         modality = client.get("modality", "both")
         if modality != "both":
-            from worldclass.training.federated.multimodal import mask_missing
+            from worldclass.training.federated.multimodal import late_forward
 
-            net: Any = model.net
-            x = mask_missing(x, modality, int(net.s1_channels))
+            _, _, feats, logits = late_forward(model, x, modality)
+            return feats, logits
         out: tuple[torch.Tensor, torch.Tensor] = model.features_logits(x)  # type: ignore[operator]
         return out
 
@@ -148,8 +148,10 @@ class Algorithm:
         new = weighted_mean([u.state for u in uploads], [u.num_examples for u in uploads], sent)
         return {**global_state, **new}
 
-    def evaluation_state(self, global_state: State, client_states: list[tuple[State, int]]) -> State:
-        """The weights the server evaluates (the global ones, unless the algorithm keeps parts local)."""
+    def evaluation_state(self, global_state: State, clients: list[tuple[dict[str, Any], int]]) -> State:
+        """The weights the server evaluates, from the global ones and ``clients`` (each client's
+        persistent state and patches; empty: none known); the global ones unless the algorithm keeps
+        parts on the clients."""
         return global_state
 
 
@@ -269,11 +271,12 @@ class FedBN(Algorithm):
     def local_keys(self) -> set[str]:
         return self._bn
 
-    def evaluation_state(self, global_state: State, client_states: list[tuple[State, int]]) -> State:
-        if not client_states:
+    def evaluation_state(self, global_state: State, clients: list[tuple[dict[str, Any], int]]) -> State:
+        held = [(c["local"], n) for c, n in clients if "local" in c]
+        if not held:
             return global_state
         keys = sorted(self._bn)
-        bn = weighted_mean([s for s, _ in client_states], [n for _, n in client_states], keys)
+        bn = weighted_mean([s for s, _ in held], [n for _, n in held], keys)
         return {**global_state, **bn}
 
 
@@ -318,11 +321,13 @@ ALGORITHMS: dict[str, type[Algorithm]] = {
 }
 
 
-def make_algorithm(name: str, *, mu: float = 0.01, tau: float = 0.5, momentum: float = 0.0) -> Algorithm:
+def make_algorithm(
+    name: str, *, mu: float = 0.01, tau: float = 0.5, momentum: float = 0.0, whiten: bool = False
+) -> Algorithm:
     """An algorithm by name (``fedavg``, ``fedprox``, ``scaffold``, ``moon``, ``fedbn``, ``fednova``,
     ``mmfl``: :mod:`.multimodal`);
     ``mu``: FedProx's proximal / MOON's contrastive weight; ``tau``: MOON's temperature; ``momentum``: the
-    local SGD momentum (FedNova's normalisation needs it)."""
+    local SGD momentum (FedNova's normalisation needs it); ``whiten``: mmfl's feature whitening."""
     if name == "fedprox":
         return FedProx(mu)
     if name == "moon":
@@ -332,9 +337,14 @@ def make_algorithm(name: str, *, mu: float = 0.01, tau: float = 0.5, momentum: f
     if name == "mmfl":
         from worldclass.training.federated.multimodal import MultiModal
 
-        return MultiModal(mu, tau)
+        return MultiModal(mu, tau, whiten=whiten)
     if name not in ALGORITHMS:
         raise ConfigError(
             f"unknown federated algorithm {name!r}; choose one of {', '.join([*ALGORITHMS, 'mmfl'])}"
         )
     return ALGORITHMS[name]()
+
+
+def algorithm_for(fc: Any) -> Algorithm:
+    """The algorithm of a ``federated`` config section (:class:`~worldclass.tasks.federated.FederatedConfig`)."""
+    return make_algorithm(fc.algorithm, mu=fc.mu, tau=fc.tau, momentum=fc.momentum, whiten=fc.whiten)

@@ -4,7 +4,8 @@ on the same clients, over several seeds.
 Per seed, on the clients of ``federated.clients`` (or the train split partitioned by ``federated.scheme``;
 the manifest is written once and shared by every run):
 
-- each algorithm of ``algorithms`` (:mod:`.simulate`, the config's ``federated`` settings);
+- each algorithm of ``algorithms`` (:mod:`.simulate`, the config's ``federated`` settings;
+  ``mmfl+whiten``: mmfl with feature whitening);
 - **centralised**: the classification task trained on the union of the clients' patches
   (``rounds x local_epochs`` epochs of the task's own optimiser): what pooling the data would give;
 - **local-only**: each client trains alone on its own patches for the same epochs; its model is scored
@@ -62,7 +63,9 @@ def _fl_run(
 
     c = copy.deepcopy(cfg)
     c.trainer.seed, c.trainer.out = seed, str(out)
-    c.federated.algorithm, c.federated.clients = algo, str(manifest)
+    base, _, option = algo.partition("+")  # mmfl+whiten: mmfl with federated.whiten
+    c.federated.algorithm, c.federated.clients = base, str(manifest)
+    c.federated.whiten = c.federated.whiten or option == "whiten"
     done = out / "result.json"
     if done.is_file():
         return dict(json.loads(done.read_text()))

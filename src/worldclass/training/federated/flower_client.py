@@ -28,7 +28,7 @@ from flwr.clientapp import ClientApp
 
 from worldclass.errors import DataError, WorldclassError
 from worldclass.tasks.federated import FederatedConfig
-from worldclass.training.federated.algorithms import Algorithm, make_algorithm
+from worldclass.training.federated.algorithms import Algorithm, algorithm_for
 from worldclass.training.federated.flower import QUIET_ENV, arrays, from_record, records_json
 from worldclass.training.federated.simulate import Client, evaluate_state, local_train
 
@@ -104,7 +104,7 @@ def _node(config: dict[str, Any], context: Context) -> Node:
     if len(setup.datamodule.datasets["train"]) == 0:
         raise DataError(f"client {name}: {cfg.data.root} holds no training patches for this client")
     meta = module.hparams["meta"]
-    algo = make_algorithm(fc.algorithm, mu=fc.mu, tau=fc.tau, momentum=fc.momentum)
+    algo = algorithm_for(fc)
     algo.setup(module.model, 1)
     modality = str(context.node_config.get("modality", "both"))
     if "modality" not in context.node_config and (fc.modalities or fc.algorithm == "mmfl"):
@@ -222,7 +222,8 @@ def evaluate(msg: Message, context: Context) -> Message:
     model = node.module.model
     state = _load_state(context)
     local = {k: v for k, v in state.get("local", {}).items() if k in node.algo.local_keys()}
-    model.load_state_dict({**model.state_dict(), **arrays(msg), **local})
+    full = {**model.state_dict(), **arrays(msg), **local}
+    model.load_state_dict(node.algo.evaluation_state(full, [(state, node.client.size)]))
     val = node.client.val
     if val is None or len(val) == 0:
         return Message(RecordDict({"metrics": MetricRecord({"num-examples": 0})}), reply_to=msg)

@@ -29,7 +29,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from worldclass.errors import ConfigError, WorldclassError
 from worldclass.tasks.federated import FederatedConfig
-from worldclass.training.federated.algorithms import Algorithm, State, Upload, make_algorithm
+from worldclass.training.federated.algorithms import Algorithm, State, Upload, algorithm_for
 from worldclass.training.federated.flower import CONFIG_KEY, arrays, from_record, metrics, records_json
 from worldclass.training.federated.outputs import save_checkpoint, save_state, write_history
 from worldclass.training.federated.simulate import payload_bytes
@@ -153,7 +153,7 @@ def run_server(grid: Grid, run_config: dict[str, Any]) -> list[dict[str, Any]]:
         )
     log("clients: " + ", ".join(f"{m.name} ({m.size} patches, {m.info['modality']})" for m in members))
     model, module = _server_module(members, cfg)
-    algo = make_algorithm(fc.algorithm, mu=fc.mu, tau=fc.tau, momentum=fc.momentum)
+    algo = algorithm_for(fc)
     algo.setup(model, len(members))
     for m in members:
         m.state["modality"] = m.info["modality"]

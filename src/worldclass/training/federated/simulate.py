@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 from worldclass.config import ExperimentConfig
 from worldclass.errors import ConfigError, DataError
 from worldclass.tasks.federated import FederatedConfig
-from worldclass.training.federated.algorithms import Algorithm, State, Upload, make_algorithm
+from worldclass.training.federated.algorithms import Algorithm, State, Upload, algorithm_for
 from worldclass.training.federated.outputs import save_checkpoint, save_state, write_history
 
 
@@ -211,7 +211,7 @@ def simulate(
         raise ConfigError(
             f"federated.min_clients {fc.min_clients} > the {len(clients)} clients of {manifest}"
         )
-    algo = make_algorithm(fc.algorithm, mu=fc.mu, tau=fc.tau, momentum=fc.momentum)
+    algo = algorithm_for(fc)
     algo.setup(model, len(clients))
     mods: dict[str, str] = {}
     if fc.modalities or fc.algorithm == "mmfl":
@@ -285,8 +285,7 @@ def simulate(
         else:
             note = f"only {len(uploads)} of {len(sampled)} clients answered (min {fc.min_clients}): global model kept"
             log(f"round {r}: {note}")
-        locals_ = [(c.state["local"], c.size) for c in clients if "local" in c.state]
-        work.load_state_dict(algo.evaluation_state(global_state, locals_))
+        work.load_state_dict(algo.evaluation_state(global_state, [(c.state, c.size) for c in clients]))
         metrics = evaluate_state(work, val, cfg.data.batch_size, counts, cfg.optim.limit_val_batches)
         for i in sampled:  # the global model on each client's own validation patches
             c = clients[i]
