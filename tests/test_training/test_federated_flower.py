@@ -188,3 +188,26 @@ def test_flower_simulation_engine_trains_like_the_local_simulator(v2_store: Path
         [r["mb_total"] for r in flower["rounds"]]
     )
     assert [r["answered"] for r in flower["rounds"]] == [2, 2]
+
+
+def test_clients_with_other_bands_or_classes_are_left_out_on_both_sides() -> None:
+    from types import SimpleNamespace
+
+    from worldclass.errors import DataError
+    from worldclass.training.federated.flower_client import _check_model
+    from worldclass.training.federated.flower_server import Member, consistent
+
+    info = {"bands": ["B02", "B03"], "classes": ["a", "b"], "n_train": 3}
+    members = [
+        Member(1, "A", info),
+        Member(2, "B", {**info, "bands": ["B02"]}),
+        Member(3, "C", {**info, "classes": ["a"]}),
+        Member(4, "D", dict(info)),
+    ]
+    kept, notes = consistent(members)
+    assert [m.name for m in kept] == ["A", "D"]
+    assert len(notes) == 2 and "client B: bands" in notes[0] and "client C: classes" in notes[1]
+    node = SimpleNamespace(name="B", bands=["B02"], classes=["a", "b"])
+    with pytest.raises(DataError, match="client B: its archive has the bands"):
+        _check_model(node, info)  # type: ignore[arg-type]
+    _check_model(SimpleNamespace(name="A", **{k: info[k] for k in ("bands", "classes")}), info)  # type: ignore[arg-type]

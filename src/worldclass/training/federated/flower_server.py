@@ -99,18 +99,27 @@ def _members(grid: Grid, config: dict[str, Any], expected: int, wait: float, tim
         else:
             info = from_record(reply.content["info"])
             out.append(Member(n, str(info["name"]), info))
-    if out:
-        ref = out[0].info
-        for m in list(out):
-            for what in ("bands", "classes"):
-                if m.info[what] != ref[what]:
-                    log(
-                        f"client {m.name}: {what} {m.info[what]} differ from {out[0].name}'s {ref[what]}; "
-                        "left out (encode its archive with the federation's bands and classes)"
-                    )
-                    out.remove(m)
-                    break
-    return sorted(out, key=lambda m: m.name)
+    kept, notes = consistent(sorted(out, key=lambda m: m.name))
+    for line in notes:
+        log(line)
+    return kept
+
+
+def consistent(members: list[Member]) -> tuple[list[Member], list[str]]:
+    """The members whose bands and classes equal those of the first one, and a line for each other."""
+    if not members:
+        return [], []
+    ref, kept, notes = members[0], [members[0]], []
+    for m in members[1:]:
+        what = next((w for w in ("bands", "classes") if m.info[w] != ref.info[w]), None)
+        if what is None:
+            kept.append(m)
+        else:
+            notes.append(
+                f"client {m.name}: {what} {m.info[what]} differ from {ref.name}'s {ref.info[what]}; left out "
+                "(encode its archive with the federation's bands and classes)"
+            )
+    return kept, notes
 
 
 def _server_module(members: list[Member], cfg: Any) -> tuple[torch.nn.Module, Any]:
