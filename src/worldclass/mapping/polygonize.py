@@ -121,6 +121,9 @@ class _Output:
         self.buffer = []
         self.ids.update(int(v) for v in np.unique(values))
         world = pixel_to_map(geoms, self.transform)
+        bad = ~shapely.is_valid(world)
+        if bad.any():  # float rounding of the affine map can make a nearly touching ring cross itself
+            world[bad] = [_valid_polygonal(g) for g in world[bad]]
         fields = {
             "class_id": values.astype(np.int32),
             "class_name": np.array([self.names[v] for v in values], dtype=object),
@@ -282,6 +285,19 @@ def _check_field(field: str | Path, src: Any) -> str:
                 f"{src.height}); use the .field.tif written with this map"
             )
     return str(p)
+
+
+def _valid_polygonal(g: shapely.Geometry) -> shapely.Geometry:
+    """A valid version of polygon ``g`` (GEOS make_valid, structure method; line and point remnants and
+    parts below a millionth of its area dropped): vertices stay where they are, so shared boundaries
+    stay shared."""
+    fixed = shapely.make_valid(g, method="structure", keep_collapsed=False)
+    parts = np.array([p for p in shapely.get_parts(fixed) if p.geom_type == "Polygon"], dtype=object)
+    if not len(parts):
+        return shapely.Polygon()
+    area = shapely.area(parts)
+    parts = parts[area >= 1e-6 * area.sum()]  # rounding slivers (a crossing's tiny triangle)
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(list(parts))
 
 
 def building_classes(names: Sequence[str]) -> set[int]:

@@ -37,15 +37,11 @@ def _runs(rot: np.ndarray) -> list[list[float]]:
     if len(change) < 2:
         return []
     order = np.roll(np.arange(len(rot)), -int(change[0]))  # start at a label change: no wrap-around run
-    runs: list[list[float]] = []
-    for i in order:
-        h = float(horizontal[i])
-        if runs and runs[-1][0] == h:
-            runs[-1][1] += length[i]
-            runs[-1][2] += length[i] * level[i]
-        else:
-            runs.append([h, float(length[i]), float(length[i] * level[i])])
-    return runs
+    lab, ln = horizontal[order], length[order]
+    starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+    total = np.add.reduceat(ln, starts)
+    weighted = np.add.reduceat(ln * level[order], starts)
+    return [[float(lab[i]), float(a), float(b)] for i, a, b in zip(starts, total, weighted, strict=True)]
 
 
 def _absorb(runs: list[list[float]], min_run: float) -> list[list[float]]:
@@ -103,17 +99,18 @@ def regularize(
     if simple.is_empty or simple.geom_type != "Polygon":
         return poly
     ext = np.asarray(simple.exterior.coords)
-    best: tuple[float, Polygon] | None = None
+    fits = []
     for theta in _distinct([dominant_angle(ext, 2 * min_run), _rectangle_angle(poly), 0.0]):
         out = _at_angle(simple, theta, min_run)
-        if out is None or not out.is_valid or abs(out.area - poly.area) > max_area_change * poly.area:
-            continue
-        err = shapely.symmetric_difference(out, poly).area + 1e-6 * len(out.exterior.coords)
-        if best is None or err < best[0]:
-            best = (err, out)
-    if best is None:
+        if out is not None and out.is_valid and abs(out.area - poly.area) <= max_area_change * poly.area:
+            fits.append(out)
+    if not fits:
         return poly
-    return shapely.normalize(best[1])
+    if len(fits) > 1:  # the fit closest to the outline (symmetric difference), fewer corners on ties
+        err = shapely.area(shapely.symmetric_difference(np.array(fits, dtype=object), poly))
+        err = err + 1e-6 * np.array([len(f.exterior.coords) for f in fits])
+        fits = [fits[int(np.argmin(err))]]
+    return shapely.normalize(fits[0])
 
 
 def _distinct(angles: list[float], tol: float = np.radians(0.25)) -> list[float]:
@@ -215,7 +212,7 @@ def regularize_coverage(
         x0, y0, x1, y1 = np.asarray(lost.bounds) + np.array([-1.0, -1.0, 1.0, 1.0])
         cand = tree.query(shapely.box(x0, y0, x1, y1))
         local = shapely.clip_by_rect(geoms[cand], x0, y0, x1, y1)
-        pi, ci = shapely.STRtree(local).query(pieces)  # pairs whose boxes meet
+        pi, ci = shapely.STRtree(local).query(pieces, predicate="intersects")  # pairs that meet
         shared = shapely.length(shapely.intersection(shapely.boundary(pieces[pi]), local[ci]))
         best: dict[int, tuple[float, int]] = {}
         for p, c, w in zip(pi, ci, shared, strict=True):
@@ -224,7 +221,8 @@ def regularize_coverage(
         for p, (_, c) in best.items():
             gains.setdefault(c, []).append(pieces[p])
     for c, parts in gains.items():
-        geoms[c] = _polygonal(shapely.union_all([geoms[c], *parts]))
+        if repair is None or repair[c]:  # a polygon the caller drops needs no gains
+            geoms[c] = _polygonal(shapely.union_all([geoms[c], *parts]))
     return geoms
 
 

@@ -41,15 +41,25 @@ class ChunkJob:
 
 
 def chunk_polygons(data: np.ndarray, col0: int, row0: int, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
-    """(polygons in global pixel coordinates, class values) of one chunk core, simplified as a coverage."""
+    """(polygons in global pixel coordinates, class values) of one chunk core, simplified as a coverage.
+    Rings are built in two vectorised calls (all rings, then all polygons with their holes)."""
     t = Affine.translation(col0, row0)
-    geoms, values = [], []
+    coords: list[np.ndarray] = []
+    lengths: list[int] = []
+    owner: list[int] = []  # per ring: its polygon (the first ring of a polygon is its shell)
+    values: list[int] = []
     for geom, value in shapes(data, mask=data != NODATA, connectivity=4, transform=t):
-        rings = [np.asarray(r) for r in geom["coordinates"]]
-        geoms.append(shapely.Polygon(rings[0], rings[1:]))
+        n = len(values)
+        for ring in geom["coordinates"]:
+            coords.append(np.asarray(ring, dtype=np.float64))
+            lengths.append(len(coords[-1]))
+            owner.append(n)
         values.append(int(value))
-    arr = np.array(geoms, dtype=object)
-    if tolerance > 0 and len(arr):
+    if not values:
+        return np.empty(0, dtype=object), np.zeros(0, np.int64)
+    rings = shapely.linearrings(np.concatenate(coords), indices=np.repeat(np.arange(len(lengths)), lengths))
+    arr: np.ndarray = shapely.polygons(rings, indices=np.asarray(owner))
+    if tolerance > 0:
         arr = shapely.coverage_simplify(arr, tolerance, simplify_boundary=False)
     return arr, np.asarray(values, np.int64)
 
@@ -67,6 +77,12 @@ def vectorize_chunk(job: ChunkJob) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     core = np.ascontiguousarray(
         data[job.y0 - hy0 : job.y0 - hy0 + job.height, job.x0 - hx0 : job.x0 - hx0 + job.width]
     )
+    used = {*job.keep, *job.regularize}
+    if job.regularize and len(used) < NODATA:
+        # classes neither kept nor squared only matter as "not a kept class" neighbours: one label for
+        # all of them (after the sieve, so specks are removed as before) means fewer, simpler polygons
+        other = max(v for v in range(NODATA) if v not in used)
+        core[(core != NODATA) & ~np.isin(core, list(used))] = other
     geoms, values = chunk_polygons(core, job.x0, job.y0, job.tolerance)
     if job.regularize and len(geoms):
         # on the whole chunk coverage, so neighbours follow; polygons cut by a seam wait for their merge
