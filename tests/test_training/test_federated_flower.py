@@ -211,3 +211,33 @@ def test_clients_with_other_bands_or_classes_are_left_out_on_both_sides() -> Non
     with pytest.raises(DataError, match="client B: its archive has the bands"):
         _check_model(node, info)  # type: ignore[arg-type]
     _check_model(SimpleNamespace(name="A", **{k: info[k] for k in ("bands", "classes")}), info)  # type: ignore[arg-type]
+
+
+def test_a_stopped_flower_server_resumes_to_the_same_weights(v2_store: Path, tmp_path: Path) -> None:
+    """One round, stop, resume to two (run config resume): the weights of an uninterrupted two-round
+    run of the in-process simulator (FedAvg: the clients keep no state between rounds)."""
+    pytest.importorskip("ray")
+    from helpers import quick_config
+    from worldclass.models.checkpoint import read_checkpoint
+    from worldclass.training.federated.flower import simulate_flower
+    from worldclass.training.federated.simulate import simulate
+
+    fl = ["federated.local_steps=2", "federated.scheme=iid", "federated.num_clients=2"]
+    full = simulate(quick_config(v2_store, tmp_path / "full", *fl, "federated.rounds=2"), log=lambda s: None)
+    part = [*fl, f"federated.clients={full['manifest']}"]
+    simulate_flower(
+        quick_config(v2_store, tmp_path / "part", *part, "federated.rounds=1"), log=lambda s: None
+    )
+    with pytest.raises(Exception, match="resume"):  # a finished run is not overwritten by accident
+        simulate_flower(
+            quick_config(v2_store, tmp_path / "part", *part, "federated.rounds=2"), log=lambda s: None
+        )
+    res = simulate_flower(
+        quick_config(v2_store, tmp_path / "part", *part, "federated.rounds=2"),
+        resume=True,
+        log=lambda s: None,
+    )
+    assert [r["round"] for r in res["rounds"]] == [1, 2]
+    a = read_checkpoint(tmp_path / "full" / "checkpoints" / "last.ckpt")["state_dict"]
+    b = read_checkpoint(tmp_path / "part" / "checkpoints" / "last.ckpt")["state_dict"]
+    assert max(float((a[k].double() - b[k].double()).abs().max()) for k in a) < 1e-5

@@ -150,6 +150,10 @@ def simulate_flower(
     from worldclass.training.federated.simulate import client_manifest
 
     fc = cfg.section("federated", FederatedConfig)
+    if (Path(cfg.trainer.out) / "fl_state.pt").is_file() and not resume:
+        raise ConfigError(
+            f"{cfg.trainer.out}: holds a federated run; pass --resume to continue it or choose another trainer.out"
+        )
     manifest = client_manifest(cfg, fc, log).absolute()
     n = len(read_manifest(manifest)["clients"])
     cfg = config_from_dict(cfg.to_dict(), [f"federated.clients={manifest}"])
