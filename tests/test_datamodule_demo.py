@@ -11,9 +11,11 @@ from worldclass.demo import run_demo
 
 def test_datamodule_serves_three_splits(v2_store: Path) -> None:
     dm = BigEarthNetDataModule(v2_store, batch_size=4, num_workers=2, sensors=("s2", "s1"), num_classes=19)
-    dm.setup("fit")
+    dm.setup("fit")  # a stage opens only its splits (a client's split file may hold no test patches)
+    assert set(dm.datasets) == {"train", "validation"}
     batch = next(iter(dm.train_dataloader()))
     assert batch["image"].shape[1:] == (14, 120, 120) and batch["label"].shape[1] == 19
+    dm.setup("test")
     sizes = [len(dm.datasets[s]) for s in ("train", "validation", "test")]
     assert all(n > 0 for n in sizes)
     assert sum(len(b["patch_id"]) for b in dm.test_dataloader()) == sizes[2]
