@@ -148,6 +148,17 @@ def _check_model(node: Node, conf: dict[str, Any]) -> None:
             )
 
 
+def _prepare(msg: Message, context: Context) -> tuple[Node, dict[str, Any]] | Message:
+    """This client's node for a train/evaluate message and the message's config, or the error reply."""
+    conf = from_record(msg.content["config"])
+    try:
+        node = _node(conf["config"], context)
+        _check_model(node, conf)
+    except WorldclassError as exc:
+        return _refuse(msg, exc)
+    return node, conf
+
+
 @app.query()
 def query(msg: Message, context: Context) -> Message:
     """This client's description: name, modality, model metadata, label counts, patches."""
@@ -171,12 +182,10 @@ def query(msg: Message, context: Context) -> Message:
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     """Local training from the received global weights; replies with the upload of the algorithm."""
-    conf = from_record(msg.content["config"])
-    try:
-        node = _node(conf["config"], context)
-        _check_model(node, conf)
-    except WorldclassError as exc:
-        return _refuse(msg, exc)
+    ready = _prepare(msg, context)
+    if isinstance(ready, Message):
+        return ready
+    node, conf = ready
     t0 = time.perf_counter()
     client = node.client
     client.state = _load_state(context)
@@ -213,12 +222,10 @@ def train(msg: Message, context: Context) -> Message:
 def evaluate(msg: Message, context: Context) -> Message:
     """Metrics of the received global weights (with this client's local layers) on its validation
     patches."""
-    conf = from_record(msg.content["config"])
-    try:
-        node = _node(conf["config"], context)
-        _check_model(node, conf)
-    except WorldclassError as exc:
-        return _refuse(msg, exc)
+    ready = _prepare(msg, context)
+    if isinstance(ready, Message):
+        return ready
+    node, _ = ready
     model = node.module.model
     state = _load_state(context)
     local = {k: v for k, v in state.get("local", {}).items() if k in node.algo.local_keys()}

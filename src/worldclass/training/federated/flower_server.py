@@ -31,7 +31,7 @@ from worldclass.errors import ConfigError, WorldclassError
 from worldclass.tasks.federated import FederatedConfig
 from worldclass.training.federated.algorithms import Algorithm, State, Upload, algorithm_for
 from worldclass.training.federated.flower import CONFIG_KEY, arrays, from_record, metrics, records_json
-from worldclass.training.federated.outputs import save_checkpoint, save_state, write_history
+from worldclass.training.federated.outputs import save_checkpoint, save_state, start_state, write_history
 from worldclass.training.federated.simulate import payload_bytes
 
 app = ServerApp()
@@ -166,14 +166,7 @@ def run_server(grid: Grid, run_config: dict[str, Any]) -> list[dict[str, Any]]:
     algo.setup(model, len(members))
     for m in members:
         m.state["modality"] = m.info["modality"]
-    global_state: State = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    history: list[dict[str, Any]] = []
-    best: tuple[float, int] = (-1.0, -1)
-    if state_file.is_file():
-        saved = torch.load(state_file, map_location="cpu", weights_only=True)
-        global_state, history, best = saved["global"], saved["history"], tuple(saved["best"])
-        algo.load_server_state(saved["server"])
-        log(f"resuming after round {len(history)} of {fc.rounds}")
+    global_state, history, best, _ = start_state(state_file, model, algo, log)  # client state: theirs
     conf = {"config": config, "bands": members[0].info["bands"], "classes": members[0].info["classes"]}
     for r in range(len(history) + 1, fc.rounds + 1):
         global_state, row = _round(grid, r, members, algo, global_state, conf, fc, cfg.trainer.seed)

@@ -50,6 +50,25 @@ def save_state(
         )
 
 
+def start_state(
+    state_file: Path, model: torch.nn.Module, algo: Algorithm, log: Any
+) -> tuple[State, list[dict[str, Any]], tuple[float, int], dict[str, Any]]:
+    """(global weights, round history, (best validation mAP, its round), saved client states) of a
+    federation: the model's own weights, or those of ``state_file`` when a stopped run left one (the
+    algorithm's server state restored too)."""
+    if not state_file.is_file():
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}, [], (-1.0, -1), {}
+    saved = torch.load(state_file, map_location="cpu", weights_only=True)
+    algo.load_server_state(saved["server"])
+    log(f"resuming after round {len(saved['history'])}")
+    return (
+        saved["global"],
+        saved["history"],
+        (float(saved["best"][0]), int(saved["best"][1])),
+        saved["clients"],
+    )
+
+
 def write_history(out: Path, history: list[dict[str, Any]], manifest: Path, fc: FederatedConfig) -> None:
     from dataclasses import asdict
 

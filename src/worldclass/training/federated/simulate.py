@@ -32,7 +32,7 @@ from worldclass.config import ExperimentConfig
 from worldclass.errors import ConfigError, DataError
 from worldclass.tasks.federated import FederatedConfig
 from worldclass.training.federated.algorithms import Algorithm, State, Upload, algorithm_for
-from worldclass.training.federated.outputs import save_checkpoint, save_state, write_history
+from worldclass.training.federated.outputs import save_checkpoint, save_state, start_state, write_history
 
 
 def payload_bytes(tensors: State) -> int:
@@ -221,16 +221,9 @@ def simulate(
         log("modalities: " + ", ".join(f"{n} {m}" for n, m in mods.items()))
     val = setup.datamodule.datasets["validation"]
     counts = module.hparams["eval_counts"]
-    global_state: State = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    history: list[dict[str, Any]] = []
-    best: tuple[float, int] = (-1.0, -1)
-    if state_file.is_file():
-        saved = torch.load(state_file, map_location="cpu", weights_only=True)
-        global_state, history, best = saved["global"], saved["history"], tuple(saved["best"])
-        algo.load_server_state(saved["server"])
-        for c in clients:
-            c.state = saved["clients"].get(c.name, {})
-        log(f"resuming after round {len(history)} of {fc.rounds}")
+    global_state, history, best, saved = start_state(state_file, model, algo, log)
+    for c in clients:
+        c.state = saved.get(c.name, {})
     for c in clients:
         if mods:
             c.state["modality"] = mods[c.name]
