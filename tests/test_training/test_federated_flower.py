@@ -148,6 +148,9 @@ def test_superlink_and_supernodes_run_two_rounds_without_the_server_opening_data
     assert len(rows) == 3 and all(row.split(",")[1] == "2" for row in rows[1:])
     model, meta = load_model(run / "checkpoints" / "best.ckpt")
     assert meta.bands[:2] == ["B02", "B03"] and sum(p.numel() for p in model.parameters()) > 0
+    for s in stores:  # no client path reached the server's outputs either
+        for f in (run / "fl.json", run / "checkpoints" / "best.ckpt"):
+            assert str(s.parent).encode() not in f.read_bytes()
     if traced:
         server = (tmp_path / "superlink.trace").read_text()
         # the trace covers the ServerApp's process and shows the files it opened (its run folder) ...

@@ -5,8 +5,8 @@
 A federation on Flower's own processes (one SuperLink for the server, one SuperNode per client)::
 
     worldclass fl app configs/federated-reben.yaml --out fl-app --run-out runs/fl-flower --nodes 2
-    flower-superlink --insecure --disable-runtime-dependency-installation   # server machine
-    flower-supernode --insecure --superlink SERVER:9092 --port 9094 \\
+    flower-superlink --insecure --disable-runtime-dependency-installation   # server: HTTP APIs on :8000
+    flower-supernode --insecure --superlink SERVER:8000 --port 9094 \\
         --node-config 'data="/data/at.store" name="AT"'              # on each client, its own archive
     flwr run fl-app local --stream                                   # [superlink.local] in $FLWR_HOME/config.toml
 

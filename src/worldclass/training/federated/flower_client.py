@@ -162,11 +162,13 @@ def _prepare(msg: Message, context: Context) -> tuple[Node, dict[str, Any]] | Me
 @app.query()
 def query(msg: Message, context: Context) -> Message:
     """This client's description: name, modality, model metadata, label counts, patches."""
+    config = from_record(msg.content["config"])
     try:
-        node = _node(from_record(msg.content["config"]), context)
+        node = _node(config, context)
     except WorldclassError as exc:
         return _refuse(msg, exc)
-    hp = dict(node.module.hparams)
+    hp = dict(node.module.hparams)  # with the server's config: this client's paths stay here
+    hp["config"], hp["meta"] = config, {**hp["meta"], "config": config}
     info = {
         "name": node.name,
         "modality": node.modality,
