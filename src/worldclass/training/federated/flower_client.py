@@ -61,14 +61,13 @@ _CACHE: dict[str, Node] = {}
 
 def _data_overrides(context: Context, config: dict[str, Any]) -> tuple[str, list[str], list[str]]:
     """(client name, config overrides that point the config at this client's own data, the names of
-    the federation's clients where known)."""
+    the federation's clients when a manifest gives them, else [])."""
     nc = context.node_config
     if "data" in nc:
         over = [f"data.root={nc['data']}"]
         if nc.get("splits"):
             over.append(f"data.splits={nc['splits']}")
-        name = str(nc.get("name") or f"node{context.node_id}")
-        return name, over, [name]
+        return str(nc.get("name") or f"node{context.node_id}"), over, []
     listed = (config.get("federated") or {}).get("clients")
     if "partition-id" in nc and listed:  # Flower's simulation engine: client partition-id of the manifest
         from pathlib import Path
@@ -106,8 +105,8 @@ def _node(config: dict[str, Any], context: Context) -> Node:
     meta = module.hparams["meta"]
     algo = algorithm_for(fc)
     algo.setup(module.model, 1)
-    modality = str(context.node_config.get("modality", "both"))
-    if "modality" not in context.node_config and (fc.modalities or fc.algorithm == "mmfl"):
+    modality = str(context.node_config.get("modality", "both"))  # a SuperNode says what it holds
+    if names and "modality" not in context.node_config and (fc.modalities or fc.algorithm == "mmfl"):
         from worldclass.training.federated.multimodal import assign_modalities
 
         modality = assign_modalities(names, fc.modalities)[name]
