@@ -10,7 +10,7 @@ from worldclass.demo import run_demo
 
 
 def test_datamodule_serves_three_splits(v2_store: Path) -> None:
-    dm = BigEarthNetDataModule(v2_store, batch_size=4, num_workers=2, sensors=("s2", "s1"), num_classes=19)
+    dm = BigEarthNetDataModule(v2_store, batch_size=4, num_workers=0, sensors=("s2", "s1"), num_classes=19)
     dm.setup("fit")  # a stage opens only its splits (a client's split file may hold no test patches)
     assert set(dm.datasets) == {"train", "validation"}
     batch = next(iter(dm.train_dataloader()))
