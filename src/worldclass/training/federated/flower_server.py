@@ -32,7 +32,7 @@ from worldclass.tasks.federated import FederatedConfig
 from worldclass.training.federated.algorithms import Algorithm, State, Upload, algorithm_for
 from worldclass.training.federated.flower import CONFIG_KEY, arrays, from_record, metrics, records_json
 from worldclass.training.federated.outputs import save_checkpoint, save_state, start_state, write_history
-from worldclass.training.federated.simulate import payload_bytes
+from worldclass.training.federated.simulate import client_seed, payload_bytes, sample_round
 
 app = ServerApp()
 
@@ -198,15 +198,14 @@ def _round(
 ) -> tuple[State, dict[str, Any]]:
     """One train + evaluate round; the new global weights and the round's history row."""
     t0 = time.perf_counter()
-    rng = np.random.default_rng([seed, r])
-    k = max(min(fc.min_clients, len(members)), round(fc.fraction * len(members)))
-    sampled = [members[i] for i in sorted(rng.choice(len(members), k, replace=False).tolist())]
+    chosen, _ = sample_round(len(members), fc, seed, r)
+    sampled = [members[i] for i in chosen]
     payload = algo.server_payload()
     contents, bytes_down = {}, 0
-    for i, m in enumerate(sampled):
+    for i, m in zip(chosen, sampled, strict=True):  # seeds by client index, as the simulator's
         down = {key: global_state[key] for key in algo.upload_keys(list(global_state), m.state)}
         bytes_down += payload_bytes(down) + payload_bytes(payload)
-        c = {**conf, "round": r, "seed": int(np.random.default_rng([seed, r, i]).integers(2**31))}
+        c = {**conf, "round": r, "seed": client_seed(seed, r, i)}
         contents[m.node] = RecordDict(
             {"arrays": ArrayRecord(down), "payload": ArrayRecord(payload), "config": records_json(c)}
         )

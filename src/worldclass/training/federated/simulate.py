@@ -121,6 +121,19 @@ def open_clients(cfg: ExperimentConfig, manifest: Path) -> list[Client]:
     return out
 
 
+def sample_round(n: int, fc: FederatedConfig, seed: int, r: int) -> tuple[list[int], np.random.Generator]:
+    """Indexes of the clients (of ``n``, in name order) sampled for round ``r`` (``fraction``, at least
+    ``min_clients``), and the round's generator for further draws; both engines sample this way."""
+    rng = np.random.default_rng([seed, r])
+    m = max(min(fc.min_clients, n), round(fc.fraction * n))
+    return sorted(rng.choice(n, m, replace=False).tolist()), rng
+
+
+def client_seed(seed: int, r: int, i: int) -> int:
+    """Seed of client ``i``'s local training in round ``r`` (resume and both engines give the same)."""
+    return int(np.random.default_rng([seed, r, i]).integers(2**31))
+
+
 def local_train(
     model: torch.nn.Module,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -231,9 +244,7 @@ def simulate(
     ckpt_dir = out / "checkpoints"
     for r in range(len(history) + 1, fc.rounds + 1):
         t0 = time.perf_counter()
-        rng = np.random.default_rng([cfg.trainer.seed, r])
-        m = max(min(fc.min_clients, len(clients)), round(fc.fraction * len(clients)))
-        sampled = sorted(rng.choice(len(clients), m, replace=False).tolist())
+        sampled, rng = sample_round(len(clients), fc, cfg.trainer.seed, r)
         dropped = {i for i in sampled if rng.uniform() < fc.drop_rate}
         payload = algo.server_payload()
         bytes_down = sum(
@@ -260,7 +271,7 @@ def simulate(
                 payload,
                 fc,
                 cfg.data.batch_size,
-                seed=int(np.random.default_rng([cfg.trainer.seed, r, i]).integers(2**31)),
+                seed=client_seed(cfg.trainer.seed, r, i),
             )
             up = payload_bytes(u.state) + payload_bytes(u.extras)
             bytes_up += up
