@@ -7,7 +7,17 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = [[], ["encode"], ["stats"], ["splits"], ["synth"], ["synth", "bigearthnet"], ["demo"]]
+COMMANDS = [
+    [],
+    ["encode"],
+    ["stats"],
+    ["splits"],
+    ["synth"],
+    ["synth", "bigearthnet"],
+    ["demo"],
+    ["al", "init"],
+    ["experiment", "active"],
+]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -70,29 +70,39 @@ $("byfile").onsubmit=async(e)=>{e.preventDefault();const fd=new FormData();
 """
 
 
+class PageHandler(BaseHTTPRequestHandler):
+    """Shared plumbing of the local pages (search, annotation): quiet log, JSON answers, one-line errors."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: the CLI prints the address
+        return
+
+    def _send(self, status: int, body: bytes, ctype: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, obj: Any, status: int = 200) -> None:
+        self._send(status, json.dumps(obj).encode(), "application/json")
+
+    def _guard(self, fn: Any) -> None:
+        try:
+            fn()
+        except WorldclassError as exc:
+            self._json({"error": str(exc)}, 400)
+        except (ValueError, KeyError) as exc:
+            self._json({"error": f"bad request: {exc}"}, 400)
+
+    def _preview(self, path: str, png_of: Any) -> None:
+        """``/preview/<sensor>/<patch_id>.png`` through ``png_of(patch_id, sensor)``."""
+        sensor, _, pid = path[len("/preview/") : -4].partition("/")
+        png = png_of(unquote(pid), unquote(sensor))
+        self._send(200, png, "image/png") if png else self._json({"error": "no preview"}, 404)
+
+
 def _handler(service: SearchService) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # quiet: the CLI prints the address
-            return
-
-        def _send(self, status: int, body: bytes, ctype: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _json(self, obj: Any, status: int = 200) -> None:
-            self._send(status, json.dumps(obj).encode(), "application/json")
-
-        def _guard(self, fn: Any) -> None:
-            try:
-                fn()
-            except WorldclassError as exc:
-                self._json({"error": str(exc)}, 400)
-            except (ValueError, KeyError) as exc:
-                self._json({"error": f"bad request: {exc}"}, 400)
-
+    class Handler(PageHandler):
         def do_GET(self) -> None:
             url = urlparse(self.path)
             q = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -107,9 +117,7 @@ def _handler(service: SearchService) -> type[BaseHTTPRequestHandler]:
                     )
                 )
             elif url.path.startswith("/preview/") and url.path.endswith(".png"):
-                sensor, _, pid = url.path[len("/preview/") : -4].partition("/")
-                png = service.preview_png(unquote(pid), unquote(sensor))
-                self._send(200, png, "image/png") if png else self._json({"error": "no preview"}, 404)
+                self._preview(url.path, service.preview_png)
             else:
                 self._json({"error": f"no route {url.path}"}, 404)
 
@@ -187,4 +195,4 @@ def serve_in_thread(
     return server, f"http://{h if isinstance(h, str) else h.decode()}:{p}/"
 
 
-__all__ = ["info", "make_server", "serve_in_thread"]
+__all__ = ["PageHandler", "info", "make_server", "serve_in_thread"]

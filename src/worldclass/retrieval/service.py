@@ -9,6 +9,7 @@ vectors would not be comparable.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ class SearchService:
         self.data = Path(data or self.index.info.get("data", {}).get("root", ""))
         self.device = device
         self._encoder: Encoder | None = None
-        self._previews: dict[str, tuple[Any, dict[str, int]]] = {}
+        self._previews: Previews | None = None
         if data is not None:  # given on purpose: check it now, not on the first request
             if not self.data.exists():
                 raise MissingFileError(f"{self.data}: --data does not exist; give the archive or store")
@@ -104,37 +105,57 @@ class SearchService:
 
     def preview_png(self, patch_id: str, sensor: str) -> bytes | None:
         """RGB (B04/B03/B02, 2-98 % stretch) or VV (S1 rows) PNG of a patch, None when unavailable."""
-        from worldclass.data.dataset import BigEarthNet
-        from worldclass.data.sensors import RGB
-        from worldclass.report.plots import stretch
+        if self._previews is None:
+            self._previews = Previews(self.data)
+        return self._previews.png(patch_id, sensor)
 
+
+class Previews:
+    """120 x 120 PNG previews of an archive's patches (S2: B04/B03/B02, 2-98 % stretch; S1: VV), for the
+    search and annotation pages; the archive is opened on the first request."""
+
+    def __init__(self, data: str | Path) -> None:
+        self.data = Path(data)
+        self._open: dict[str, tuple[Any, dict[str, int]]] = {}
+        self._lock = threading.Lock()  # the page's server answers requests in threads
+
+    def png(self, patch_id: str, sensor: str) -> bytes | None:
+        """The preview of ``patch_id`` (``sensor`` s2, s1 or s2+s1 = s2), None when unavailable."""
         kind = "s1" if sensor == "s1" else "s2"
         if sensor == "image" or not self.data.exists():
             return None
-        if kind not in self._previews:
-            ds = BigEarthNet(
-                self.data,
-                split="all",
-                sensors=(kind,),
-                bands=["VV"] if kind == "s1" else list(RGB),
-                normalize="none",
-                include_snow_cloud=True,
-                return_mask=False,
-            )
-            self._previews[kind] = (ds, {p: i for i, p in enumerate(ds.patch_ids)})
-        ds, where = self._previews[kind]
+        with self._lock:
+            if kind not in self._open:
+                self._open[kind] = self._load(kind)
+        ds, where = self._open[kind]
         if patch_id not in where:
             return None
-        img = ds[where[patch_id]]["image"].numpy()
-        rgb = (
-            stretch(img.transpose(1, 2, 0))
-            if kind == "s2"
-            else stretch(np.repeat(img.transpose(1, 2, 0), 3, 2))
-        )
-        from PIL import Image
+        return _png(ds[where[patch_id]]["image"].numpy(), kind)
 
-        buf = io.BytesIO()
-        Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8)).resize((120, 120)).save(
-            buf, format="PNG"
+    def _load(self, kind: str) -> tuple[Any, dict[str, int]]:
+        from worldclass.data.dataset import BigEarthNet
+        from worldclass.data.sensors import RGB
+
+        ds = BigEarthNet(
+            self.data,
+            split="all",
+            sensors=(kind,),
+            bands=["VV"] if kind == "s1" else list(RGB),
+            normalize="none",
+            include_snow_cloud=True,
+            return_mask=False,
         )
-        return buf.getvalue()
+        return ds, {p: i for i, p in enumerate(ds.patch_ids)}
+
+
+def _png(img: np.ndarray, kind: str) -> bytes:
+    """(C, H, W) RGB or VV pixels -> 120 x 120 PNG bytes (2-98 % stretch)."""
+    from PIL import Image
+
+    from worldclass.report.plots import stretch
+
+    hwc = img.transpose(1, 2, 0)
+    rgb = stretch(hwc) if kind == "s2" else stretch(np.repeat(hwc, 3, 2))
+    buf = io.BytesIO()
+    Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8)).resize((120, 120)).save(buf, format="PNG")
+    return buf.getvalue()
