@@ -46,6 +46,9 @@ def test_dataset_contract(name: str, tmp_path: Path) -> None:
         if dtype == "str":
             assert isinstance(value, str) and value
             continue
+        if dtype == "int":  # the sample's number in its split: distinct over the split
+            assert isinstance(value, int) and dataset[len(dataset) - 1][key] == len(dataset) - 1
+            continue
         assert value.dtype == DTYPES[dtype], (key, value.dtype)
         if key == "image":
             assert value.ndim == 3 and tuple(value.shape[1:]) == (side, side)

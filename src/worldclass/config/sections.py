@@ -16,6 +16,7 @@ RESAMPLING = ("bilinear", "nearest")
 NORMALIZATION = ("v2", "v1", "none")
 PRECISIONS = ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fsdp")
 
 
 def choice(default: Any, options: Iterable[Any], help: str = "") -> Any:
@@ -109,7 +110,8 @@ class OptimConfig:
 
 @dataclass
 class TrainerConfig:
-    """Where and how a run trains: ``out`` folder, ``seed``, Lightning ``accelerator``/``devices``,
+    """Where and how a run trains: ``out`` folder, ``seed``, Lightning ``accelerator``/``devices`` (per
+    node)/``num_nodes``/``strategy``,
     ``precision`` (auto: bf16-mixed on GPU, 32-true on CPU), ``threshold_tuning`` (classification:
     per-class thresholds tuned on validation at evaluation), ``progress`` bars."""
 
@@ -120,7 +122,11 @@ class TrainerConfig:
     accelerator: str = choice(
         "auto", ACCELERATORS, "Lightning accelerator (gpu/cuda need a CUDA build of torch)"
     )
-    devices: str | int = setting("auto", "Devices: auto, a count, or -1 for all")
+    devices: str | int = setting("auto", "Devices per node: auto, a count, or -1 for all")
+    num_nodes: int = setting(1, "Machines (torchrun / SLURM launch one process per device on each)")
+    strategy: str = choice(
+        "auto", STRATEGIES, "Lightning strategy (auto: DDP when more than one device or node, else single)"
+    )
     precision: str = choice("auto", PRECISIONS, "Numeric precision (auto: bf16-mixed on GPU, 32-true on CPU)")
     threshold_tuning: bool = setting(
         False, "Classification: tune per-class thresholds on validation at evaluation"

@@ -12,7 +12,7 @@ ensure_torchvision_importable()  # lightning imports torchvision through torchme
 
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
-from torch.utils.data import DataLoader, Sampler  # noqa: E402
+from torch.utils.data import DataLoader, DistributedSampler, Sampler  # noqa: E402
 
 from worldclass.config import DataConfig  # noqa: E402
 from worldclass.data.collate import collate  # noqa: E402
@@ -86,6 +86,10 @@ class BigEarthNetDataModule(L.LightningDataModule):
     def _loader(self, split: str, *, train: bool) -> DataLoader[Any]:
         ds = self._open(split)
         sampler: Sampler[int] | None = self.train_sampler(ds) if (train and self.train_sampler) else None
+        if not train and self.train_sampler and _world() > 1:
+            # Lightning does not shard loaders when the run brings its own (rank-aware) training sampler:
+            # shard validation/test here; the padding repeats are removed by the task's gather_unique
+            sampler = DistributedSampler(ds, shuffle=False, drop_last=False)
         return DataLoader(
             ds,
             batch_size=self.batch_size,
@@ -106,3 +110,8 @@ class BigEarthNetDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader[Any]:
         return self._loader("test", train=False)
+
+
+def _world() -> int:
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1

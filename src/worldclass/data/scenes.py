@@ -312,7 +312,7 @@ class SceneDataset(Dataset[dict[str, Any]]):
             if torch.rand(()) < 0.5:
                 x, m = x.flip(2), m.flip(1)
             x, m = x.contiguous(), m.contiguous()
-        return {"image": x, "mask": m, "group": scene.group, "scene": scene.name}
+        return {"image": x, "mask": m, "group": scene.group, "scene": scene.name, "index": index}
 
 
 def band_statistics(

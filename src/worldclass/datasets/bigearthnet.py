@@ -61,6 +61,7 @@ class BigEarthNetDataset(RegisteredDataset):
         "image": ("float32", "(C, 120, 120)"),
         "label": ("float32", "(num_classes,)"),
         "patch_id": ("str", ""),
+        "index": ("int", "patch number in the split (distributed validation counts each once)"),
     }
 
     def validate(self, data: DataConfig) -> None:

@@ -29,6 +29,7 @@ class SceneCollection(RegisteredDataset):
         "mask": ("int64", "(patch_size, patch_size)"),
         "group": ("str", ""),
         "scene": ("str", ""),
+        "index": ("int", "window number in the split (distributed validation counts each once)"),
     }
     #: Split names of this dataset; the first is the training split, the second the validation split.
     splits: tuple[str, ...] = ("train", "val")

@@ -64,6 +64,9 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
             "'auto', -1 (all) or a positive number of devices",
         )
     )
+    rules.append(
+        ("trainer.num_nodes", cfg.trainer.num_nodes, cfg.trainer.num_nodes >= 1, "1 or more machines")
+    )
     for key, value, ok, want in rules:
         if not ok:
             raise ConfigError(f"config key {key!r}: {value!r}; use {want}")

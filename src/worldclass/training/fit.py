@@ -106,6 +106,10 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # frozen base of a refiner
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="lightning.*")
+    # DDP: epoch metrics are computed from the gathered samples (identical on every rank), so Lightning's
+    # sync_dist advice does not apply; its own all_gather uses a torch API torch now calls deprecated
+    warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting.*")
+    warnings.filterwarnings("ignore", message=".*all_gather is deprecated.*")
 
 
 def train(
@@ -193,6 +197,8 @@ def fit(
         max_epochs=cfg.optim.max_epochs,
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
+        num_nodes=cfg.trainer.num_nodes,
+        strategy=cfg.trainer.strategy,
         precision=_precision(cfg),  # type: ignore[arg-type]
         callbacks=callbacks,
         logger=loggers,

@@ -69,6 +69,7 @@ class MisalignedWindows(Dataset[dict[str, Any]]):
             "mask": s["mask"],
             "group": s["group"],
             "scene": s["scene"],
+            "index": index,
         }
 
 

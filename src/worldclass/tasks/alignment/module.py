@@ -20,6 +20,7 @@ class AlignmentModule(TaskModule):
         self.save_hyperparameters()
         self.model: AlignmentNet = AlignmentNet(**self.meta.model["kwargs"])
         self._err: list[torch.Tensor] = []
+        self._index: list[torch.Tensor] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.model(x)
@@ -43,17 +44,18 @@ class AlignmentModule(TaskModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         loss, field = self._loss(batch)
         n = len(batch["field"])
-        self.log("val/loss", loss, batch_size=n)
+        self.log("val/loss", loss, batch_size=n, sync_dist=True)
         epe = (field - batch["field"]).norm(dim=1).mean((1, 2))
         self._err.append(torch.stack([epe, batch["field"].norm(dim=1).mean((1, 2))], 1))
+        self._index.append(torch.as_tensor(batch["index"], dtype=torch.int64, device=epe.device))
 
     def on_validation_epoch_end(self) -> None:
         if not self._err:
             return
-        err = torch.cat(self._err)
+        err, index = torch.cat(self._err), torch.cat(self._index)
         self._err.clear()
-        gathered = self.all_gather(err)
-        assert isinstance(gathered, torch.Tensor)
-        mean = gathered.reshape(-1, 2).mean(0)
+        self._index.clear()
+        _, unique = self.gather_unique(index, err)  # each window once across ranks
+        mean = unique.mean(0)
         self.log("val/epe", float(mean[0]), prog_bar=True, sync_dist=False)
         self.log("val/epe_identity", float(mean[1]), sync_dist=False)

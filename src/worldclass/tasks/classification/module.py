@@ -45,7 +45,7 @@ class ClassificationModule(TaskModule):
         self.loss = build_loss(lc["name"], spec["num_classes"], train_counts, n_train, **extra)
         rc = config.get("robust") or {"method": "none"}
         self.robust = RobustTraining(rc, self.model, n_train) if rc["method"] != "none" else None
-        self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._val: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.model(x)
@@ -69,22 +69,23 @@ class ClassificationModule(TaskModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         logits = self(batch["image"])
-        self.log("val/loss", self.loss(logits, batch["label"]), batch_size=len(batch["label"]))
-        self._val.append((self.model.targets(batch["label"]).cpu(), self.model.scores(logits).cpu()))
+        self.log(
+            "val/loss", self.loss(logits, batch["label"]), batch_size=len(batch["label"]), sync_dist=True
+        )
+        index = torch.as_tensor(batch["index"], dtype=torch.int64)
+        self._val.append((self.model.targets(batch["label"]).cpu(), self.model.scores(logits).cpu(), index))
 
     def on_validation_epoch_end(self) -> None:
         if not self._val:
             return
-        yt = torch.cat([t for t, _ in self._val]).to(self.device)
-        st = torch.cat([p for _, p in self._val]).to(self.device)
+        yt = torch.cat([t for t, _, _ in self._val]).to(self.device)
+        st = torch.cat([p for _, p, _ in self._val]).to(self.device)
+        it = torch.cat([i for _, _, i in self._val]).to(self.device)
         self._val.clear()
-        gy, gs = self.all_gather(yt), self.all_gather(st)  # (world, N, C) under DDP, (N, C) otherwise
-        assert isinstance(gy, torch.Tensor) and isinstance(gs, torch.Tensor)
+        _, gy, gs = self.gather_unique(it, yt, st)  # every validation patch once, whatever the ranks saw
         counts = self.hparams["eval_counts"] or (
             self.hparams["train_counts"] if not self.model.attribute_encoding else None
         )
-        m = multilabel_metrics(
-            gy.reshape(-1, yt.shape[-1]).cpu(), gs.reshape(-1, st.shape[-1]).cpu(), train_counts=counts
-        )
+        m = multilabel_metrics(gy.cpu(), gs.cpu(), train_counts=counts)
         for key in ("map_macro", "map_micro", "f1_macro", "f1_micro", "f1_minor"):
             self.log(f"val/{key}", float(m[key]), prog_bar=key == "map_macro", sync_dist=False)

@@ -63,5 +63,5 @@ class CSMAEModule(TaskModule):
         e1 = F.normalize(self.model.embed(s1, "s1"), dim=-1)
         top1 = ((e1 @ e2.T).argmax(1) == torch.arange(len(e1), device=e1.device)).float().mean()
         n = len(batch["image"])
-        self.log("val/loss", loss, prog_bar=True, batch_size=n)
+        self.log("val/loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("val/pair_top1", top1, batch_size=n)

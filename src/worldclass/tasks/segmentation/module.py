@@ -37,7 +37,7 @@ class SegmentationModule(TaskModule):
         self.field_loss = (
             FrameFieldLoss(spec["frame_field_classes"]) if spec.get("frame_field", False) else None
         )
-        self._val = ConfusionAccumulator(len(self.meta.classes))
+        self._val: list[tuple[int, torch.Tensor]] = []
 
     def initialise(self) -> None:
         """Fresh-run weights: ``init_from`` checkpoint (base weights) or a local ``pretrained`` encoder."""
@@ -77,18 +77,23 @@ class SegmentationModule(TaskModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         logits, loss = self._losses(batch, "val")
-        self.log("val/loss", loss, batch_size=len(batch["mask"]))
+        self.log("val/loss", loss, batch_size=len(batch["mask"]), sync_dist=True)
         pred = logits.argmax(1).cpu().numpy()
         ref = batch["mask"].cpu().numpy()
-        for i, group in enumerate(batch["group"]):
-            self._val.update(ref[i], pred[i], group)
+        k = len(self.meta.classes)
+        for i, index in enumerate(batch["index"]):  # one confusion matrix per window, deduplicated at the end
+            acc = ConfusionAccumulator(k)
+            acc.update(ref[i], pred[i])
+            self._val.append((int(index), torch.from_numpy(acc.overall())))
 
     def on_validation_epoch_end(self) -> None:
-        conf = torch.from_numpy(self._val.overall()).to(self.device)
-        self._val = ConfusionAccumulator(len(self.meta.classes))
-        total = self.all_gather(conf)
-        assert isinstance(total, torch.Tensor)
-        m = confusion_metrics(total.reshape(-1, *conf.shape).sum(0).cpu().numpy(), self.meta.classes)
+        if not self._val:
+            return
+        index = torch.tensor([i for i, _ in self._val], dtype=torch.int64, device=self.device)
+        confs = torch.stack([c for _, c in self._val]).to(self.device)
+        self._val = []
+        _, unique = self.gather_unique(index, confs)  # each window once across ranks
+        m = confusion_metrics(unique.sum(0).cpu().numpy(), self.meta.classes)
         for key in ("iou", "miou", "accuracy"):
             value = m[key]
             self.log(f"val/{key}", 0.0 if math.isnan(value) else value, prog_bar=key == "iou")

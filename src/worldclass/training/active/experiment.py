@@ -90,6 +90,15 @@ def table(summary: dict[str, Any]) -> str:
             p = next((p for p in curves[st] if p["annotations"] == n), None)
             cells.append(f"{p['mean']:.4f} ± {p['std']:.4f}" if p else "")
         lines.append(f"| {n} | {' | '.join(cells)} |")
+    if summary.get("settings", {}).get("mode") == "pairs":  # what the same answers cost as label assignments
+        lines += ["", "Label assignments the paired images would have needed (mean over seeds):", ""]
+        lines += [f"| pairs | {' | '.join(names)} |", "|---" * (len(names) + 1) + "|"]
+        for n in ns:
+            cells = []
+            for st in names:
+                p = next((p for p in curves[st] if p["annotations"] == n), None)
+                cells.append(f"{p['label_assignments']:.0f}" if p else "")
+            lines.append(f"| {n} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
 
