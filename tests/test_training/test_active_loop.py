@@ -180,6 +180,36 @@ def test_mgue_asks_for_the_pairs_nearest_the_threshold() -> None:
     assert len(select_pairs("mgue+kmeans", 3, m, z, cand, seed=0)) == 3
 
 
+def test_bcgue_asks_where_the_pair_classifier_is_least_sure_and_kmeans_spreads_pairs() -> None:
+    m = MetricModel(2)
+    with torch.no_grad():  # a fixed classifier on [|a-b|, a*b]: logit = 10 * (0.3 - |a-b|_0), nothing else
+        for layer in m.clf:
+            if isinstance(layer, torch.nn.Linear):
+                layer.weight.zero_()
+                layer.bias.zero_()
+        m.clf[0].weight[0, 0], m.clf[0].bias[0] = -10.0, 3.0
+        m.clf[2].weight[0, 0] = 1.0
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(40, 2)).astype(np.float32)
+    cand = np.array([[i, j] for i in range(40) for j in range(i + 1, 40)][:300], np.int64)
+    p = m.pair_probability(z, cand)
+    assert np.allclose(
+        p,
+        1 / (1 + np.exp(-np.maximum(0, 10 * (0.3 - np.abs(z[cand[:, 0], 0] - z[cand[:, 1], 0]))))),
+        atol=1e-5,
+    )
+    picked = select_pairs("bcgue", 5, m, z, cand, seed=0)
+    assert set(picked.tolist()) == set(np.argsort(np.abs(p - 0.5), kind="stable")[:5].tolist())
+    # diversity on pair representations: duplicated uncertain pairs collapse into one cluster each
+    z2 = np.repeat(np.array([[0, 0], [5, 5], [10, 0], [0, 10]], np.float32), 10, axis=0)
+    z2 += 0.01 * rng.normal(size=z2.shape).astype(np.float32)
+    groups = np.repeat(np.arange(4), 10)
+    cand2 = np.array([[i, i + 1] for i in range(0, 40, 2)], np.int64)  # 5 pairs inside each group
+    m.t = 0.0
+    spread = select_pairs("mgue+kmeans", 4, m, z2, cand2, seed=0, pre_factor=5)
+    assert sorted(groups[cand2[spread, 0]]) == [0, 1, 2, 3]
+
+
 def test_pair_mode_learns_to_ignore_a_nuisance_direction(tmp_path: Path) -> None:
     """Raw embeddings dominated by a label-free nuisance factor: answered pairs teach the metric to drop it,
     so mAP@10 rises above the raw space's (round 0 ranks exactly like the raw embeddings)."""
