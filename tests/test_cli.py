@@ -118,6 +118,9 @@ TABLE_COMMANDS = {
     ("tasks",),
     ("datasets",),
     ("experiment", "imbalance"),
+    ("experiment", "active"),
+    ("al", "next"),
+    ("al", "report"),
     ("experiment", "noise"),
     ("config", "show"),
     ("report",),
@@ -159,6 +162,7 @@ def test_table_commands_offer_json_and_the_rest_print_json() -> None:
                 ("synth", "aerial"),
                 ("demo",),
                 ("serve",),
+                ("al", "serve"),
             }, path
 
 

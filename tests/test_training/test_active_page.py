@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -22,13 +22,13 @@ BROWSER = next(
 DRIVER = shutil.which("chromedriver")
 
 
-def wc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "worldclass", *args], capture_output=True, text=True, timeout=300
-    )
+def test_cli_person_loop_and_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from test_reliability.harness import run_cli
 
+    def wc(*args: str) -> Any:
+        r = run_cli(list(args), capsys)
+        return SimpleNamespace(returncode=r.code, stdout=r.out, stderr=r.err)
 
-def test_cli_person_loop_and_one_line_errors(tmp_path: Path) -> None:
     emb = make_pool(tmp_path / "emb", n=200, n_test=100)
     run = tmp_path / "run"
     r = wc(
@@ -55,9 +55,10 @@ def test_cli_person_loop_and_one_line_errors(tmp_path: Path) -> None:
     filled = [rows[0]] + [line.rstrip(",") + ",Urban;Water" for line in rows[1:]]
     (tmp_path / "answers.csv").write_text("\n".join(filled) + "\n")
     r = wc("al", "answer", str(run), str(tmp_path / "answers.csv"))
-    assert r.returncode == 0 and "5 answers recorded" in r.stdout, r.stderr
+    assert r.returncode == 0 and json.loads(r.stdout)["recorded"] == 5, r.stderr
     r = wc("al", "step", str(run))
-    assert r.returncode == 0 and "round 0: 5 answered" in r.stdout, r.stderr
+    assert r.returncode == 0 and "round 0: 5 answered" in r.stderr, r.stderr
+    assert json.loads(r.stdout)["annotations"] == 5
     assert Run.open(run).state().answered[batch["items"][0]["key"]] == ["Urban", "Water"]
     # the same answers file again: it is for round 0, the run is at round 1
     for args, message in [

@@ -100,7 +100,17 @@ def init(
         overrides=list(overrides or []),
     )
     r = init_run(run, s, overwrite=overwrite)
-    typer.echo(f"{r.path}: run {r.id}, round 0 has {s.initial} items; batch in {r.path / 'batch.csv'}")
+    typer.echo(
+        json.dumps(
+            {
+                "run": str(r.path),
+                "id": r.id,
+                "round": 0,
+                "items": s.initial,
+                "batch": str(r.path / "batch.csv"),
+            }
+        )
+    )
 
 
 @al_app.command("next")
@@ -145,7 +155,7 @@ def answer(
 
     r = Run.open(run)
     n = import_answers(r, answers, Embeddings.open(r.settings.embeddings).classes)
-    typer.echo(f"{run}: {n} answers recorded")
+    typer.echo(json.dumps({"run": str(run), "recorded": n}))
 
 
 @al_app.command("step")
@@ -157,7 +167,8 @@ def step(
     from worldclass.training.active import Run
     from worldclass.training.active import step as run_step
 
-    run_step(Run.open(run), partial=partial, log=typer.echo)
+    row = run_step(Run.open(run), partial=partial, log=lambda m: typer.echo(m, err=True))
+    typer.echo(json.dumps(row))
 
 
 @al_app.command("run")
@@ -168,7 +179,8 @@ def run_all(
     """Step until the budget is spent (the simulated oracle answers)."""
     from worldclass.training.active import Run, run_loop
 
-    run_loop(Run.open(run), rounds=rounds, log=typer.echo)
+    history = run_loop(Run.open(run), rounds=rounds, log=lambda m: typer.echo(m, err=True))
+    typer.echo(json.dumps(history[-1] if history else {}))
 
 
 @al_app.command("serve")
@@ -192,11 +204,17 @@ def serve(
 
 
 @al_app.command("report")
-def report(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
+def report(
+    run: Annotated[Path, typer.Argument(help="Run folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the history as JSON.")] = False,
+) -> None:
     """The run's history: metric vs annotations."""
     from worldclass.training.active import Run
 
     r = Run.open(run)
+    if as_json:
+        typer.echo(json.dumps(r.state().history))
+        return
     for h in r.state().history:
         typer.echo(", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in h.items()))
 
@@ -218,6 +236,7 @@ def experiment(
     sensor: Sensor = None,
     rule: Rule = "overlap",
     cost_per_label: Cost = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Budget-vs-metric curves per strategy with the simulated oracle (mean ± std over seeds)."""
     from worldclass.training.active.experiment import run_active_experiment, table
@@ -240,6 +259,6 @@ def experiment(
         out,
         [s.strip() for s in strategies.split(",") if s.strip()],
         _seeds(seeds) or [0, 1, 2],
-        log=typer.echo,
+        log=lambda m: typer.echo(m, err=True),
     )
-    typer.echo(table(summary))
+    typer.echo(json.dumps(summary) if as_json else table(summary))

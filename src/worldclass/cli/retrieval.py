@@ -35,25 +35,45 @@ def embed(
     window: Annotated[int | None, typer.Option(help="Segmentation: window side in px.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda.")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace embeddings of another model/data in OUT.")] = False,
+    executor: Annotated[
+        str, typer.Option(help="local (this process) or ray (actors, one model each).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="ray: 'auto' or HOST:PORT of a running cluster (default: start one here)."),
+    ] = None,
+    ray_workers: Annotated[int, typer.Option(help="ray: actors (model replicas).")] = 2,
+    chunk: Annotated[int, typer.Option(help="Patches per work unit (manifest row).")] = 2048,
 ) -> None:
-    """Embed every patch of an archive (all splits) into an embedding set; resumable."""
-    from worldclass.retrieval.embed_archive import embed as run
+    """Embed every patch of an archive (all splits) into an embedding set; resumable, also across executors."""
+    from worldclass.retrieval.embed_archive import EmbedJob
     from worldclass.retrieval.embeddings import Embeddings
+    from worldclass.training.executors import run_units
 
+    job = EmbedJob(
+        checkpoint,
+        data,
+        out,
+        sensors=sensor,
+        layer=layer,
+        batch_size=batch_size,
+        workers=workers,
+        chunk=chunk,
+        window=window,
+        device=device,
+    )
+    todo = job.prepare(overwrite)
     with progress_bar("embedding") as update:
-        path = run(
-            checkpoint,
-            data,
-            out,
-            sensors=sensor,
-            layer=layer,
-            batch_size=batch_size,
-            workers=workers,
-            window=window,
-            device=device,
-            overwrite=overwrite,
+        run_units(
+            job,
+            todo,
+            executor=executor,
+            address=address,
+            workers=ray_workers,
+            gpus_per_worker=1.0 if job.encoder().device.type == "cuda" else 0.0,
             progress=update,
         )
+        path = job.finalize()
     emb = Embeddings.open(path)
     typer.echo(
         json.dumps(
