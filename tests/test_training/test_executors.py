@@ -62,3 +62,47 @@ def test_ray_executor_gives_the_local_result_and_resumes_a_local_run(
     import ray
 
     assert not ray.is_initialized()  # the local instance it started is shut down again
+
+
+@pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip install 'worldclass[ray]')")
+def test_map_scenes_on_ray_are_bit_identical_and_resume_a_local_run(
+    seg_checkpoint: Path, scenes_root: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    import rasterio
+
+    from worldclass.mapping.job import MapJob
+
+    (tmp_path / "in").mkdir()
+    found = sorted((scenes_root / "images").glob("*.tif"))
+    scenes = [Path(shutil.copy(found[i % len(found)], tmp_path / "in" / f"s{i}.tif")) for i in range(3)]
+
+    def job(out: Path) -> MapJob:
+        return MapJob(seg_checkpoint, scenes, out, tile=128, overlap=32, batch_size=4, device="cpu")
+
+    local = job(tmp_path / "local")
+    run_units(local, local.prepare(), executor="local")
+    assert job(tmp_path / "local").prepare() == []  # a rerun has nothing left to map
+    mixed = job(tmp_path / "mixed")
+    todo = mixed.prepare()
+    mixed.run_unit(todo[0])
+    mixed.record(todo[0])  # a local run stopped after the first scene
+    mixed.run_unit(todo[1])  # ... and in the middle of the second: written, never recorded
+    left = job(tmp_path / "mixed").prepare()
+    assert [u.id for u in left] == [todo[1].id, todo[2].id]
+    run_units(mixed, left, executor="ray", workers=2, cpus=2)
+    for scene in scenes:
+        a, b = tmp_path / "local" / f"{scene.stem}.tif", tmp_path / "mixed" / f"{scene.stem}.tif"
+        with rasterio.open(a) as ra, rasterio.open(b) as rb:
+            assert np.array_equal(ra.read(), rb.read()) and ra.profile == rb.profile
+            assert ra.overviews(1) == rb.overviews(1) and ra.tags() == rb.tags()
+            assert np.array_equal(
+                ra.read(1, out_shape=(ra.height // 2, ra.width // 2)),
+                rb.read(1, out_shape=(rb.height // 2, rb.width // 2)),
+            )
+    assert job(tmp_path / "mixed").prepare() == []
+    other = MapJob(
+        seg_checkpoint, scenes, tmp_path / "mixed", tile=128, overlap=0, batch_size=4, device="cpu"
+    )
+    assert len(other.prepare()) == 3  # other settings: the earlier maps are not taken as done

@@ -71,38 +71,70 @@ def map_(
         bool,
         typer.Option(help="Map scenes without a CRS (Vaihingen tiles, CrowdAI JPEGs) in pixel coordinates."),
     ] = False,
+    executor: Annotated[
+        str, typer.Option(help="local (this process) or ray (one model replica per actor).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="ray: 'auto' or HOST:PORT of a running cluster (default: start one here)."),
+    ] = None,
+    ray_workers: Annotated[int, typer.Option(help="ray: actors (model replicas).")] = 2,
 ) -> None:
-    """Whole-scene inference with bounded memory -> Cloud-Optimized GeoTIFF class maps (uint8, nodata 255)."""
-    from worldclass.mapping.predictor import load_predictor
-    from worldclass.mapping.whole_scene import map_scenes
+    """Whole-scene inference with bounded memory -> Cloud-Optimized GeoTIFF class maps (uint8, nodata 255).
+    One work unit per scene (manifest beside the maps): a rerun maps only the scenes not finished."""
+    import time
 
-    predictor = load_predictor(checkpoint, device=device)
+    from worldclass.mapping.job import MapJob
+    from worldclass.training.executors import run_units
+
+    job = MapJob(
+        checkpoint,
+        scenes,
+        out,
+        tile=tile,
+        overlap=overlap,
+        blend=blend,
+        batch_size=batch_size,
+        probabilities=probabilities,
+        band_indexes=_ints(bands),
+        device=device,
+        pixel_grid=pixel_grid,
+    )
+    todo = job.prepare()
+    gpus = 1.0 if job.predictor().device.type == "cuda" else 0.0
+    start = time.perf_counter()
     with progress_bar("mapping tiles") as update:
-        results = map_scenes(
-            predictor,
-            scenes,
-            out,
-            tile=tile,
-            overlap=overlap,
-            blend=blend,
-            batch_size=batch_size,
-            probabilities=probabilities,
-            band_indexes=_ints(bands),
+        run_units(
+            job,
+            todo,
+            executor=executor,
+            address=address,
+            workers=ray_workers,
+            gpus_per_worker=gpus,
             progress=update,
-            pixel_grid=pixel_grid,
         )
-    for r in results:
+    seconds = time.perf_counter() - start
+    pending = {u.id for u in todo}
+    for u in job.units():
+        pixels = _pixels(u.out)
         typer.echo(
             json.dumps(
                 {
-                    "scene": str(r.scene),
-                    "map": str(r.out),
-                    "mpx": round(r.pixels / 1e6, 3),
-                    "seconds": round(r.seconds, 2),
-                    "mpx_per_s": round(r.pixels / 1e6 / r.seconds, 3),
+                    "scene": u.scene,
+                    "map": u.out,
+                    "mpx": round(pixels / 1e6, 3),
+                    "mapped_now": u.id in pending,
+                    "seconds_all": round(seconds, 2),
                 }
             )
         )
+
+
+def _pixels(path: str) -> int:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return int(src.width * src.height)
 
 
 @app.command(

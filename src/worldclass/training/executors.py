@@ -1,9 +1,10 @@
 """Executors for batch work: run the units of a job's work manifest here (``local``) or on Ray (``ray``).
 
-A job (:class:`worldclass.retrieval.embed_archive.EmbedJob`) has ``prepare() -> units still to do``,
-``run_unit(unit) -> rows`` (idempotent: its output is written atomically and a finished unit is skipped)
-and ``finalize()``, which reads only what the units wrote; so the result does not depend on the executor,
-and an interrupted run of either executor resumes from the units already done.
+A job (:class:`worldclass.retrieval.embed_archive.EmbedJob`, :class:`worldclass.mapping.job.MapJob`) has
+``prepare() -> units still to do``, ``run_unit(unit) -> work done`` (its output written atomically), an
+optional ``record(unit)`` that the driver calls when a unit succeeded (the map job's done log), and, for
+embed, ``finalize()``, which reads only what the units wrote; so the result does not depend on the
+executor, and an interrupted run of either executor resumes from the units already done.
 
 ``ray`` (``pip install 'worldclass[ray]'``): ``address=None`` starts a local Ray instance (``cpus``
 CPUs), ``"auto"`` or ``"HOST:PORT"`` joins a running cluster. One actor per worker holds one model
@@ -29,6 +30,13 @@ class Job(Protocol):
     def units(self) -> Sequence[Any]: ...
 
     def run_unit(self, unit: Any) -> int: ...
+
+
+def _record(job: Job, unit: Any) -> None:
+    """Jobs whose outputs alone cannot say they are complete keep a done log, written by the driver."""
+    record = getattr(job, "record", None)
+    if record is not None:
+        record(unit)
 
 
 def _ray() -> Any:
@@ -59,6 +67,7 @@ def run_units(
     if executor == "local" or not todo:
         for u in todo:
             done += job.run_unit(u)
+            _record(job, u)
             if progress:
                 progress(done, total)
         return done
@@ -90,12 +99,13 @@ def run_units(
             def __init__(self, job: Job) -> None:
                 self.job = job  # unpickled without model or data: loaded on the first unit
 
-            def run(self, unit: Any) -> int:
-                return self.job.run_unit(unit)
+            def run(self, unit: Any) -> tuple[int, Any]:
+                return self.job.run_unit(unit), unit
 
         pool = ActorPool([Worker.remote(job) for _ in range(min(workers, len(todo)))])  # type: ignore[attr-defined]
-        for rows in pool.map_unordered(lambda actor, unit: actor.run.remote(unit), list(todo)):
+        for rows, unit in pool.map_unordered(lambda actor, unit: actor.run.remote(unit), list(todo)):
             done += int(rows)
+            _record(job, unit)
             if progress:
                 progress(done, total)
     finally:

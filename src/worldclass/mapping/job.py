@@ -1,0 +1,173 @@
+"""``worldclass map`` as a work manifest: one unit per scene, run by any executor.
+
+:meth:`MapJob.prepare` loads the model once, checks every scene (bands, CRS, tiling) before any pixel is
+predicted, and writes ``manifest.json`` beside the outputs (the output folder, or ``<map>.manifest.json``
+for a single map): the plan digest (checkpoint SHA-256, tiling, options, scenes and their sizes) and one
+row per scene with its output. :meth:`MapJob.run_unit` maps one scene in whatever process runs it (the
+model is loaded there once); the map and its overviews are written under a temporary name and renamed
+when complete (:class:`~worldclass.mapping.writer.MapWriter`). :meth:`MapJob.record` (called by the
+executor's driver after a unit succeeded) appends the unit to ``<manifest>.done``; a unit counts as done
+when it is recorded under the current plan and its map exists, so an interrupted run, with either
+executor, maps only the rest, and a run with other settings starts over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from worldclass.errors import ConfigError
+from worldclass.mapping.tiling import Grid, check_tiling
+
+
+@dataclass(frozen=True)
+class MapUnit:
+    """One scene: ``id`` (its output stem), ``scene`` path, ``out`` map path; ``hi`` = its tile count."""
+
+    id: str
+    scene: str
+    out: str
+    lo: int
+    hi: int
+
+
+class MapJob:
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        scenes: Sequence[str | Path],
+        out: str | Path,
+        *,
+        tile: int = 512,
+        overlap: int = 64,
+        blend: str = "hann",
+        batch_size: int = 8,
+        probabilities: bool = False,
+        band_indexes: Sequence[int] | None = None,
+        device: str = "auto",
+        pixel_grid: bool = False,
+    ) -> None:
+        self.checkpoint, self.scenes, self.out = Path(checkpoint), [Path(s) for s in scenes], Path(out)
+        self.tile, self.overlap, self.blend, self.batch_size = tile, overlap, blend, batch_size
+        self.probabilities, self.device, self.pixel_grid = probabilities, device, pixel_grid
+        self.band_indexes = list(band_indexes) if band_indexes else None
+        self._predictor: Any = None
+        self._units: list[MapUnit] = []
+        self.digest = ""
+
+    def __getstate__(self) -> dict[str, Any]:  # to executor processes: settings and units, no model
+        return {**self.__dict__, "_predictor": None}
+
+    def predictor(self) -> Any:
+        if self._predictor is None:
+            from worldclass.mapping.predictor import load_predictor
+
+            self._predictor = load_predictor(self.checkpoint, device=self.device)
+        return self._predictor
+
+    @property
+    def manifest(self) -> Path:
+        single = self.out.suffix.lower() in (".tif", ".tiff")
+        return self.out.with_suffix(".manifest.json") if single else self.out / "manifest.json"
+
+    def prepare(self) -> list[MapUnit]:
+        """Check the scenes and write the manifest; returns the units still to do."""
+        from worldclass.mapping.whole_scene import inspect_scene, scene_paths
+
+        check_tiling(self.tile, self.overlap, self.blend)
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size {self.batch_size}: use at least 1 tile per forward pass")
+        predictor = self.predictor()
+        paths = scene_paths(self.scenes)
+        infos = [inspect_scene(p, predictor, self.band_indexes, need_crs=not self.pixel_grid) for p in paths]
+        single = len(infos) == 1 and self.out.suffix.lower() in (".tif", ".tiff")
+        if not single and self.out.suffix.lower() in (".tif", ".tiff"):
+            raise ConfigError(f"--out {self.out}: {len(infos)} scenes need an output folder, not a .tif file")
+        stems = [i.path.stem for i in infos]
+        if len(set(stems)) < len(stems):
+            raise ConfigError(
+                f"{len(stems) - len(set(stems))} scenes share a file name: their maps would collide"
+            )
+        self._units = [
+            MapUnit(
+                i.path.stem,
+                str(i.path),
+                str(self.out if single else self.out / f"{i.path.stem}.tif"),
+                0,
+                len(Grid(i.height, i.width, self.tile, self.overlap, self.blend)),
+            )
+            for i in infos
+        ]
+        h = hashlib.blake2b(digest_size=16)
+        settings = [
+            self.tile,
+            self.overlap,
+            self.blend,
+            self.probabilities,
+            self.band_indexes,
+            self.pixel_grid,
+        ]
+        h.update(json.dumps([_sha256(self.checkpoint), settings]).encode())
+        for i in infos:
+            h.update(f"{i.path.resolve()}|{i.height}|{i.width}|{i.path.stat().st_mtime_ns}".encode())
+        self.digest = h.hexdigest()
+        self.manifest.parent.mkdir(parents=True, exist_ok=True)
+        old = json.loads(self.manifest.read_text()) if self.manifest.is_file() else {}
+        if old.get("plan") != self.digest:
+            Path(str(self.manifest) + ".done").unlink(missing_ok=True)
+        units = [{"id": u.id, "scene": u.scene, "out": u.out, "tiles": u.hi} for u in self._units]
+        tmp = self.manifest.with_name(self.manifest.name + ".tmp")
+        tmp.write_text(json.dumps({"plan": self.digest, "units": units}, indent=1))
+        os.replace(tmp, self.manifest)
+        return [u for u in self._units if not self.done(u)]
+
+    def units(self) -> list[MapUnit]:
+        return list(self._units)
+
+    def _recorded(self) -> set[str]:
+        f = Path(str(self.manifest) + ".done")
+        if not f.is_file():
+            return set()
+        return {
+            line.split("\t")[1] for line in f.read_text().splitlines() if line.startswith(self.digest + "\t")
+        }
+
+    def done(self, unit: MapUnit) -> bool:
+        return unit.id in self._recorded() and Path(unit.out).is_file()
+
+    def record(self, unit: MapUnit) -> None:
+        with open(str(self.manifest) + ".done", "a", encoding="utf-8") as fh:
+            fh.write(f"{self.digest}\t{unit.id}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def run_unit(self, unit: MapUnit) -> int:
+        """Map one scene to its COG (complete or not at all); returns its tile count."""
+        from worldclass.mapping.whole_scene import map_scenes
+
+        map_scenes(
+            self.predictor(),
+            [unit.scene],
+            unit.out,
+            tile=self.tile,
+            overlap=self.overlap,
+            blend=self.blend,
+            batch_size=self.batch_size,
+            probabilities=self.probabilities,
+            band_indexes=self.band_indexes,
+            pixel_grid=self.pixel_grid,
+        )
+        return unit.hi - unit.lo
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
