@@ -68,15 +68,22 @@ def test_ray_executor_gives_the_local_result_and_resumes_a_local_run(
 def test_map_scenes_on_ray_are_bit_identical_and_resume_a_local_run(
     seg_checkpoint: Path, scenes_root: Path, tmp_path: Path
 ) -> None:
-    import shutil
-
     import rasterio
+    from rasterio.windows import Window
 
     from worldclass.mapping.job import MapJob
 
     (tmp_path / "in").mkdir()
     found = sorted((scenes_root / "images").glob("*.tif"))
-    scenes = [Path(shutil.copy(found[i % len(found)], tmp_path / "in" / f"s{i}.tif")) for i in range(3)]
+    scenes = []
+    for i in range(3):  # 192 x 192 px crops of the fixture scenes, georeferenced: three small units
+        with rasterio.open(found[i % len(found)]) as src:
+            win = Window(0, 0, 192, 192)
+            prof = {**src.profile, "height": 192, "width": 192, "transform": src.window_transform(win)}
+            prof = {k: v for k, v in prof.items() if k not in ("blockxsize", "blockysize", "tiled")}
+            with rasterio.open(tmp_path / "in" / f"s{i}.tif", "w", **prof) as dst:
+                dst.write(src.read(window=win))
+        scenes.append(tmp_path / "in" / f"s{i}.tif")
 
     def job(out: Path) -> MapJob:
         return MapJob(seg_checkpoint, scenes, out, tile=128, overlap=32, batch_size=4, device="cpu")

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from worldclass.cli.app import app, synth_app
+from worldclass.cli.options import Address, Executor, RayWorkers
 from worldclass.cli.progress import progress_bar
 
 
@@ -71,14 +72,9 @@ def map_(
         bool,
         typer.Option(help="Map scenes without a CRS (Vaihingen tiles, CrowdAI JPEGs) in pixel coordinates."),
     ] = False,
-    executor: Annotated[
-        str, typer.Option(help="local (this process) or ray (one model replica per actor).")
-    ] = "local",
-    address: Annotated[
-        str | None,
-        typer.Option(help="ray: 'auto' or HOST:PORT of a running cluster (default: start one here)."),
-    ] = None,
-    ray_workers: Annotated[int, typer.Option(help="ray: actors (model replicas).")] = 2,
+    executor: Executor = "local",
+    address: Address = None,
+    ray_workers: RayWorkers = 2,
 ) -> None:
     """Whole-scene inference with bounded memory -> Cloud-Optimized GeoTIFF class maps (uint8, nodata 255).
     One work unit per scene (manifest beside the maps): a rerun maps only the scenes not finished."""

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from worldclass.cli.app import app
+from worldclass.cli.options import Address, Executor, RayWorkers
 from worldclass.cli.progress import progress_bar
 
 index_app = typer.Typer(help="Build, update and inspect retrieval indexes (faiss).", no_args_is_help=True)
@@ -35,14 +36,9 @@ def embed(
     window: Annotated[int | None, typer.Option(help="Segmentation: window side in px.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda.")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace embeddings of another model/data in OUT.")] = False,
-    executor: Annotated[
-        str, typer.Option(help="local (this process) or ray (actors, one model each).")
-    ] = "local",
-    address: Annotated[
-        str | None,
-        typer.Option(help="ray: 'auto' or HOST:PORT of a running cluster (default: start one here)."),
-    ] = None,
-    ray_workers: Annotated[int, typer.Option(help="ray: actors (model replicas).")] = 2,
+    executor: Executor = "local",
+    address: Address = None,
+    ray_workers: RayWorkers = 2,
     chunk: Annotated[int, typer.Option(help="Patches per work unit (manifest row).")] = 2048,
 ) -> None:
     """Embed every patch of an archive (all splits) into an embedding set; resumable, also across executors."""
