@@ -274,3 +274,13 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def test_a_changed_embedding_set_is_one_clear_error(tmp_path: Path) -> None:
+    emb = make_pool(tmp_path / "emb", n=100, n_test=50)
+    run = init_run(tmp_path / "run", _settings(emb, budget=40))
+    step(run)
+    make_pool(tmp_path / "emb", n=10, n_test=50)  # re-embedded with another pool: answered patches gone
+    with pytest.raises(ConfigError, match="not in the pool any more"):
+        step(Run.open(tmp_path / "run"))
+    assert len(Run.open(tmp_path / "run").state().answered) == 20

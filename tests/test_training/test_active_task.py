@@ -52,7 +52,7 @@ def test_task_learner_trains_on_the_answers_and_scores_with_mc_dropout(
     run.record([check_answer(run, classes, run.id, 0, k, v, "t") for k, v in mine.items()])
     row = step(run)
     assert row["annotations"] == 4 and np.isfinite(row["f1_macro"])
-    r0 = run.path / "task" / "round0"
+    (r0,) = (run.path / "task").glob("round0-*")
     split = pq.read_table(r0 / "splits.parquet").to_pydict()
     trained = {p for p, sp in zip(split["patch_id"], split["split"], strict=True) if sp == "train"}
     assert trained == set(keys)

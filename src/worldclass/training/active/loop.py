@@ -145,6 +145,13 @@ def step(run: Run, *, partial: bool = False, log: Callable[[str], None] | None =
         )
     pool = load_pool(s)
     where = pool.row()
+    images = {p for k in [*state.answered, *state.pending["items"]] for p in k.split("|")}
+    gone = sorted(images - set(where))
+    if gone:
+        raise ConfigError(
+            f"{s.embeddings}: {len(gone)} patches of this run (e.g. {gone[0]}) are not in the pool any more; the "
+            "embedding set changed since `al init`: restore it or start a new run"
+        )
     given = run.pending_answers(state)
     missing = [k for k in state.pending["items"] if k not in given]
     if missing and s.oracle == "simulated":

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -154,6 +155,7 @@ class Run:
         p.mkdir(parents=True, exist_ok=True)
         for name in ("state.json", "answers.jsonl", "batch.json", "batch.csv", "model.pt", "history.csv"):
             (p / name).unlink(missing_ok=True)
+        shutil.rmtree(p / "task", ignore_errors=True)  # the task learner's rounds of the earlier run
         run = cls(p, settings, uuid.uuid4().hex[:12])
         write_json_atomic(p / "active.json", {"format": FORMAT, "run": run.id, "settings": asdict(settings)})
         return run

@@ -6,12 +6,15 @@ a split file puts the answered patches in ``train``, the archive's validation pa
 (model selection) and the unanswered pool plus the evaluation rows in ``test``; a label view carries the
 answers (a person's labels replace the archive's). The best checkpoint then scores the ``test`` rows:
 probabilities, and for BALD T passes with only the dropout layers in training mode. Runs go to
-``RUN/task/round<R>`` (a finished round is reused, so a rerun step does not train twice).
+``RUN/task/round<R>-<answers digest>`` (a finished round with the same answers is reused, so a rerun step
+does not train twice).
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +65,8 @@ class TaskLearner:
         from worldclass.tasks.classification.evaluate import dataset_for, predict_scores
         from worldclass.training.fit import train
 
-        run = self.out / f"round{round_}"
+        key = hashlib.blake2b(json.dumps(sorted(answers.items())).encode(), digest_size=6).hexdigest()
+        run = self.out / f"round{round_}-{key}"  # the same answers reuse a finished round, others train anew
         run.mkdir(parents=True, exist_ok=True)
         ids = list(self.all_ids)
         split = [
