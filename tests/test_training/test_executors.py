@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from worldclass.errors import ConfigError
+from worldclass.errors import ConfigError, WorldclassError
 from worldclass.retrieval.embed_archive import EmbedJob, embed
 from worldclass.retrieval.embeddings import Embeddings
 from worldclass.training.executors import run_units
@@ -113,3 +113,9 @@ def test_map_scenes_on_ray_are_bit_identical_and_resume_a_local_run(
         seg_checkpoint, scenes, tmp_path / "mixed", tile=128, overlap=0, batch_size=4, device="cpu"
     )
     assert len(other.prepare()) == 3  # other settings: the earlier maps are not taken as done
+    # a unit that fails inside an actor (its scene vanished after the checks) is the user's one-line error
+    broken = job(tmp_path / "broken")
+    left = broken.prepare()
+    scenes[1].unlink()
+    with pytest.raises(WorldclassError, match="s1"):
+        run_units(broken, left, executor="ray", workers=1, cpus=2)

@@ -117,14 +117,18 @@ class MapJob:
             h.update(f"{i.path.resolve()}|{i.height}|{i.width}|{i.path.stat().st_mtime_ns}".encode())
         self.digest = h.hexdigest()
         self.manifest.parent.mkdir(parents=True, exist_ok=True)
-        old = json.loads(self.manifest.read_text()) if self.manifest.is_file() else {}
+        try:
+            old = json.loads(self.manifest.read_text()) if self.manifest.is_file() else {}
+        except ValueError:  # a damaged manifest: start over rather than trust it
+            old = {}
         if old.get("plan") != self.digest:
             Path(str(self.manifest) + ".done").unlink(missing_ok=True)
         units = [{"id": u.id, "scene": u.scene, "out": u.out, "tiles": u.hi} for u in self._units]
         tmp = self.manifest.with_name(self.manifest.name + ".tmp")
         tmp.write_text(json.dumps({"plan": self.digest, "units": units}, indent=1))
         os.replace(tmp, self.manifest)
-        return [u for u in self._units if not self.done(u)]
+        recorded = self._recorded()
+        return [u for u in self._units if not (u.id in recorded and Path(u.out).is_file())]
 
     def units(self) -> list[MapUnit]:
         return list(self._units)

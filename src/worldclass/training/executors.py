@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from worldclass.errors import ConfigError
+from worldclass.errors import ConfigError, WorldclassError
 
 Progress = Callable[[int, int], None]
 EXECUTORS = ("local", "ray")
@@ -103,11 +103,17 @@ def run_units(
                 return self.job.run_unit(unit), unit
 
         pool = ActorPool([Worker.remote(job) for _ in range(min(workers, len(todo)))])  # type: ignore[attr-defined]
-        for rows, unit in pool.map_unordered(lambda actor, unit: actor.run.remote(unit), list(todo)):
-            done += int(rows)
-            _record(job, unit)
-            if progress:
-                progress(done, total)
+        try:
+            for rows, unit in pool.map_unordered(lambda actor, unit: actor.run.remote(unit), list(todo)):
+                done += int(rows)
+                _record(job, unit)
+                if progress:
+                    progress(done, total)
+        except Exception as exc:  # a unit's own error (a corrupt scene, a bad patch): the user's one line
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, WorldclassError):
+                raise cause from None
+            raise
     finally:
         if started:
             ray.shutdown()
