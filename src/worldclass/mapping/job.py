@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from worldclass.errors import ConfigError
+from worldclass.io import write_json_atomic
 from worldclass.mapping.tiling import Grid, check_tiling
+from worldclass.models.checkpoint import file_sha256
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class MapJob:
             self.band_indexes,
             self.pixel_grid,
         ]
-        h.update(json.dumps([_sha256(self.checkpoint), settings]).encode())
+        h.update(json.dumps([file_sha256(self.checkpoint), settings]).encode())
         for i in infos:
             h.update(f"{i.path.resolve()}|{i.height}|{i.width}|{i.path.stat().st_mtime_ns}".encode())
         self.digest = h.hexdigest()
@@ -124,9 +126,7 @@ class MapJob:
         if old.get("plan") != self.digest:
             Path(str(self.manifest) + ".done").unlink(missing_ok=True)
         units = [{"id": u.id, "scene": u.scene, "out": u.out, "tiles": u.hi} for u in self._units]
-        tmp = self.manifest.with_name(self.manifest.name + ".tmp")
-        tmp.write_text(json.dumps({"plan": self.digest, "units": units}, indent=1))
-        os.replace(tmp, self.manifest)
+        write_json_atomic(self.manifest, {"plan": self.digest, "units": units})
         recorded = self._recorded()
         return [u for u in self._units if not (u.id in recorded and Path(u.out).is_file())]
 
@@ -167,11 +167,3 @@ class MapJob:
             pixel_grid=self.pixel_grid,
         )
         return unit.hi - unit.lo
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -44,10 +44,9 @@ def retrieval_metrics(query: npt.ArrayLike, retrieved: npt.ArrayLike) -> dict[st
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     rel = (shared > 0).astype(np.float32)
     ranks = np.arange(1, k + 1, dtype=np.float32)
-    p_at = np.cumsum(rel, axis=1) / ranks
     acg_at = np.cumsum(shared, axis=1) / ranks
     n_rel = rel.sum(1)
-    ap = np.divide((rel * p_at).sum(1), n_rel, out=np.zeros_like(n_rel), where=n_rel > 0)
+    ap = average_precision_at_k(rel)
     wap = np.divide((rel * acg_at).sum(1), n_rel, out=np.zeros_like(n_rel), where=n_rel > 0)
     wap_norm = np.divide(wap, n_q[:, 0], out=np.zeros_like(wap), where=n_q[:, 0] > 0)
     return {
@@ -62,6 +61,18 @@ def retrieval_metrics(query: npt.ArrayLike, retrieved: npt.ArrayLike) -> dict[st
         "k": float(k),
         "queries": float(q.shape[0]),
     }
+
+
+def average_precision_at_k(relevant: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """(Q,) AP@k of binary relevance (Q, k) in rank order: (1/R_k) sum_j rel_j P@j, 0 without a relevant
+    result (the mAP@k of :func:`retrieval_metrics` is its mean)."""
+    rel = np.asarray(relevant, np.float32)
+    p_at = np.cumsum(rel, axis=1) / np.arange(1, rel.shape[1] + 1, dtype=np.float32)
+    n_rel = rel.sum(1)
+    out: npt.NDArray[np.float32] = np.divide(
+        (rel * p_at).sum(1), n_rel, out=np.zeros_like(n_rel), where=n_rel > 0
+    )
+    return out
 
 
 def recall_at_k(found: npt.NDArray[Any], exact: npt.NDArray[Any]) -> float:

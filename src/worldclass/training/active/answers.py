@@ -12,14 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from worldclass.errors import ConfigError, MissingFileError
-from worldclass.training.active.run import Run, parse_answer
+from worldclass.training.active.run import Run, State, parse_answer
 
 
 def check_answer(
-    run: Run, classes: list[str], run_id: str, round_: int, key: str, raw: Any, where: str
+    run: Run,
+    classes: list[str],
+    run_id: str,
+    round_: int,
+    key: str,
+    raw: Any,
+    where: str,
+    state: State | None = None,
 ) -> dict[str, Any]:
-    """One answer checked against the run's pending batch -> a journal entry (not yet written)."""
-    state = run.state()
+    """One answer checked against the run's pending batch -> a journal entry (not yet written). ``state``:
+    the run's state when the caller has read it already (a file of answers reads it once)."""
+    state = state or run.state()
     if run_id != run.id:
         raise ConfigError(
             f"{where}: answers of run {run_id}, this run ({run.path}) is {run.id}; answer its own batch.csv"
@@ -57,6 +65,7 @@ def import_answers(run: Run, path: str | Path, classes: list[str]) -> int:
     if rows and not {"run", "round", "key", "answer"} <= set(rows[0]):
         raise ConfigError(f"{p}: columns {sorted(rows[0])}; need run, round, key, answer (as in batch.csv)")
     entries = []
+    state = run.state()
     for n, r in enumerate(rows, start=2):
         raw = (r.get("answer") or "").strip()
         if not raw:
@@ -66,7 +75,9 @@ def import_answers(run: Run, path: str | Path, classes: list[str]) -> int:
         except ValueError:
             raise ConfigError(f"{p}:{n}: round {r['round']!r} is not a number") from None
         entries.append(
-            check_answer(run, classes, r["run"], round_, r["key"], "" if raw == "-" else raw, f"{p}:{n}")
+            check_answer(
+                run, classes, r["run"], round_, r["key"], "" if raw == "-" else raw, f"{p}:{n}", state
+            )
         )
     run.record(entries)
     return len(entries)

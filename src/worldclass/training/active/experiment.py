@@ -9,7 +9,6 @@ round), ``active.json`` (mean and sample std over seeds per strategy and number 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
@@ -18,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from worldclass.io import atomic_open, write_json_atomic, write_text_atomic
-from worldclass.training.active.loop import init_run, run_loop
+from worldclass.io import write_json_atomic, write_text_atomic
+from worldclass.training.active.loop import init_run, run_loop, write_history
 from worldclass.training.active.run import ActiveSettings, Run
 
 
@@ -106,13 +105,7 @@ def _write(
     o: Path, rows: list[dict[str, Any]], summary: dict[str, Any], subsets: dict[str, Any], metric: str
 ) -> None:
     o.mkdir(parents=True, exist_ok=True)
-    cols: list[str] = []
-    for r in rows:
-        cols += [c for c in r if c not in cols]
-    with atomic_open(o / "curves.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
+    write_history(o / "curves.csv", rows)
     write_json_atomic(o / "active.json", summary)
     write_json_atomic(o / "subsets.json", subsets, indent=None)
     head = f"# Active learning: {metric} vs annotations (mean ± sample std over seeds {summary.get('seeds')})\n\n"

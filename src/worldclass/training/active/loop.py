@@ -46,6 +46,10 @@ class Pool:
     def row(self) -> dict[str, int]:
         return {p: i for i, p in enumerate(self.ids)}
 
+    def names(self, i: int) -> list[str]:
+        """Stored class names of pool row ``i``, in class order."""
+        return [c for c, v in zip(self.classes, self.y[i], strict=True) if v]
+
 
 def load_pool(s: ActiveSettings) -> Pool:
     from worldclass.retrieval.embeddings import Embeddings
@@ -106,7 +110,7 @@ def init_run(path: str | Path, s: ActiveSettings, *, overwrite: bool = False) ->
         )
     state.pending = {"round": 0, "items": keys}
     run.save(state)
-    run.write_batch(state, batch_extra(pool, keys, s.mode))
+    run.write_batch(state, batch_extra(pool))
     return run
 
 
@@ -114,20 +118,16 @@ def _head(s: ActiveSettings) -> HeadSettings:
     return HeadSettings(hidden=s.hidden, dropout=s.dropout, steps=s.steps)
 
 
-def batch_extra(
-    pool: Pool, keys: list[str], mode: str, suggestions: dict[str, list[str]] | None = None
-) -> dict[str, Any]:
+def batch_extra(pool: Pool, suggestions: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """What a person needs beside the keys: class names and model suggestions (labels mode)."""
     return {"classes": pool.classes, "suggestions": suggestions or {}}
 
 
 def simulated_answer(pool: Pool, where: dict[str, int], key: str, s: ActiveSettings) -> Any:
     if s.mode == "labels":
-        return [c for c, v in zip(pool.classes, pool.y[where[key]], strict=True) if v]
+        return pool.names(where[key])
     a, b = key.split("|")
-    ya = {c for c, v in zip(pool.classes, pool.y[where[a]], strict=True) if v}
-    yb = {c for c, v in zip(pool.classes, pool.y[where[b]], strict=True) if v}
-    return similar(ya, yb, s.rule)
+    return similar(set(pool.names(where[a])), set(pool.names(where[b])), s.rule)
 
 
 def seed_of(s: ActiveSettings, round_: int) -> int:
@@ -180,7 +180,7 @@ def step(run: Run, *, partial: bool = False, log: Callable[[str], None] | None =
     round_ = state.pending["round"]
     seed = seed_of(s, round_)
     if s.mode == "labels":
-        row, model, scored = _fit_labels(s, pool, where, state, round_, run.path)
+        row, model, scored = _fit_labels(s, pool, where, state, round_, seed, run.path)
     else:
         row, model, scored = _fit_pairs(s, pool, where, state, seed)
     row = {"round": round_, **_spent(s, pool, where, state), **row}
@@ -220,9 +220,8 @@ def _spent(s: ActiveSettings, pool: Pool, where: dict[str, int], state: State) -
 
 
 def _fit_labels(
-    s: ActiveSettings, pool: Pool, where: dict[str, int], state: State, round_: int, out: Path
+    s: ActiveSettings, pool: Pool, where: dict[str, int], state: State, round_: int, seed: int, out: Path
 ) -> tuple[dict[str, Any], Any, Any]:
-    seed = seed_of(s, round_)
     from worldclass.metrics.multilabel import multilabel_metrics
 
     rows = np.array([where[k] for k in state.answered], np.int64)
@@ -282,7 +281,7 @@ def _fit_labels(
             pool.ids[free[i]]: [c for c, p in zip(pool.classes, probs[i], strict=True) if p >= 0.5]
             for i in order
         }
-        return keys, batch_extra(pool, keys, s.mode, sugg)
+        return keys, batch_extra(pool, sugg)
 
     return row, learner, scored
 
@@ -295,8 +294,10 @@ def _propose_pairs(
     k: int,
     strategy: str,
     seed: int,
+    z: npt.NDArray[np.float32] | None = None,
 ) -> list[str]:
-    z = model.embed(pool.x)
+    """``k`` pairs to ask; ``z``: the pool already embedded by ``model`` (computed when not given)."""
+    z = model.embed(pool.x) if z is None else z
     rng = np.random.default_rng(seed)
     anchors = np.sort(rng.permutation(len(pool.ids))[: s.anchors]).astype(np.int64)
     cand = candidate_pairs(z, anchors, s.neighbours, answered)
@@ -315,7 +316,7 @@ def retrieval_map(
     is relevant when the pair ``rule`` calls it similar (``overlap``: the BigEarthNet protocol)."""
     import faiss
 
-    from worldclass.metrics.retrieval import retrieval_metrics
+    from worldclass.metrics.retrieval import average_precision_at_k, retrieval_metrics
 
     index = faiss.IndexFlatIP(z_pool.shape[1])
     index.add(np.ascontiguousarray(z_pool, np.float32))
@@ -323,17 +324,11 @@ def retrieval_map(
     if rule == "overlap":
         return float(retrieval_metrics(pool.eval_y, pool.y[idx])["map"])
     names = np.array(pool.classes)
-    rel = np.array(
-        [
-            [similar(set(names[q]), set(names[pool.y[j]]), rule) for j in row]
-            for q, row in zip(pool.eval_y, idx, strict=True)
-        ],
-        np.float64,
-    )
-    precision = np.cumsum(rel, 1) / np.arange(1, k + 1)
-    n_rel = rel.sum(1)
-    ap = np.divide((rel * precision).sum(1), n_rel, out=np.zeros_like(n_rel), where=n_rel > 0)
-    return float(ap.mean())
+    rel = [
+        [similar(set(names[q]), set(names[pool.y[j]]), rule) for j in row]
+        for q, row in zip(pool.eval_y, idx, strict=True)
+    ]
+    return float(average_precision_at_k(rel).mean())
 
 
 def _fit_pairs(
@@ -344,18 +339,20 @@ def _fit_pairs(
     sim = np.array([bool(state.answered[k]) for k in keys], bool)
     model = MetricModel(pool.x.shape[1], _head(s))
     model.fit(pool.x, pairs, sim, seed)
-    m = retrieval_map(pool, model.embed(pool.x), model.embed(pool.eval_x), s.k, s.rule)
+    z = model.embed(pool.x)  # once: scored here and searched for candidates below
+    m = retrieval_map(pool, z, model.embed(pool.eval_x), s.k, s.rule)
     row = {f"map@{s.k}": m, "threshold": model.t, "similar_share": float(sim.mean()) if len(sim) else 0.0}
     done = {(int(min(a, b)), int(max(a, b))) for a, b in pairs}
 
     def scored(left: int) -> tuple[list[str], dict[str, Any]]:
-        keys = _propose_pairs(s, pool, model, done, min(s.batch, left), s.strategy, seed)
-        return keys, batch_extra(pool, keys, s.mode)
+        keys = _propose_pairs(s, pool, model, done, min(s.batch, left), s.strategy, seed, z)
+        return keys, batch_extra(pool)
 
     return row, model, scored
 
 
 def write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    """Rows as CSV (atomically), columns in order of first appearance (rows may lack some)."""
     cols: list[str] = []
     for r in history:
         cols += [c for c in r if c not in cols]
