@@ -1,13 +1,16 @@
-"""Executors for batch work: local vs Ray (1 and 2 actors) on `map` (8 scenes) and `embed` (one archive).
+"""Executors for batch work: local vs Ray (1 and 2 actors) on `map` (8 scenes), `embed` and `encode`.
 
 map: 8 generated aerial scenes (`--side` px, 0.3 m) mapped by a U-Net/ResNet18 trained for one short
 epoch (weights do not matter for speed), one work unit per scene. embed: a generated reBEN archive
 encoded into a store and a small classifier, `--chunk` patches per unit. Each job runs with the local
 executor (one process, the default), Ray with 1 actor and Ray with 2 actors (a local Ray instance with
 2 CPUs; Ray's start-up included, as a user pays it); outputs are compared with the local ones (maps:
-identical bytes of every band; embeddings: max abs difference). Prints JSON: seconds, throughput, ratios.
+identical bytes of every band; embeddings: max abs difference; stores: every key and value). encode: the
+same archive into a store, local with 0 and 2 reader processes vs Ray, 32 patches per unit. Prints JSON:
+seconds, throughput, ratios.
 
     python benchmarks/executors.py [--scenes 8] [--side 1024] [--patches 2000] [--chunk 250]
+                                   [--only map|embed|encode]
 """
 
 from __future__ import annotations
@@ -27,8 +30,14 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=250)
     ap.add_argument("--scenes", type=int, default=8)
     ap.add_argument("--side", type=int, default=1024)
+    ap.add_argument("--only", choices=("map", "embed", "encode"))
     a = ap.parse_args()
-    result = {"map": bench_map(a.scenes, a.side), "embed": bench_embed(a.patches, a.chunk)}
+    jobs = {
+        "map": lambda: bench_map(a.scenes, a.side),
+        "embed": lambda: bench_embed(a.patches, a.chunk),
+        "encode": lambda: bench_encode(a.patches),
+    }
+    result = {k: f() for k, f in jobs.items() if a.only in (None, k)}
     print(json.dumps(result, indent=1))
 
 
@@ -144,6 +153,40 @@ def bench_embed(patches: int, chunk: int) -> dict[str, object]:
             "runs": runs,
             **_ratios(runs),
             "max_abs_diff_vs_local": diff,
+        }
+
+
+def bench_encode(patches: int) -> dict[str, object]:
+    from worldclass.data.bigearthnet.sources import lmdb_open
+    from worldclass.data.encode import EncodeJob
+    from worldclass.data.synth.bigearthnet import synth_bigearthnet
+    from worldclass.training.executors import run_units
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        root = synth_bigearthnet(t / "reBEN", version=2, patches=patches, seed=5)
+        runs: dict[str, dict[str, float]] = {}
+        items = {}
+        cases = (("local", "local", 0), ("local-2proc", "local", 2), ("ray-1", "ray", 1), ("ray-2", "ray", 2))
+        for name, executor, workers in cases:
+            start = time.perf_counter()
+            with EncodeJob(root, t / name) as job:
+                todo = job.prepare()
+                if executor == "local":
+                    job.run_local(todo, workers)
+                else:
+                    run_units(job, todo, executor="ray", workers=workers, cpus=2)
+                job.finalize()
+            seconds = time.perf_counter() - start
+            runs[name] = {"seconds": round(seconds, 2), "patches_per_s": round(patches / seconds, 1)}
+            with lmdb_open(t / name).begin() as txn:
+                items[name] = {bytes(k): bytes(v) for k, v in txn.cursor()}
+        return {
+            "patches": patches,
+            "runs": runs,
+            **_ratios(runs),
+            "ray2_vs_local_2proc": round(runs["local-2proc"]["seconds"] / runs["ray-2"]["seconds"], 2),
+            "stores_identical": all(items[k] == items["local"] for k in items),
         }
 
 

@@ -119,3 +119,29 @@ def test_map_scenes_on_ray_are_bit_identical_and_resume_a_local_run(
     scenes[1].unlink()
     with pytest.raises(WorldclassError, match="s1"):
         run_units(broken, left, executor="ray", workers=1, cpus=2)
+
+
+def _store_items(store: Path) -> dict[bytes, bytes]:
+    from worldclass.data.bigearthnet.sources import lmdb_open
+
+    with lmdb_open(store).begin() as txn:
+        return {bytes(k): bytes(v) for k, v in txn.cursor()}
+
+
+@pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip install 'worldclass[ray]')")
+def test_encode_on_ray_writes_the_local_store_and_resumes_a_local_run(
+    v2_root: Path, v2_store: Path, tmp_path: Path
+) -> None:
+    from worldclass.data.encode import EncodeJob
+
+    with EncodeJob(v2_root, tmp_path / "mixed", chunk=8) as job:
+        todo = job.prepare()
+        job.record(todo[0], job.run_unit(todo[0]))  # a local run stopped after its first chunk
+    with EncodeJob(v2_root, tmp_path / "mixed", chunk=8) as job:
+        left = job.prepare()
+        assert sum(u.hi - u.lo for u in left) == job.result.total - 8 and job.result.skipped == 8
+        seen: list[tuple[int, int]] = []
+        run_units(job, left, executor="ray", workers=2, cpus=2, progress=lambda d, t: seen.append((d, t)))
+        result = job.finalize()
+    assert result.complete and not result.problems and seen[-1] == (result.total, result.total)
+    assert _store_items(tmp_path / "mixed") == _store_items(v2_store)  # every key and value, bit for bit

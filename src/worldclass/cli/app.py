@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from worldclass.cli.options import Address, Executor, RayWorkers
 from worldclass.cli.progress import progress_bar
 
 EXIT_CODES = (
@@ -37,12 +38,23 @@ def encode(
     allow_missing: Annotated[
         bool, typer.Option(help="Complete the store without unreadable patches.")
     ] = False,
+    executor: Executor = "local",
+    address: Address = None,
+    ray_workers: RayWorkers = 2,
+    chunk: Annotated[int, typer.Option(help="Patches per work unit (one LMDB transaction).")] = 32,
 ) -> None:
-    """Convert an official archive into a worldclass store (resumable, verified)."""
-    from worldclass.data.encode import encode as run
+    """Convert an official archive into a worldclass store (resumable, also across executors; verified)."""
+    from worldclass.data.encode import EncodeJob
+    from worldclass.training.executors import run_units
 
-    with progress_bar("encoding") as update:
-        result = run(source, out, workers=workers, allow_missing=allow_missing, progress=update)
+    with EncodeJob(source, out, allow_missing=allow_missing, chunk=chunk) as job:
+        todo = job.prepare()
+        with progress_bar("encoding") as update:
+            if executor == "local":
+                job.run_local(todo, workers, update)
+            else:
+                run_units(job, todo, executor=executor, address=address, workers=ray_workers, progress=update)
+        result = job.finalize()
     typer.echo(
         json.dumps(
             {

@@ -72,6 +72,9 @@ def map_(
         bool,
         typer.Option(help="Map scenes without a CRS (Vaihingen tiles, CrowdAI JPEGs) in pixel coordinates."),
     ] = False,
+    compile: Annotated[
+        bool, typer.Option(help="torch.compile the network (pays off on large GPU runs).")
+    ] = False,
     executor: Executor = "local",
     address: Address = None,
     ray_workers: RayWorkers = 2,
@@ -95,6 +98,7 @@ def map_(
         band_indexes=_ints(bands),
         device=device,
         pixel_grid=pixel_grid,
+        compile=compile,
     )
     todo = job.prepare()
     gpus = 1.0 if job.predictor().device.type == "cuda" else 0.0

@@ -107,8 +107,10 @@ def build_section(cls: type[T], values: Mapping[str, Any], prefix: str) -> T:
         full = f"{prefix}{key}"
         if key not in fields:
             raise unknown_name("config key", full, [f"{prefix}{n}" for n in fields])
-        kwargs[key] = _check_type(full, value, hints[key])
         options = fields[key].metadata.get("choices")
+        if isinstance(value, bool) and options is not None and {"on", "off"} <= set(options):
+            value = "on" if value else "off"  # YAML 1.1 reads a bare on/off as a boolean
+        kwargs[key] = _check_type(full, value, hints[key])
         if options is not None and kwargs[key] not in options:
             raise ConfigError(f"config key {full!r}: {value!r} is not valid; choose one of {list(options)}")
     return cls(**kwargs)

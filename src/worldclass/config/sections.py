@@ -17,6 +17,8 @@ NORMALIZATION = ("v2", "v1", "none")
 PRECISIONS = ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fsdp")
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+SWITCH = ("auto", "on", "off")
 
 
 def choice(default: Any, options: Iterable[Any], help: str = "") -> Any:
@@ -69,6 +71,12 @@ class DataConfig:
     )
     resampling: str = choice("bilinear", RESAMPLING, "BigEarthNet: how 20/60 m bands are brought to 10 m")
     normalize: str = choice("v2", NORMALIZATION, "BigEarthNet: band statistics used for normalisation")
+    device_preprocessing: str = choice(
+        "auto",
+        SWITCH,
+        "BigEarthNet: native uint16/float32 bands to the device, resampled and normalised there "
+        "(the GPU data path; auto: on when training on CUDA)",
+    )
     batch_size: int = setting(64, "Samples per batch")
     num_workers: int = setting(2, "DataLoader worker processes (0: in the main process)")
     include_snow_cloud: bool = setting(
@@ -112,7 +120,8 @@ class OptimConfig:
 class TrainerConfig:
     """Where and how a run trains: ``out`` folder, ``seed``, Lightning ``accelerator``/``devices`` (per
     node)/``num_nodes``/``strategy``,
-    ``precision`` (auto: bf16-mixed on GPU, 32-true on CPU), ``threshold_tuning`` (classification:
+    ``precision`` (auto: bf16-mixed on GPU, 32-true on CPU), ``compile`` (torch.compile mode),
+    ``channels_last``, ``threshold_tuning`` (classification:
     per-class thresholds tuned on validation at evaluation), ``progress`` bars."""
 
     out: str = setting(
@@ -128,6 +137,10 @@ class TrainerConfig:
         "auto", STRATEGIES, "Lightning strategy (auto: DDP when more than one device or node, else single)"
     )
     precision: str = choice("auto", PRECISIONS, "Numeric precision (auto: bf16-mixed on GPU, 32-true on CPU)")
+    compile: str = choice("off", COMPILE_MODES, "torch.compile the model for training (a mode, or off)")
+    channels_last: str = choice(
+        "auto", SWITCH, "Classification/segmentation: channels_last memory format (auto: on with CUDA)"
+    )
     threshold_tuning: bool = setting(
         False, "Classification: tune per-class thresholds on validation at evaluation"
     )

@@ -51,8 +51,11 @@ class BigEarthNetDataModule(L.LightningDataModule):
         self.datasets: dict[str, BigEarthNet] = {}
 
     @classmethod
-    def from_config(cls, data: DataConfig, *, train_sampler: Any = None) -> BigEarthNetDataModule:
-        """The DataModule of a ``data`` config section (attribute encoding reads the 43 classes)."""
+    def from_config(
+        cls, data: DataConfig, *, train_sampler: Any = None, native: bool = False
+    ) -> BigEarthNetDataModule:
+        """The DataModule of a ``data`` config section (attribute encoding reads the 43 classes).
+        ``native``: batches carry native band groups for the device (:mod:`worldclass.data.device`)."""
         return cls(
             data.root,
             batch_size=data.batch_size,
@@ -66,6 +69,7 @@ class BigEarthNetDataModule(L.LightningDataModule):
             include_snow_cloud=data.include_snow_cloud,
             splits=data.splits,
             labels=data.labels,
+            native=native,
         )
 
     def setup(self, stage: str | None = None) -> None:

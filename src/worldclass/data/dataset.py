@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 from worldclass.data.bigearthnet.sources import MAP_KEY, Source
 from worldclass.data.bigearthnet.table import conform, normalize_split
+from worldclass.data.device import native_batch, native_groups
 from worldclass.data.native import NativeBatch
 from worldclass.data.nomenclature import (
     IGNORE_INDEX,
@@ -25,7 +26,7 @@ from worldclass.data.nomenclature import (
     names43_to_19,
 )
 from worldclass.data.open import open_source
-from worldclass.data.sensors import resolve_bands
+from worldclass.data.sensors import BANDS, resolve_bands
 from worldclass.data.splits import read_split_file
 from worldclass.data.transforms import Normalization, PatchTransform, Resampling
 from worldclass.errors import ConfigError, DataError
@@ -58,7 +59,9 @@ class BigEarthNet(Dataset[Sample]):
 
     ``splits``: optional parquet/CSV with ``patch_id,split`` overriding the official split (e.g. from
     ``worldclass splits``). ``labels``: a label view (:mod:`worldclass.data.label_view`) replacing the
-    labels of the patches it lists. Use ``__getitems__`` (used by DataLoader automatically) for batched loading.
+    labels of the patches it lists. ``native=True``: the GPU data path; samples carry the native band
+    arrays (``native/<size>px-<dtype>`` keys, :mod:`worldclass.data.device`) instead of ``image``. Use
+    ``__getitems__`` (used by DataLoader automatically) for batched loading.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class BigEarthNet(Dataset[Sample]):
         metadata: str | Path | None = None,
         return_mask: bool | None = None,
         labels: str | Path | None = None,
+        native: bool = False,
     ) -> None:
         self.sensors = tuple(sensors)
         bad = [s for s in self.sensors if s not in ("s2", "s1")]
@@ -93,6 +97,8 @@ class BigEarthNet(Dataset[Sample]):
             bands if bands is None or isinstance(bands, str) else list(bands), self.sensors
         )
         self.transform = PatchTransform(self.bands, resampling=resampling, normalize=normalize)
+        self.native = native
+        self._groups = native_groups(self.bands, [BANDS[b].size for b in self.bands]) if native else []
         self.split = normalize_split(split)
         self.return_mask = self.source.has_mask if return_mask is None else return_mask
         if self.return_mask and not self.source.has_mask:
@@ -195,7 +201,8 @@ class BigEarthNet(Dataset[Sample]):
         requests = [(self.patch_ids[i], self.s1_names[i]) for i in indices]
 
         def build(native: NativeBatch) -> list[Sample]:
-            images = self.transform(native)
+            groups = native_batch(native, self._groups) if self.native else {}
+            images = None if self.native else self.transform(native)
             masks = self.transform.masks(native, self._lut) if self.return_mask else None
             if self._label_cache is not None:
                 labels = torch.from_numpy(self._label_cache[np.asarray(indices, dtype=np.int64)])
@@ -204,12 +211,11 @@ class BigEarthNet(Dataset[Sample]):
                 labels = torch.from_numpy(np.stack([self._label(i, raw[k]) for k, i in enumerate(indices)]))
             out = []
             for k, i in enumerate(indices):
-                sample: Sample = {
-                    "image": images[k],
-                    "label": labels[k],
-                    "patch_id": self.patch_ids[i],
-                    "index": i,
-                }
+                sample: Sample = {"label": labels[k], "patch_id": self.patch_ids[i], "index": i}
+                if images is not None:
+                    sample["image"] = images[k]
+                for key, group in groups.items():
+                    sample[key] = group[k]
                 if masks is not None:
                     sample["mask"] = masks[k]
                 out.append(sample)

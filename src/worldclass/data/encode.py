@@ -1,8 +1,8 @@
 """``worldclass encode``: official BigEarthNet tree (v1 or v2) -> worldclass store (see :mod:`.store`).
 
-Parallel (worker processes read and serialise patches, the parent writes), bounded memory (a sliding
-window of chunks in flight), resumable (patches already in the store are skipped), verified (every patch
-of the metadata table must be present and decodable before the store is marked complete).
+Parallel (worker processes or Ray actors read and serialise chunks of patches, the driver alone writes),
+bounded memory (a few chunks in flight), resumable (patches already in the store are skipped), verified
+(every patch of the metadata table must be present and decodable before the store is marked complete).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,9 +92,188 @@ def _encode_chunk(root: str, rows: list[tuple[str, str | None]]) -> list[Encoded
     return out
 
 
-def _chunks(rows: list[tuple[str, str | None]], size: int) -> Iterator[list[tuple[str, str | None]]]:
-    for i in range(0, len(rows), size):
-        yield rows[i : i + size]
+@dataclass(frozen=True)
+class EncodeUnit:
+    """One row of encode's work manifest: patches ``lo:hi`` of this run's count, ``rows`` = (patch id, S1
+    name) still to encode. The store itself records what is done (a patch key is written last)."""
+
+    id: str
+    lo: int
+    hi: int
+    rows: tuple[tuple[str, str | None], ...]
+
+
+class EncodeJob:
+    """Official v1/v2 root -> store, as units for an executor (``worldclass.training.executors``).
+
+    ``prepare()`` opens (or resumes) the store and returns the chunks still to encode; ``run_unit``
+    reads and serialises one chunk (any process or Ray actor; nothing is written there); ``record``, on
+    the driver only, writes the chunk to LMDB (one writer, so the store does not depend on the
+    executor); ``finalize()`` verifies every patch and marks the store complete. Use as a context manager:
+    LMDB errors become one line (:class:`OutputError`) and the store is closed.
+    """
+
+    def __init__(
+        self,
+        source_root: Path | str,
+        out: Path | str,
+        *,
+        allow_missing: bool = False,
+        map_size: int = DEFAULT_MAP_SIZE,
+        chunk: int = CHUNK,
+    ) -> None:
+        if chunk < 1:
+            raise ConfigError(f"--chunk {chunk}: use 1 or more patches per unit")
+        self.root = str(Path(source_root))
+        self.out = Path(out)
+        self.allow_missing = allow_missing
+        self.map_size = map_size
+        self.chunk = chunk
+        self._env: Any = None
+        self._units: list[EncodeUnit] = []
+
+    def __getstate__(self) -> dict[str, Any]:  # to executor processes: the settings, no store or table
+        keep = ("root", "out", "allow_missing", "map_size", "chunk")
+        return {**{k: self.__dict__[k] for k in keep}, "_env": None, "_units": []}
+
+    def __enter__(self) -> EncodeJob:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        env, self._env = self._env, None
+        if env is not None:
+            env.close()
+        if isinstance(exc, lmdb.MapFullError):
+            raise OutputError(
+                f"{self.out}: the store outgrew its map size ({self.map_size:,} bytes); re-run with a larger "
+                "map_size (encoded patches are kept)"
+            ) from None
+        if isinstance(exc, lmdb.Error):  # a failed write: full disk (LMDB reports EIO or ENOSPC), quota
+            free = shutil.disk_usage(self.out).free
+            raise OutputError(
+                f"{self.out}: cannot write the store ({exc}; {free:,} bytes free on its disk); free space or "
+                "choose another location, then re-run the same command: the patches encoded so far are kept"
+            ) from None
+
+    def prepare(self) -> list[EncodeUnit]:
+        """Check the source and an existing store, write the store's info, return the units to run."""
+        source = open_source(Path(self.root))
+        if source.kind not in ("v1", "v2"):
+            raise ConfigError(
+                f"{self.root}: encode reads official v1/v2 roots; this is a {source.kind} source"
+            )
+        self.table = source.table()
+        ids: list[str] = self.table.column("patch_id").to_pylist()
+        s1s: list[str | None] = self.table.column("s1_name").to_pylist()
+        if len(set(ids)) != len(ids):
+            raise DataError(f"{self.root}: duplicate patch ids in the metadata; fix the split/metadata files")
+        self.info = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "source_version": source.version,
+            "source_kind": source.kind,
+            "source": str(Path(self.root).resolve()),
+            "bands": list(available_bands(source)),
+            "has_mask": source.has_mask,
+            "complete": False,
+            "n_patches": len(ids),
+            "checksums": CHECKSUM,
+        }
+        self.out.mkdir(parents=True, exist_ok=True)
+        lmdb_forget(self.out)
+        # sync=False during the bulk load: LMDB stays consistent, a crash can only lose the last
+        # transactions, which a resumed run re-encodes; finalize syncs before the store is marked complete.
+        self._env = lmdb.open(str(self.out), map_size=self.map_size, subdir=True, max_dbs=0, sync=False)
+        with self._env.begin(write=True) as txn:
+            old = txn.get(INFO_KEY)
+            if old is not None:
+                self._check_existing(json.loads(old))
+            txn.put(INFO_KEY, json.dumps(self.info).encode())
+            done = {i for i in ids if txn.get(patch_key(i)) is not None}
+        todo = [(i, s) for i, s in zip(ids, s1s, strict=True) if i not in done]
+        self.result = EncodeResult(store=self.out, total=len(ids), encoded=0, skipped=len(done))
+        units = [EncodeUnit("done", 0, len(done), ())] if done else []
+        for n, k in enumerate(range(0, len(todo), self.chunk)):
+            rows = tuple(todo[k : k + self.chunk])
+            units.append(EncodeUnit(f"chunk-{n:06d}", len(done) + k, len(done) + k + len(rows), rows))
+        self._units = units
+        return [u for u in units if u.rows]
+
+    def _check_existing(self, prev: dict[str, Any]) -> None:
+        if prev.get("format_version") != FORMAT_VERSION:
+            raise ConfigError(
+                f"{self.out}: holds a store of format {prev.get('format_version')} (this worldclass writes "
+                f"{FORMAT_VERSION}); it stays readable, encode into a new folder"
+            )
+        if prev.get("source") not in (None, self.info["source"]):
+            raise ConfigError(
+                f"{self.out}: holds (part of) a store of {prev['source']}; resume it from that archive or "
+                "choose an empty folder (one store never mixes two archives)"
+            )
+        if (
+            prev.get("bands") != self.info["bands"]
+            or prev.get("source_version") != self.info["source_version"]
+        ):
+            raise ConfigError(
+                f"{self.out}: holds a store of another source (v{prev.get('source_version')}, "
+                f"bands {prev.get('bands')}); choose an empty folder"
+            )
+
+    def units(self) -> list[EncodeUnit]:
+        """Every unit of this run (the patches already in the store as one finished unit)."""
+        return self._units
+
+    def run_unit(self, unit: EncodeUnit) -> list[Encoded]:
+        """Read and serialise one chunk (no writes): (patch id, (value, metadata) or None, problem)."""
+        return _encode_chunk(self.root, list(unit.rows))
+
+    def record(self, unit: EncodeUnit, result: list[Encoded]) -> None:
+        """Driver only: write one finished chunk in one transaction (metadata first, the patch key last)."""
+        with self._env.begin(write=True) as txn:
+            for pid, value, err in result:
+                if value is not None:
+                    txn.put(meta_key(pid), value[1])
+                    txn.put(crc_key(pid), crc_bytes(value[0]))
+                    txn.put(patch_key(pid), value[0])
+                    self.result.encoded += 1
+                else:
+                    self.result.problems[pid] = err or "unknown error"
+
+    def run_local(self, todo: list[EncodeUnit], workers: int, progress: Progress | None = None) -> None:
+        """The local executor: ``workers`` reader processes (0 = this process), a few chunks in flight."""
+        if workers < 0:
+            raise ConfigError(f"--workers {workers}: use 0 (this process) or a positive number of processes")
+        total = self.result.total
+
+        def record(unit: EncodeUnit, result: list[Encoded]) -> None:
+            self.record(unit, result)
+            if progress:
+                progress(self.result.skipped + self.result.encoded + len(self.result.problems), total)
+
+        if progress:
+            progress(self.result.skipped, total)
+        if workers <= 0:
+            for unit in todo:
+                record(unit, self.run_unit(unit))
+            return
+        with process_pool(workers) as pool:
+            pending: dict[Future[list[Encoded]], EncodeUnit] = {}
+            for unit in todo:
+                pending[pool.submit(_encode_chunk, self.root, list(unit.rows))] = unit
+                if len(pending) >= 4 * workers:  # bounded memory: a few chunks in flight
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        record(pending.pop(f), f.result())
+            for f, unit in pending.items():
+                record(unit, f.result())
+
+    def finalize(self) -> EncodeResult:
+        """Verify every patch against the table, write the table and mark the store complete."""
+        _finalize(self._env, self.table, self.info, self.result, self.allow_missing)
+        return self.result
+
+
+Progress = Callable[[int, int], None]
 
 
 def encode(
@@ -104,112 +283,16 @@ def encode(
     workers: int = 0,
     allow_missing: bool = False,
     map_size: int = DEFAULT_MAP_SIZE,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> EncodeResult:
     """Encode an official v1/v2 root into a store at ``out``; resumes an interrupted store.
 
     ``workers`` = 0 runs in this process. ``progress(done, total)`` is called after each chunk.
     Raises :class:`IncompleteStoreError` listing problem patches unless ``allow_missing``.
     """
-    if workers < 0:
-        raise ConfigError(f"--workers {workers}: use 0 (this process) or a positive number of processes")
-    out = Path(out)
-    source = open_source(Path(source_root))
-    if source.kind not in ("v1", "v2"):
-        raise ConfigError(f"{source_root}: encode reads official v1/v2 roots; this is a {source.kind} source")
-    table = source.table()
-    ids: list[str] = table.column("patch_id").to_pylist()
-    s1s: list[str | None] = table.column("s1_name").to_pylist()
-    if len(set(ids)) != len(ids):
-        raise DataError(f"{source_root}: duplicate patch ids in the metadata; fix the split/metadata files")
-    bands = available_bands(source)
-    info = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "source_version": source.version,
-        "source_kind": source.kind,
-        "source": str(Path(source_root).resolve()),
-        "bands": list(bands),
-        "has_mask": source.has_mask,
-        "complete": False,
-        "n_patches": len(ids),
-        "checksums": CHECKSUM,
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    lmdb_forget(out)
-    # sync=False during the bulk load: LMDB stays consistent, a crash can only lose the last transactions,
-    # which a resumed run re-encodes; _finalize syncs before the store is marked complete.
-    env = lmdb.open(str(out), map_size=map_size, subdir=True, max_dbs=0, sync=False)
-    try:
-        with env.begin(write=True) as txn:
-            old = txn.get(INFO_KEY)
-            if old is not None:
-                prev = json.loads(old)
-                if prev.get("format_version") != FORMAT_VERSION:
-                    raise ConfigError(
-                        f"{out}: holds a store of format {prev.get('format_version')} (this worldclass "
-                        f"writes {FORMAT_VERSION}); it stays readable, encode into a new folder"
-                    )
-                if prev.get("source") not in (None, info["source"]):
-                    raise ConfigError(
-                        f"{out}: holds (part of) a store of {prev['source']}; resume it from that archive "
-                        "or choose an empty folder (one store never mixes two archives)"
-                    )
-                if prev.get("bands") != info["bands"] or prev.get("source_version") != info["source_version"]:
-                    raise ConfigError(
-                        f"{out}: holds a store of another source (v{prev.get('source_version')}, "
-                        f"bands {prev.get('bands')}); choose an empty folder"
-                    )
-            txn.put(INFO_KEY, json.dumps(info).encode())
-            done = {i for i in ids if txn.get(patch_key(i)) is not None}
-        todo = [(i, s) for i, s in zip(ids, s1s, strict=True) if i not in done]
-        result = EncodeResult(store=out, total=len(ids), encoded=0, skipped=len(done))
-        if progress:
-            progress(len(done), len(ids))
-
-        def write(batch: list[Encoded]) -> None:
-            with env.begin(write=True) as txn:
-                for pid, value, err in batch:
-                    if value is not None:  # metadata first: a patch key implies its metadata is there
-                        txn.put(meta_key(pid), value[1])
-                        txn.put(crc_key(pid), crc_bytes(value[0]))
-                        txn.put(patch_key(pid), value[0])
-                        result.encoded += 1
-                    else:
-                        result.problems[pid] = err or "unknown error"
-            if progress:
-                progress(result.skipped + result.encoded + len(result.problems), len(ids))
-
-        root = str(Path(source_root))
-        if workers <= 0:
-            for chunk in _chunks(todo, CHUNK):
-                write(_encode_chunk(root, chunk))
-        else:
-            with process_pool(workers) as pool:
-                pending: set[Future[list[Encoded]]] = set()
-                for chunk in _chunks(todo, CHUNK):
-                    pending.add(pool.submit(_encode_chunk, root, chunk))
-                    if len(pending) >= 4 * workers:  # bounded memory: a few chunks in flight
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for f in finished:
-                            write(f.result())
-                for f in pending:
-                    write(f.result())
-        _finalize(env, table, info, result, allow_missing)
-    except lmdb.MapFullError:
-        raise OutputError(
-            f"{out}: the store outgrew its map size ({map_size:,} bytes); re-run with a larger map_size "
-            "(encoded patches are kept)"
-        ) from None
-    except lmdb.Error as exc:  # a failed write: full disk (LMDB reports EIO or ENOSPC), quota, device
-        free = shutil.disk_usage(out).free
-        raise OutputError(
-            f"{out}: cannot write the store ({exc}; {free:,} bytes free on its disk); free space or choose "
-            "another location, then re-run the same command: the patches encoded so far are kept"
-        ) from None
-    finally:
-        env.close()
-    return result
+    with EncodeJob(source_root, out, allow_missing=allow_missing, map_size=map_size) as job:
+        job.run_local(job.prepare(), workers, progress)
+        return job.finalize()
 
 
 def verify_value(value: memoryview | bytes, bands: set[str]) -> str | None:

@@ -185,3 +185,14 @@ def resampling_table(
     w1 = (src - i0.astype(np.float32)).astype(np.float32)
     w0 = (np.float32(1.0) - w1).astype(np.float32)
     return i0, i1, w0, w1
+
+
+@njit(cache=True, nogil=True)
+def copy_native(addresses: Any, out: Any, lo: int, hi: int) -> None:
+    """Samples ``lo:hi`` of ``out`` (n, C, h, h), uint16 or float32 (the arrays' kind): the native arrays at
+    ``addresses`` (n, C), copied unchanged (the GPU data path resamples and normalises on the device)."""
+    h = out.shape[2]
+    for i in range(lo, hi):
+        for c in range(addresses.shape[1]):
+            src = carray(_pointer(addresses[i, c]), (h, h), out.dtype)
+            out[i, c] = src

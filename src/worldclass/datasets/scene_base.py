@@ -57,6 +57,11 @@ class SceneCollection(RegisteredDataset):
         """Class names in label-index order."""
 
     def validate(self, data: DataConfig) -> None:
+        if data.device_preprocessing == "on":
+            raise ConfigError(
+                "config key 'data.device_preprocessing': on is for BigEarthNet (native Sentinel bands); scene "
+                "windows are prepared in the loader: use auto or off"
+            )
         if data.patch_size < 32 or data.patch_size % 32:
             raise ConfigError(f"config key 'data.patch_size': {data.patch_size} is not a multiple of 32")
         if not 0 < data.val_fraction < 1:

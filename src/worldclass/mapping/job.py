@@ -53,7 +53,9 @@ class MapJob:
         band_indexes: Sequence[int] | None = None,
         device: str = "auto",
         pixel_grid: bool = False,
+        compile: bool = False,
     ) -> None:
+        self.compile = compile
         self.checkpoint, self.scenes, self.out = Path(checkpoint), [Path(s) for s in scenes], Path(out)
         self.tile, self.overlap, self.blend, self.batch_size = tile, overlap, blend, batch_size
         self.probabilities, self.device, self.pixel_grid = probabilities, device, pixel_grid
@@ -69,7 +71,7 @@ class MapJob:
         if self._predictor is None:
             from worldclass.mapping.predictor import load_predictor
 
-            self._predictor = load_predictor(self.checkpoint, device=self.device)
+            self._predictor = load_predictor(self.checkpoint, device=self.device, compile=self.compile)
         return self._predictor
 
     @property
@@ -144,7 +146,8 @@ class MapJob:
     def done(self, unit: MapUnit) -> bool:
         return unit.id in self._recorded() and Path(unit.out).is_file()
 
-    def record(self, unit: MapUnit) -> None:
+    def record(self, unit: MapUnit, result: object = None) -> None:
+        """Append ``unit`` to the done log (fsynced): its map is complete."""
         with open(str(self.manifest) + ".done", "a", encoding="utf-8") as fh:
             fh.write(f"{self.digest}\t{unit.id}\n")
             fh.flush()

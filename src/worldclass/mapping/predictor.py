@@ -17,6 +17,7 @@ from torch import nn
 
 from worldclass.errors import ConfigError
 from worldclass.models.checkpoint import ModelMeta, load_model
+from worldclass.models.compiled import compile_in_place
 from worldclass.models.device import pick_device
 from worldclass.models.segmenter import SegmentationNet
 
@@ -30,6 +31,7 @@ class Predictor:
     are reflect-padded to a multiple of it before the network and cropped after; ``colours``: RGB per
     class for the maps' colour table (None: worldclass's palette). ``with_field``: the
     same with the frame-field channels appended (models with a frame-field head: ``has_field``).
+    On CUDA the network runs channels_last with bf16 autocast; ``compile``: ``torch.compile`` it.
     """
 
     net: nn.Module
@@ -43,9 +45,14 @@ class Predictor:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     bf16: bool = False
     colours: list[tuple[int, int, int]] | None = None
+    compile: bool = False
 
     def __post_init__(self) -> None:
         self.net = self.net.to(self.device).eval()
+        if self.device.type == "cuda":
+            self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        if self.compile:
+            compile_in_place(self.net)
         shape = (1, -1, 1, 1)
         self._mean = torch.as_tensor(self.mean, dtype=torch.float32, device=self.device).view(shape)
         self._std = torch.as_tensor(self.std, dtype=torch.float32, device=self.device).view(shape)
@@ -73,6 +80,8 @@ class Predictor:
         if ph or pw:
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             if field:
                 logits, extra = self.net.forward_all(x)  # type: ignore[operator]
@@ -85,15 +94,17 @@ class Predictor:
         return np.ascontiguousarray(probs[:, :, :h, :w].cpu().numpy())
 
 
-def load_predictor(checkpoint: str | Path, *, device: str = "auto") -> Predictor:
+def load_predictor(checkpoint: str | Path, *, device: str = "auto", compile: bool = False) -> Predictor:
     """Predictor of a worldclass segmentation checkpoint (refuses other checkpoints). No Lightning."""
     model, meta = load_model(checkpoint)
     if not isinstance(model, SegmentationNet):
         raise ConfigError(f"{checkpoint}: a {meta.task} checkpoint; mapping needs a segmentation one")
-    return predictor_from_model(model, meta, device=device)
+    return predictor_from_model(model, meta, device=device, compile=compile)
 
 
-def predictor_from_model(model: nn.Module, meta: ModelMeta, *, device: str = "auto") -> Predictor:
+def predictor_from_model(
+    model: nn.Module, meta: ModelMeta, *, device: str = "auto", compile: bool = False
+) -> Predictor:
     """Predictor of a loaded segmentation model and its metadata."""
     pre: dict[str, Any] = meta.preprocessing
     dev = pick_device(device)
@@ -108,4 +119,5 @@ def predictor_from_model(model: nn.Module, meta: ModelMeta, *, device: str = "au
         device=dev,
         bf16=dev.type == "cuda",
         colours=[(int(r), int(g), int(b)) for r, g, b in meta.class_colours] or None,
+        compile=compile,
     )

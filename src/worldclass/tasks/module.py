@@ -11,8 +11,20 @@ ensure_torchvision_importable()  # lightning imports torchvision through torchme
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
 
+from worldclass.data.device import DeviceTransform, pop_native  # noqa: E402
 from worldclass.models.checkpoint import ModelMeta  # noqa: E402
+from worldclass.models.compiled import compile_in_place  # noqa: E402
 from worldclass.tasks.schedule import warmup_cosine  # noqa: E402
+
+
+def switch(value: str, cuda: bool) -> bool:
+    """An ``auto``/``on``/``off`` config switch; ``auto`` is on when the run trains on CUDA."""
+    return value == "on" or (value == "auto" and cuda)
+
+
+def trains_on_cuda(accelerator: str) -> bool:
+    """Whether ``trainer.accelerator`` means CUDA devices here."""
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
 class TaskModule(L.LightningModule):
@@ -21,11 +33,44 @@ class TaskModule(L.LightningModule):
     (its weights are ``state_dict['model.*']``, what :func:`worldclass.models.load_model` reads)."""
 
     model: torch.nn.Module
+    #: convolutional models that gain from channels_last on CUDA (``trainer.channels_last``)
+    channels_last_ok = False
 
     def __init__(self, config: dict[str, Any], meta: dict[str, Any]) -> None:
         super().__init__()
         self.meta = ModelMeta.from_dict(meta)
         self.config = config
+        self._channels_last = False
+        self._compiled = False
+
+    def setup(self, stage: str) -> None:
+        """Memory format and ``torch.compile`` of ``model`` (``trainer.channels_last``/``compile``); the
+        compiled model keeps its parameter names (:func:`~worldclass.models.compiled.compile_in_place`)."""
+        trainer = self.config.get("trainer", {})
+        cuda = self.trainer.strategy.root_device.type == "cuda"
+        if self.channels_last_ok and switch(trainer.get("channels_last", "auto"), cuda):
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            self._channels_last = True
+        mode = trainer.get("compile", "off")
+        if mode != "off" and not self._compiled:
+            compile_in_place(self.model, mode)
+            self._compiled = True
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """The GPU data path: a batch of native band groups becomes ``image`` here, on the device."""
+        if not isinstance(batch, dict):
+            return batch
+        groups = pop_native(batch)
+        if groups is not None:
+            transform = self.__dict__.get("_device_transform")
+            if transform is None:  # kept out of the module tree: not a part of the model or its checkpoint
+                transform = DeviceTransform(self.meta.preprocessing).to(self.device)
+                self.__dict__["_device_transform"] = transform
+            batch["image"] = transform(groups)
+        image = batch.get("image")
+        if self._channels_last and isinstance(image, torch.Tensor) and image.dim() == 4:
+            batch["image"] = image.contiguous(memory_format=torch.channels_last)
+        return batch
 
     def gather_unique(self, index: torch.Tensor, *values: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Per-sample rows of every rank, each sample once, ordered by sample ``index`` (N,) int64.

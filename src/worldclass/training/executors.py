@@ -1,10 +1,12 @@
 """Executors for batch work: run the units of a job's work manifest here (``local``) or on Ray (``ray``).
 
-A job (:class:`worldclass.retrieval.embed_archive.EmbedJob`, :class:`worldclass.mapping.job.MapJob`) has
-``prepare() -> units still to do``, ``run_unit(unit) -> work done`` (its output written atomically), an
-optional ``record(unit)`` that the driver calls when a unit succeeded (the map job's done log), and, for
-embed, ``finalize()``, which reads only what the units wrote; so the result does not depend on the
-executor, and an interrupted run of either executor resumes from the units already done.
+A job (:class:`worldclass.retrieval.embed_archive.EmbedJob`, :class:`worldclass.mapping.job.MapJob`,
+:class:`worldclass.data.encode.EncodeJob`) has ``prepare() -> units still to do`` (each unit covers rows
+``lo:hi``), ``run_unit(unit) -> result`` (map and embed write their output atomically there), an optional
+``record(unit, result)`` that the driver calls when a unit succeeded (the map job's done log; encode's
+single LMDB writer stores what the unit prepared), and ``finalize()``, which reads only what the units
+wrote; so the result does not depend on the executor, and an interrupted run of either executor resumes
+from the units already done.
 
 ``ray`` (``pip install 'worldclass[ray]'``): ``address=None`` starts a local Ray instance (``cpus``
 CPUs), ``"auto"`` or ``"HOST:PORT"`` joins a running cluster. One actor per worker holds one model
@@ -29,14 +31,14 @@ EXECUTORS = ("local", "ray")
 class Job(Protocol):
     def units(self) -> Sequence[Any]: ...
 
-    def run_unit(self, unit: Any) -> int: ...
+    def run_unit(self, unit: Any) -> Any: ...
 
 
-def _record(job: Job, unit: Any) -> None:
-    """Jobs whose outputs alone cannot say they are complete keep a done log, written by the driver."""
+def _record(job: Job, unit: Any, result: Any) -> None:
+    """The driver's part of a finished unit: a done log (map) or the single writer of a store (encode)."""
     record = getattr(job, "record", None)
     if record is not None:
-        record(unit)
+        record(unit, result)
 
 
 def _ray() -> Any:
@@ -66,8 +68,8 @@ def run_units(
     done = total - int(sum(u.hi - u.lo for u in todo))
     if executor == "local" or not todo:
         for u in todo:
-            done += job.run_unit(u)
-            _record(job, u)
+            _record(job, u, job.run_unit(u))
+            done += u.hi - u.lo
             if progress:
                 progress(done, total)
         return done
@@ -99,14 +101,14 @@ def run_units(
             def __init__(self, job: Job) -> None:
                 self.job = job  # unpickled without model or data: loaded on the first unit
 
-            def run(self, unit: Any) -> tuple[int, Any]:
+            def run(self, unit: Any) -> tuple[Any, Any]:
                 return self.job.run_unit(unit), unit
 
         pool = ActorPool([Worker.remote(job) for _ in range(min(workers, len(todo)))])  # type: ignore[attr-defined]
         try:
-            for rows, unit in pool.map_unordered(lambda actor, unit: actor.run.remote(unit), list(todo)):
-                done += int(rows)
-                _record(job, unit)
+            for result, unit in pool.map_unordered(lambda actor, unit: actor.run.remote(unit), list(todo)):
+                _record(job, unit, result)
+                done += unit.hi - unit.lo
                 if progress:
                     progress(done, total)
         except Exception as exc:  # a unit's own error (a corrupt scene, a bad patch): the user's one line

@@ -104,6 +104,9 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+    warnings.filterwarnings(
+        "ignore", message=".*overridden `on_after_batch_transfer`.*"
+    )  # ours: the GPU path
     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # frozen base of a refiner
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="lightning.*")
     # DDP: epoch metrics are computed from the gathered samples (identical on every rank), so Lightning's

@@ -22,6 +22,8 @@ class ClassificationModule(TaskModule):
     ``config["robust"]``: noise-robust training (:mod:`worldclass.tasks.classification.robust`); its parts
     train beside ``model`` and are not part of the loaded model."""
 
+    channels_last_ok = True
+
     def __init__(
         self,
         config: dict[str, Any],
@@ -50,10 +52,6 @@ class ClassificationModule(TaskModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.model(x)
         return out
-
-    def setup(self, stage: str) -> None:
-        if self.device.type == "cuda":
-            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         n = len(batch["label"])

@@ -152,10 +152,15 @@ class ClassificationTask(Task):
         from worldclass.models.checkpoint import ModelMeta
         from worldclass.tasks.classification.dcw import DynamicClassWeights
         from worldclass.tasks.classification.module import ClassificationModule
+        from worldclass.tasks.module import switch, trains_on_cuda
 
         d = cfg.data
         mc = cfg.section("model", ClassifierModelConfig)
-        dm = BigEarthNetDataModule.from_config(d, train_sampler=_sampler_factory(cfg))
+        dm = BigEarthNetDataModule.from_config(
+            d,
+            train_sampler=_sampler_factory(cfg),
+            native=switch(d.device_preprocessing, trains_on_cuda(cfg.trainer.accelerator)),
+        )
         dm.setup("fit")
         train_ds = dm.datasets["train"]
         labels = train_ds.labels()

@@ -81,10 +81,13 @@ class CSMAETask(Task):
         from worldclass.datasets import get_dataset
         from worldclass.models.checkpoint import ModelMeta
         from worldclass.tasks.csmae.module import CSMAEModule
+        from worldclass.tasks.module import switch, trains_on_cuda
 
         d = cfg.data
         mc, lc = cfg.section("model", CSMAEModelConfig), cfg.section("loss", CSMAELossConfig)
-        dm = BigEarthNetDataModule.from_config(d)
+        dm = BigEarthNetDataModule.from_config(
+            d, native=switch(d.device_preprocessing, trains_on_cuda(cfg.trainer.accelerator))
+        )
         dm.setup("fit")
         ds = dm.datasets["train"]
         bands = list(ds.bands)

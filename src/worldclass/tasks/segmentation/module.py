@@ -21,6 +21,8 @@ from worldclass.tasks.module import TaskModule
 
 
 class SegmentationModule(TaskModule):
+    channels_last_ok = True
+
     def __init__(self, config: dict[str, Any], meta: dict[str, Any]) -> None:
         super().__init__(config, meta)
         self.save_hyperparameters()
