@@ -22,6 +22,26 @@ ensure_torchvision_importable()
 REAL = Path(__file__).parent / "data" / "bigearthnet-v1-real"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _derived_files_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """VRT stacks and other derived files go to the test run's folders, never to ~/.cache."""
+    os.environ["WORLDCLASS_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def sen12ms_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from worldclass.data.synth.sen12ms import synth_sen12ms
+
+    return synth_sen12ms(tmp_path_factory.mktemp("sen12ms") / "SEN12MS", scenes=2, patches=2, seed=5)
+
+
+@pytest.fixture(scope="session")
+def dfc_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from worldclass.data.synth.sen12ms import synth_dfc2020
+
+    return synth_dfc2020(tmp_path_factory.mktemp("dfc") / "DFC2020", validation=12, test=6, seed=6)
+
+
 @pytest.fixture(scope="session")
 def real_v1() -> Path:
     return REAL

@@ -17,9 +17,7 @@ from worldclass.errors import DataError
 
 @pytest.mark.parametrize("resampling", ["bilinear", "nearest"])
 @pytest.mark.parametrize("source", ["store", "archive"])
-def test_device_path_equals_the_cpu_path(
-    v2_store: Path, v2_root: Path, source: str, resampling: str
-) -> None:
+def test_device_path_equals_the_cpu_path(v2_store: Path, v2_root: Path, source: str, resampling: str) -> None:
     root = v2_store if source == "store" else v2_root
     kw = dict(split="all", sensors=("s2", "s1"), include_snow_cloud=True, resampling=resampling)
     cpu = BigEarthNet(root, **kw)  # type: ignore[arg-type]

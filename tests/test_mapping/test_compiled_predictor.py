@@ -15,7 +15,9 @@ def test_compiled_predictor_gives_the_eager_probabilities(
 ) -> None:
     from torch._dynamo.utils import counters
 
-    monkeypatch.setenv("WORLDCLASS_COMPILE_BACKEND", "aot_eager")  # graph capture without inductor's C++ build
+    monkeypatch.setenv(
+        "WORLDCLASS_COMPILE_BACKEND", "aot_eager"
+    )  # graph capture without inductor's C++ build
     eager = load_predictor(seg_checkpoint, device="cpu")
     counters.clear()
     compiled = load_predictor(seg_checkpoint, device="cpu", compile=True)

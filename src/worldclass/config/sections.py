@@ -90,6 +90,9 @@ class DataConfig:
         "BigEarthNet: a label view (parquet) replacing the labels of its patches, e.g. injected noise",
         path=True,
     )
+    label_scheme: str = choice(
+        "dfc", ("dfc", "dfc-no-savanna"), "SEN12MS/DFC2020: 10 DFC classes, or 9 with Savanna ignored"
+    )
     product: str = setting("RGB", "Potsdam: image product RGB, IRRG or RGBIR")
     heights: str = choice("none", ("none", "dsm", "ndsm"), "ISPRS: height band appended to the image")
     boundary_radius: int = setting(

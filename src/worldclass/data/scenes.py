@@ -33,11 +33,14 @@ from worldclass.data.nomenclature import IGNORE_INDEX
 from worldclass.data.rasters import open_raster, window_starts
 from worldclass.errors import DataError, LabelError
 
+#: In a scene's ``label_lut``: a raw value that the label scheme does not define (refused, not ignored).
+INVALID_LABEL = 254
+
 
 @dataclass
 class Scene:
-    """One scene. ``label_lut`` maps raw label values (0..255) to class indices (default: identity,
-    values >= number of classes -> ignore); ``label_colours`` decodes 3-band colour-coded labels instead.
+    """One scene. ``label_lut`` maps raw label values to class indices (default: identity, values >=
+    number of classes -> ignore; :data:`INVALID_LABEL` entries and values past its end are refused); ``label_colours`` decodes 3-band colour-coded labels instead.
     ``eroded_labels``: the benchmark's reference with object borders removed (same encoding), scored
     beside the full one. ``shapes``: (polygon in pixel coordinates, class index) pairs burnt in order.
     ``image_nodata``: pixels whose bands all equal it are unlabelled (e.g. white no-data in
@@ -169,7 +172,16 @@ def _raster_labels(scene: Scene, path: Path, window: Window, classes: Sequence[s
     if lut is None:
         lut = np.full(256, IGNORE_INDEX, np.uint8)
         lut[: len(classes)] = np.arange(len(classes))
-    return lut[raw]  # type: ignore[no-any-return]
+        return lut[raw]  # type: ignore[no-any-return]
+    out = lut[np.minimum(raw, len(lut) - 1)]
+    bad = (out == INVALID_LABEL) | (raw >= len(lut))
+    if bad.any():
+        r, c = (int(v[0]) for v in np.nonzero(bad))
+        raise LabelError(
+            f"{path}: label value {int(raw[r, c])} at row {r + int(window.row_off)}, col {c + int(window.col_off)} "
+            "is outside the dataset's label scheme; replace the file with the official one"
+        )
+    return out  # type: ignore[no-any-return]
 
 
 def read_labels(

@@ -11,7 +11,15 @@ from worldclass.registry import Registry
 
 
 def _load_builtin() -> None:
-    from worldclass.datasets import bigearthnet, crowdai, inria, isprs, massachusetts, scenes  # noqa: F401
+    from worldclass.datasets import (  # noqa: F401
+        bigearthnet,
+        crowdai,
+        inria,
+        isprs,
+        massachusetts,
+        scenes,
+        sen12ms,
+    )
 
 
 _DATASETS: Registry[RegisteredDataset] = Registry("dataset", _load_builtin)

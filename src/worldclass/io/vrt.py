@@ -28,10 +28,15 @@ def write_stack_vrt(out: Path, sources: Sequence[tuple[Path, int, str]]) -> Path
         parts.append(f"  <SRS>{escape(crs.to_wkt())}</SRS>")
     if georef:
         parts.append("  <GeoTransform>" + ", ".join(repr(v) for v in transform.to_gdal()) + "</GeoTransform>")
+    checked = {Path(first)}
     for i, (path, band, name) in enumerate(sources, 1):
-        with rasterio.open(path) as src:
-            if (src.width, src.height) != (width, height):
-                raise ValueError(f"{path}: {src.height}x{src.width} px, but {first.name} is {height}x{width}")
+        if Path(path) not in checked:  # each source opened once, however many of its bands are stacked
+            checked.add(Path(path))
+            with rasterio.open(path) as src:
+                if (src.width, src.height) != (width, height):
+                    raise ValueError(
+                        f"{path}: {src.height}x{src.width} px, but {first.name} is {height}x{width}"
+                    )
         parts += [
             f'  <VRTRasterBand dataType="Float32" band="{i}">',
             f"    <Description>{escape(name)}</Description>",
