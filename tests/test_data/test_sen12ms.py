@@ -132,7 +132,7 @@ def test_bad_files_stop_with_one_line_naming_them(sen12ms_root: Path, tmp_path: 
         return
     if defect == "no_list":
         (root / "train_list.txt").unlink()
-        with pytest.raises(MissingFileError, match="train_list.txt: split list missing"):
+        with pytest.raises(MissingFileError, match=r"train_list\.txt: split list missing"):
             sen12ms_split(root, "train")
         return
     target = t.s2 if defect == "s2_12_bands" else t.s1
