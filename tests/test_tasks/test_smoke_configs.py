@@ -23,10 +23,11 @@ BUDGET_S = 120
 def _data(config: Path, request: pytest.FixtureRequest) -> list[str]:
     tree = yaml.safe_load(config.read_text())
     sets = []
-    dataset = tree.get("data", {}).get("dataset", "inria")
-    if tree.get("task") in ("segmentation", "alignment") and dataset != "inria":  # its generator's archive
+    scene_task = tree.get("task") in ("segmentation", "alignment")
+    dataset = tree.get("data", {}).get("dataset", "inria" if scene_task else "bigearthnet")
+    if dataset not in ("inria", "bigearthnet"):  # its generator's archive
         sets.append(f"data.root={request.getfixturevalue('benchmark_roots')(dataset)}")
-    elif tree.get("task") in ("segmentation", "alignment"):
+    elif dataset == "inria":
         sets.append(f"data.root={request.getfixturevalue('inria_root')}")
         if tree.get("model", {}).get("init_from"):
             sets.append(f"model.init_from={request.getfixturevalue('inria_smoke')}")

@@ -13,6 +13,7 @@ from worldclass.cli import labels as _labels  # noqa: F401  (registers the label
 from worldclass.cli import mapping as _mapping  # noqa: F401  (registers the mapping commands)
 from worldclass.cli import retrieval as _retrieval  # noqa: F401  (registers the retrieval commands)
 from worldclass.cli import runs as _runs  # noqa: F401  (registers report and predict)
+from worldclass.cli import selfsup as _selfsup  # noqa: F401  (registers experiment label-budget)
 from worldclass.cli.app import app
 
 

@@ -90,6 +90,12 @@ class DataConfig:
         "BigEarthNet: a label view (parquet) replacing the labels of its patches, e.g. injected noise",
         path=True,
     )
+    subset: str | None = setting(
+        None,
+        "File of training ids, one per line (patch ids / scene names): only these are trained on "
+        "(label-budget runs)",
+        path=True,
+    )
     label_scheme: str = choice(
         "dfc", ("dfc", "dfc-no-savanna"), "SEN12MS/DFC2020: 10 DFC classes, or 9 with Savanna ignored"
     )

@@ -70,6 +70,7 @@ class BigEarthNetDataModule(L.LightningDataModule):
             splits=data.splits,
             labels=data.labels,
             native=native,
+            subset=data.subset,
         )
 
     def setup(self, stage: str | None = None) -> None:

@@ -27,7 +27,7 @@ from worldclass.data.nomenclature import (
 )
 from worldclass.data.open import open_source
 from worldclass.data.sensors import BANDS, resolve_bands
-from worldclass.data.splits import read_split_file
+from worldclass.data.splits import keep_subset, read_split_file
 from worldclass.data.transforms import Normalization, PatchTransform, Resampling
 from worldclass.errors import ConfigError, DataError
 
@@ -59,7 +59,8 @@ class BigEarthNet(Dataset[Sample]):
 
     ``splits``: optional parquet/CSV with ``patch_id,split`` overriding the official split (e.g. from
     ``worldclass splits``). ``labels``: a label view (:mod:`worldclass.data.label_view`) replacing the
-    labels of the patches it lists. ``native=True``: the GPU data path; samples carry the native band
+    labels of the patches it lists. ``subset``: a file of patch ids; the ``train`` split keeps only them
+    (label-budget runs). ``native=True``: the GPU data path; samples carry the native band
     arrays (``native/<size>px-<dtype>`` keys, :mod:`worldclass.data.device`) instead of ``image``. Use
     ``__getitems__`` (used by DataLoader automatically) for batched loading.
     """
@@ -80,6 +81,7 @@ class BigEarthNet(Dataset[Sample]):
         return_mask: bool | None = None,
         labels: str | Path | None = None,
         native: bool = False,
+        subset: str | Path | None = None,
     ) -> None:
         self.sensors = tuple(sensors)
         bad = [s for s in self.sensors if s not in ("s2", "s1")]
@@ -105,6 +107,10 @@ class BigEarthNet(Dataset[Sample]):
             raise ConfigError(f"{root}: return_mask=True but this source has no reference maps (v1)")
         self._lut = clc_lut(num_classes).astype(np.int64)
         table = self._select(conform(self.source.table()), splits, include_snow_cloud)
+        if subset is not None and self.split == "train":  # a label budget: only these patches are trained on
+            ids = table.column("patch_id").to_pylist()
+            keep = keep_subset(list(range(len(ids))), subset, ids)
+            table = table.take(pa.array(keep, type=pa.int64()))
         self.patch_ids: list[str] = table.column("patch_id").to_pylist()
         self.s1_names: list[str | None] = table.column("s1_name").to_pylist()
         self._labels19: list[list[str] | None] = table.column("labels").to_pylist()

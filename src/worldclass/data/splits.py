@@ -28,7 +28,7 @@ from worldclass.data.bigearthnet import naming
 from worldclass.data.bigearthnet.table import SPLITS, normalize_split
 from worldclass.data.leakage import CONTACT_M, Contacts
 from worldclass.data.sensors import PATCH_EXTENT_M
-from worldclass.errors import ConfigError, DataError
+from worldclass.errors import ConfigError, DataError, MissingFileError
 from worldclass.io import atomic_path
 
 TILE_EXTENT_M = 109_800.0
@@ -215,3 +215,25 @@ def make_splits(
     report["leak"] = contacts.report(split)
     report["out"] = str(out) if out else None
     return report
+
+
+def read_ids(path: str | Path) -> list[str]:
+    """Ids in a subset file (one per line; blank lines and ``#`` comments skipped)."""
+    p = Path(path)
+    if not p.is_file():
+        raise MissingFileError(f"{p}: subset file missing; give a file of training ids, one per line")
+    return [t for line in p.read_text().splitlines() if (t := line.split("#")[0].strip())]
+
+
+def keep_subset(items: list[Any], path: str | Path, names: list[str]) -> list[Any]:
+    """``items`` whose name is listed in the subset file ``path``; an unknown id is refused."""
+    ids = read_ids(path)
+    known = set(names)
+    unknown = [i for i in ids if i not in known]
+    if unknown or not ids:
+        raise DataError(
+            f"{path}: {len(unknown)} id(s) not in the training split (first: {unknown[0] if unknown else 'none'}"
+            "); list training ids only"
+        )
+    wanted = set(ids)
+    return [x for x, n in zip(items, names, strict=True) if n in wanted]

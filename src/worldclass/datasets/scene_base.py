@@ -11,6 +11,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from worldclass.config import DataConfig
+from worldclass.data.splits import keep_subset
 from worldclass.datasets.base import EmbeddingPlan, RegisteredDataset
 from worldclass.errors import ConfigError
 
@@ -97,8 +98,11 @@ class SceneCollection(RegisteredDataset):
 
         pre = options.pop("preprocessing", None) or self.preprocessing(data)
         mode = options.pop("mode", "random" if split == self.splits[0] else "grid")
+        scenes = self.scenes(data, split)
+        if data.subset and split == self.splits[0]:
+            scenes = keep_subset(scenes, data.subset, [s.name for s in scenes])
         return SceneDataset(
-            self.scenes(data, split),
+            scenes,
             self.classes(data),
             size=options.pop("size", data.patch_size),
             mode=mode,

@@ -37,8 +37,10 @@ class ConfusionAccumulator:
 
 
 def confusion_metrics(conf: np.ndarray, classes: list[str] | None = None) -> dict[str, Any]:
-    """IoU per class, mean IoU, pixel accuracy, reference pixels per class (``support``); ``iou`` is the
-    building IoU for two classes, else mIoU."""
+    """IoU per class, mean IoU, pixel accuracy (OA), per-class accuracy (recall, NaN for classes absent
+    from the reference) and AA (their mean over the classes present in the reference, as the DFC2020
+    baseline scores), reference pixels per class (``support``); ``iou`` is the building IoU for two
+    classes, else mIoU."""
     conf = np.asarray(conf, np.float64)
     tp = np.diag(conf)
     union = conf.sum(0) + conf.sum(1) - tp
@@ -48,7 +50,13 @@ def confusion_metrics(conf: np.ndarray, classes: list[str] | None = None) -> dic
     names = classes or [str(i) for i in range(len(tp))]
     valid = iou[~np.isnan(iou)]
     miou = float(valid.mean()) if valid.size else float("nan")
+    support = conf.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(support > 0, tp / support, np.nan)
+    present = recall[support > 0]
     return {
+        "aa": float(present.mean()) if present.size else float("nan"),
+        "recall_per_class": {n: float(v) for n, v in zip(names, recall, strict=True)},
         "iou": float(iou[1]) if len(tp) == 2 else miou,
         "miou": miou,
         "accuracy": float(tp.sum() / total) if total else float("nan"),

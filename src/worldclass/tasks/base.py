@@ -106,7 +106,7 @@ class Task(ABC):
 
 
 def _load_builtin() -> None:
-    from worldclass.tasks import alignment, classification, csmae, segmentation  # noqa: F401
+    from worldclass.tasks import alignment, classification, csmae, segmentation, selfsup  # noqa: F401
 
 
 _TASKS: Registry[Task] = Registry("task", _load_builtin)

@@ -56,6 +56,27 @@ class TaskModule(L.LightningModule):
             compile_in_place(self.model, mode)
             self._compiled = True
 
+    def init_encoder(self, encoder: torch.nn.Module, source: str | None, mode: str, head: Any = None) -> None:
+        """``model.init_from`` / ``init_mode``: copy a self-supervised checkpoint's encoder into
+        ``encoder`` (same bands required); ``linear`` freezes it (weights and BatchNorm statistics) and
+        trains only what follows, ``head`` (a part of ``encoder``) included."""
+        if source:
+            from worldclass.models.ssl import load_encoder, ssl_encoder_state
+
+            state, meta = ssl_encoder_state(source)
+            self.meta.check_data(meta.bands, source=source)
+            load_encoder(encoder, state, source)
+        if mode == "linear":
+            encoder.requires_grad_(False)
+            if head is not None:
+                head.requires_grad_(True)
+            self.__dict__["_frozen"] = encoder
+
+    def on_train_epoch_start(self) -> None:
+        frozen = self.__dict__.get("_frozen")
+        if frozen is not None:  # a linear probe: the encoder's BatchNorm statistics stay those of pretraining
+            frozen.eval()
+
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """The GPU data path: a batch of native band groups becomes ``image`` here, on the device."""
         if not isinstance(batch, dict):

@@ -24,7 +24,9 @@ class ClassifierModelConfig:
     """``backbone``: any timm model name; ``fusion``: early (one backbone over all bands) or late (one per
     sensor); ``pretrained``: a local weights file (never downloaded); dropout and drop-path rates;
     ``parent_rule`` (with ``data.attribute_encoding``): how the 19 parents are scored from the 43
-    children, noisy-or | max | clipped-sum (see :class:`worldclass.models.classifier.SceneClassifier`)."""
+    children, noisy-or | max | clipped-sum (see :class:`worldclass.models.classifier.SceneClassifier`);
+    ``init_from``: a self-supervised checkpoint whose encoder starts the backbone, ``init_mode`` finetune
+    (train all) or linear (frozen encoder, a linear head: the linear-probe protocol)."""
 
     backbone: str = setting("resnet50", "Any timm model name")
     fusion: str = choice("early", FUSIONS, "early: one backbone over all bands; late: one per sensor")
@@ -35,6 +37,12 @@ class ClassifierModelConfig:
         "noisy-or",
         PARENT_RULES,
         "With data.attribute_encoding: how the 19 parents are scored from the 43 children",
+    )
+    init_from: str | None = setting(
+        None, "Self-supervised checkpoint (sscl/simsiam/moco) whose encoder starts the backbone", path=True
+    )
+    init_mode: str = choice(
+        "finetune", ("finetune", "linear"), "With init_from: finetune all, or linear (frozen encoder)"
     )
 
 
@@ -198,6 +206,11 @@ class ClassificationTask(Task):
             len(labels),
             eval_counts=evaluated.sum(0).astype(int).tolist(),
         )
+        if mc.init_from or mc.init_mode == "linear":
+            if mc.fusion != "early":
+                raise ConfigError("model.init_from starts one backbone: use model.fusion early")
+            net: Any = module.model.net
+            module.init_encoder(net, mc.init_from, mc.init_mode, head=net.get_classifier())
         return Setup(module, dm, [DynamicClassWeights(labels)])
 
     def evaluate(

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 import torch
+from torch import nn
 
 from worldclass.errors import ConfigError
 from worldclass.losses import SegmentationLoss
@@ -44,15 +45,19 @@ class SegmentationModule(TaskModule):
     def initialise(self) -> None:
         """Fresh-run weights: ``init_from`` checkpoint (base weights) or a local ``pretrained`` encoder."""
         mc = self.config["model"]
-        if mc["init_from"]:
-            ckpt = read_checkpoint(mc["init_from"])
-            src_meta = ckpt["hyper_parameters"]["meta"]
-            self.meta.check_data(src_meta["bands"], source=mc["init_from"])
-            state = model_state(ckpt["state_dict"])
-            base = {k[len("base.") :]: v for k, v in state.items() if k.startswith("base.")}
-            self.model.base.load_state_dict(base)
-        elif mc["pretrained"]:
-            load_encoder_weights(self.model, mc["pretrained"])
+        mode, source = mc.get("init_mode", "finetune"), mc["init_from"]
+        encoder: nn.Module = self.model.base.encoder  # type: ignore[assignment]
+        if source and read_checkpoint(source)["hyper_parameters"]["meta"]["task"] != "segmentation":
+            self.init_encoder(encoder, source, mode)  # the encoder of a self-supervised run
+        else:
+            if source:
+                ckpt = read_checkpoint(source)
+                self.meta.check_data(ckpt["hyper_parameters"]["meta"]["bands"], source=source)
+                state = model_state(ckpt["state_dict"])
+                self.model.base.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("base.")})
+            elif mc["pretrained"]:
+                load_encoder_weights(self.model, mc["pretrained"])
+            self.init_encoder(encoder, None, mode)  # linear: the encoder stays as loaded
         if mc["freeze_base"]:
             if self.model.refiner is None:
                 raise ConfigError("model.freeze_base trains only the refiner: set model.refine_steps > 0")

@@ -18,14 +18,21 @@ class SegmenterModelConfig:
     """``arch`` (unet | fcn | mlp) on an smp ``encoder`` (or ``tu-<timm name>``); ``refine_steps`` > 0
     adds the iterative refiner; ``frame_field`` adds the edge + frame-field head (building classes:
     names with building/house/roof); ``init_from`` starts from the base weights of a segmentation checkpoint
-    (fine-tuning, refinement stage); ``freeze_base`` trains only the refiner; ``pretrained``: a local
+    (fine-tuning, refinement stage) or from the encoder of a self-supervised one (``init_mode`` finetune,
+    or linear: encoder frozen); ``freeze_base`` trains only the refiner; ``pretrained``: a local
     encoder weights file."""
 
     arch: str = choice("unet", ARCHS, "unet, fcn or mlp (multi-resolution MLP head)")
     encoder: str = setting("resnet34", "smp encoder name, or tu-<timm name>")
     refine_steps: int = setting(0, "Iterative refinement steps (0: none)")
     init_from: str | None = setting(
-        None, "Segmentation checkpoint whose base weights start this run", path=True
+        None,
+        "Segmentation checkpoint whose base weights start this run, or a self-supervised one "
+        "(sscl/simsiam/moco) whose encoder starts the encoder",
+        path=True,
+    )
+    init_mode: str = choice(
+        "finetune", ("finetune", "linear"), "finetune all, or linear (frozen encoder, train the decoder)"
     )
     freeze_base: bool = setting(False, "Train only the refiner")
     pretrained: str | None = setting(None, "Local encoder weights file (never downloaded)", path=True)
