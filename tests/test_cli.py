@@ -160,6 +160,8 @@ def test_table_commands_offer_json_and_the_rest_print_json() -> None:
             assert "json.dumps" in src or path in {
                 ("synth", "bigearthnet"),
                 ("synth", "aerial"),
+                ("synth", "sen12ms"),
+                ("synth", "dfc2020"),
                 ("demo",),
                 ("serve",),
                 ("al", "serve"),

@@ -61,10 +61,11 @@ def test_demo_writes_report(tmp_path: Path, real_v1: Path) -> None:
         noise_epochs=1,
         align_epochs=1,
         fl_rounds=1,
+        budget_epochs=1,
     )
     html = report.read_text()
     assert "Imbalance statistics" in html and html.count("data:image/png;base64") >= 3
-    assert "real BigEarthNet v1 samples" in html and lines[-1].startswith("[11/11] report")
+    assert "real BigEarthNet v1 samples" in html and lines[-1].startswith("[12/12] report")
     assert (
         "Mapping: segmentation" in html
         and 'alt="map preview"' in html
@@ -72,6 +73,9 @@ def test_demo_writes_report(tmp_path: Path, real_v1: Path) -> None:
     )
     # the demo's U-Net has the frame-field head: map wrote the field, the table compares rule and learned
     assert (tmp_path / "maps" / "scene_classes.field.tif").is_file()
+    # label budget: the same subsets for both initialisations, three seeds, mean ± std in the table
+    assert "Label budget: DFC2020" in html and "sscl-finetune" in html
+    assert len(list((tmp_path / "runs" / "label-budget" / "subsets").glob("budget-6-seed*.txt"))) == 3
     assert "right-angle rule" in html and "learned frame field" in html
     assert (tmp_path / "maps" / "buildings-learned.gpkg").is_file()
     assert "Retrieval: find patches like this one" in html and 'alt="retrieval"' in html

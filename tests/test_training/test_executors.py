@@ -145,3 +145,64 @@ def test_encode_on_ray_writes_the_local_store_and_resumes_a_local_run(
         result = job.finalize()
     assert result.complete and not result.problems and seen[-1] == (result.total, result.total)
     assert _store_items(tmp_path / "mixed") == _store_items(v2_store)  # every key and value, bit for bit
+
+
+def _tall_scene(scenes_root: Path, out: Path) -> Path:
+    """A 448 x 160 px georeferenced crop of a fixture scene: tall enough for three strips of 160 rows."""
+    import rasterio
+    from rasterio.windows import Window
+
+    src_path = sorted((scenes_root / "images").glob("*.tif"))[0]
+    with rasterio.open(src_path) as src:
+        win = Window(0, 0, 160, 448)
+        prof = {**src.profile, "height": 448, "width": 160, "transform": src.window_transform(win)}
+        prof = {k: v for k, v in prof.items() if k not in ("blockxsize", "blockysize", "tiled")}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with rasterio.open(out, "w", **prof) as dst:
+            dst.write(src.read(window=win))
+    return out
+
+
+@pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip install 'worldclass[ray]')")
+def test_strips_of_one_scene_on_ray_give_the_local_map(
+    seg_checkpoint: Path, scenes_root: Path, tmp_path: Path
+) -> None:
+    import rasterio
+
+    from worldclass.mapping.job import MapJob
+
+    scene = _tall_scene(scenes_root, tmp_path / "in" / "tall.tif")
+
+    def job(out: Path, strip: int) -> MapJob:
+        return MapJob(
+            seg_checkpoint, [scene], out, tile=64, overlap=16, batch_size=8, device="cpu", strip_rows=strip
+        )
+
+    whole = job(tmp_path / "whole", 0)
+    run_units(whole, whole.prepare(), executor="local")
+    local = job(tmp_path / "local", 160)
+    todo = local.prepare()
+    assert [u.rows for u in todo] == [(0, 160), (160, 320), (320, 448)]
+    local.run_unit(todo[2])  # a run stopped after one strip: nothing assembled yet
+    local.record(todo[2])
+    assert local.finalize() == [] and not (tmp_path / "local" / "tall.tif").exists()
+    again = job(tmp_path / "local", 160)
+    left = again.prepare()
+    assert [u.rows for u in left] == [(0, 160), (160, 320)]
+    run_units(again, left, executor="local")
+    assert again.finalize() == [str(tmp_path / "local" / "tall.tif")]
+    assert not (tmp_path / "local" / ".parts" / "tall").exists()  # parts removed once assembled
+    assert job(tmp_path / "local", 160).prepare() == []  # a rerun has nothing left
+    ray_job = job(tmp_path / "ray", 160)
+    run_units(ray_job, ray_job.prepare(), executor="ray", workers=2, cpus=2)
+    ray_job.finalize()
+    with (
+        rasterio.open(tmp_path / "local" / "tall.tif") as a,
+        rasterio.open(tmp_path / "ray" / "tall.tif") as b,
+        rasterio.open(tmp_path / "whole" / "tall.tif") as c,
+    ):
+        la, rb, wc = a.read(1), b.read(1), c.read(1)
+        assert np.array_equal(la, rb) and a.profile == b.profile and a.overviews(1) == b.overviews(1)
+        assert a.tags()["classes"] == c.tags()["classes"] and a.transform == c.transform
+    # strips start on the scene's tile grid with a tile of context: the unsplit map, no seam
+    assert np.array_equal(la, wc)

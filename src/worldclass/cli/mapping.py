@@ -72,6 +72,10 @@ def map_(
         bool,
         typer.Option(help="Map scenes without a CRS (Vaihingen tiles, CrowdAI JPEGs) in pixel coordinates."),
     ] = False,
+    strip_rows: Annotated[
+        int,
+        typer.Option(help="Split scenes taller than this into strips of rows, one work unit each (0: off)."),
+    ] = 0,
     compile: Annotated[
         bool, typer.Option(help="torch.compile the network (pays off on large GPU runs).")
     ] = False,
@@ -99,6 +103,7 @@ def map_(
         device=device,
         pixel_grid=pixel_grid,
         compile=compile,
+        strip_rows=strip_rows,
     )
     todo = job.prepare()
     gpus = 1.0 if job.predictor().device.type == "cuda" else 0.0
@@ -113,17 +118,22 @@ def map_(
             gpus_per_worker=gpus,
             progress=update,
         )
+    job.finalize()  # split scenes: their strips into one map
     seconds = time.perf_counter() - start
     pending = {u.id for u in todo}
+    maps: dict[str, tuple[str, bool]] = {}  # map -> (scene, any of its units run now); strips share a map
     for u in job.units():
-        pixels = _pixels(u.out)
+        key = u.final or u.out
+        maps[key] = (u.scene, maps.get(key, ("", False))[1] or u.id in pending)
+    for out_map, (scene, now) in maps.items():
+        pixels = _pixels(out_map)
         typer.echo(
             json.dumps(
                 {
-                    "scene": u.scene,
-                    "map": u.out,
+                    "scene": scene,
+                    "map": out_map,
                     "mpx": round(pixels / 1e6, 3),
-                    "mapped_now": u.id in pending,
+                    "mapped_now": now,
                     "seconds_all": round(seconds, 2),
                 }
             )

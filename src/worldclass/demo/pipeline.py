@@ -84,14 +84,15 @@ def run_demo(
     noise_epochs: int = 6,
     align_epochs: int = 6,
     fl_rounds: int = 4,
+    budget_epochs: int = 3,
 ) -> Path:
     """Run the demo into ``out``; returns the report path."""
     out = Path(out)
     synth_root, store = out / "archives" / "reben-synth", out / "stores" / "reben-synth"
-    log(f"[1/11] synthetic reBEN archive ({patches} patches) -> {synth_root}")
+    log(f"[1/12] synthetic reBEN archive ({patches} patches) -> {synth_root}")
     if not (synth_root / "metadata.parquet").is_file():
         synth_bigearthnet(synth_root, version=2, patches=patches, seed=0, workers=workers)
-    log(f"[2/11] encode -> {store}")
+    log(f"[2/12] encode -> {store}")
     _drop_outdated_store(store, log)
     enc = encode(synth_root, store, workers=workers)
     real_store = out / "stores" / "bigearthnet-v1-real"
@@ -99,12 +100,12 @@ def run_demo(
         real = REAL_SAMPLES
     has_real = (Path(real) / "BigEarthNet-v1.0").is_dir()
     if has_real:
-        log(f"[3/11] real BigEarthNet v1 patches {real} -> {real_store}")
+        log(f"[3/12] real BigEarthNet v1 patches {real} -> {real_store}")
         _drop_outdated_store(real_store, log)
         encode(real, real_store, workers=0)
     else:
-        log(f"[3/11] no real sample patches in {real} (--real-samples wants a BigEarthNet v1 root); skipped")
-    log("[4/11] statistics and splits")
+        log(f"[3/12] no real sample patches in {real} (--real-samples wants a BigEarthNet v1 root); skipped")
+    log("[4/12] statistics and splits")
     stats = split_statistics(store)
     leak = make_splits(store, "official")
     report = Report("worldclass demo: BigEarthNet data layer")
@@ -145,29 +146,33 @@ def run_demo(
             f"Real patches: label cardinality {real_stats['cardinality']:.2f} (19 classes).", note=True
         )
     report.figure(plots.patch_previews(items), "patch previews")
-    log(f"[5/11] train MROS+DCW for {epochs} epochs, evaluate on test")
+    log(f"[5/12] train MROS+DCW for {epochs} epochs, evaluate on test")
     supervised = _train_and_evaluate(report, store, out, epochs)
-    log("[6/11] noisy labels: 40 % mixed noise, BCE vs GRID-style training")
+    log("[6/12] noisy labels: 40 % mixed noise, BCE vs GRID-style training")
     from worldclass.demo.imperfect import run_alignment_demo, run_noise_demo
 
     run_noise_demo(report, store, out, DEMO_TRAINING, epochs=noise_epochs, log=log)
-    log("[7/11] mapping: segmentation, whole-scene COG, polygons")
+    log("[7/12] mapping: segmentation, whole-scene COG, polygons")
     from worldclass.demo.mapping import run_mapping_demo
 
     run_mapping_demo(report, out, epochs=seg_epochs, scene_size=scene_size, log=log)
-    log("[8/11] misaligned building layer -> aligned")
+    log("[8/12] misaligned building layer -> aligned")
     unseen = out / "archives" / "aerial-unseen" / "scene.tif"
     run_alignment_demo(report, out, unseen, unseen.with_name("reference.gpkg"), epochs=align_epochs, log=log)
-    log("[9/11] retrieval: cross-sensor pretraining, embeddings, protocol, index, query")
+    log("[9/12] retrieval: cross-sensor pretraining, embeddings, protocol, index, query")
     from worldclass.demo.retrieval import run_retrieval_demo
 
     run_retrieval_demo(report, store, out, supervised, epochs=ssl_epochs, log=log)
-    log("[10/11] federated: one client per country, FedAvg vs SCAFFOLD")
+    log("[10/12] federated: one client per country, FedAvg vs SCAFFOLD")
     from worldclass.demo.federated import run_federated_demo
 
     run_federated_demo(report, store, out, rounds=fl_rounds, log=log)
+    log("[11/12] label budget: SSCL pretraining, DFC2020 with 6 labelled patches, 3 seeds")
+    from worldclass.demo.selfsup import run_label_budget_demo
+
+    run_label_budget_demo(report, out, epochs=budget_epochs, log=log)
     path = report.write(out / "report")
-    log(f"[11/11] report -> {path}")
+    log(f"[12/12] report -> {path}")
     return path
 
 

@@ -1,4 +1,5 @@
-"""``worldclass map`` as a work manifest: one unit per scene, run by any executor.
+"""``worldclass map`` as a work manifest: one unit per scene (or per strip of rows of a large scene,
+``strip_rows``: :mod:`worldclass.mapping.strips`, assembled by :meth:`MapJob.finalize`), run by any executor.
 
 :meth:`MapJob.prepare` loads the model once, checks every scene (bands, CRS, tiling) before any pixel is
 predicted, and writes ``manifest.json`` beside the outputs (the output folder, or ``<map>.manifest.json``
@@ -23,19 +24,24 @@ from typing import Any
 
 from worldclass.errors import ConfigError
 from worldclass.io import write_json_atomic
+from worldclass.mapping.strips import StripSink, assemble, part_path, strip_bounds
 from worldclass.mapping.tiling import Grid, check_tiling
 from worldclass.models.checkpoint import file_sha256
 
 
 @dataclass(frozen=True)
 class MapUnit:
-    """One scene: ``id`` (its output stem), ``scene`` path, ``out`` map path; ``hi`` = its tile count."""
+    """One scene, or one strip of a large scene: ``id`` (output stem, ``@r<r0>`` for a strip), ``scene``
+    path, ``out`` (the map, or the strip's part file), ``hi`` = its tile count; a strip has ``rows``
+    (r0, r1) and the scene's ``final`` map path."""
 
     id: str
     scene: str
     out: str
     lo: int
     hi: int
+    rows: tuple[int, int] | None = None
+    final: str = ""
 
 
 class MapJob:
@@ -54,8 +60,9 @@ class MapJob:
         device: str = "auto",
         pixel_grid: bool = False,
         compile: bool = False,
+        strip_rows: int = 0,
     ) -> None:
-        self.compile = compile
+        self.compile, self.strip_rows = compile, strip_rows
         self.checkpoint, self.scenes, self.out = Path(checkpoint), [Path(s) for s in scenes], Path(out)
         self.tile, self.overlap, self.blend, self.batch_size = tile, overlap, blend, batch_size
         self.probabilities, self.device, self.pixel_grid = probabilities, device, pixel_grid
@@ -97,18 +104,31 @@ class MapJob:
             raise ConfigError(
                 f"{len(stems) - len(set(stems))} scenes share a file name: their maps would collide"
             )
-        self._units = [
-            MapUnit(
-                i.path.stem,
-                str(i.path),
-                str(self.out if single else self.out / f"{i.path.stem}.tif"),
-                0,
-                len(Grid(i.height, i.width, self.tile, self.overlap, self.blend)),
+        if self.strip_rows and (self.probabilities or predictor.has_field):
+            raise ConfigError(
+                "--strip-rows writes class maps only: drop --probabilities (or map a model without a frame-field head)"
             )
-            for i in infos
-        ]
+        if self.strip_rows and self.strip_rows < self.tile:
+            raise ConfigError(
+                f"--strip-rows {self.strip_rows}: use at least one tile ({self.tile} px), or 0 for whole scenes"
+            )
+        self._units = []
+        for i in infos:
+            final = self.out if single else self.out / f"{i.path.stem}.tif"
+            if not self.strip_rows or i.height <= self.strip_rows:
+                tiles = len(Grid(i.height, i.width, self.tile, self.overlap, self.blend))
+                self._units.append(MapUnit(i.path.stem, str(i.path), str(final), 0, tiles))
+                continue
+            for r0, r1 in strip_bounds(i.height, self.strip_rows):
+                a, b = self._context(r0, r1, i.height)
+                tiles = len(Grid(b - a, i.width, self.tile, self.overlap, self.blend))
+                part = part_path(final, r0)
+                self._units.append(
+                    MapUnit(f"{i.path.stem}@r{r0}", str(i.path), str(part), 0, tiles, (r0, r1), str(final))
+                )
         h = hashlib.blake2b(digest_size=16)
         settings = [
+            self.strip_rows,
             self.tile,
             self.overlap,
             self.blend,
@@ -130,7 +150,19 @@ class MapJob:
         units = [{"id": u.id, "scene": u.scene, "out": u.out, "tiles": u.hi} for u in self._units]
         write_json_atomic(self.manifest, {"plan": self.digest, "units": units})
         recorded = self._recorded()
-        return [u for u in self._units if not (u.id in recorded and Path(u.out).is_file())]
+        return [u for u in self._units if not self._done(u, recorded)]
+
+    def _done(self, unit: MapUnit, recorded: set[str]) -> bool:
+        """Recorded under this plan, and its output there (a strip: its part, or the assembled map)."""
+        return unit.id in recorded and (
+            Path(unit.out).is_file() or (bool(unit.final) and Path(unit.final).is_file())
+        )
+
+    def _context(self, r0: int, r1: int, height: int) -> tuple[int, int]:
+        """Rows a strip is predicted from: at least one tile of context on each side, starting on the
+        whole scene's tile grid, so its rows get the very tiles and blend weights of an unsplit run."""
+        stride = self.tile - self.overlap
+        return max(0, (r0 - self.tile) // stride * stride), min(height, r1 + self.tile)
 
     def units(self) -> list[MapUnit]:
         return list(self._units)
@@ -144,7 +176,7 @@ class MapJob:
         }
 
     def done(self, unit: MapUnit) -> bool:
-        return unit.id in self._recorded() and Path(unit.out).is_file()
+        return self._done(unit, self._recorded())
 
     def record(self, unit: MapUnit, result: object = None) -> None:
         """Append ``unit`` to the done log (fsynced): its map is complete."""
@@ -154,8 +186,25 @@ class MapJob:
             os.fsync(fh.fileno())
 
     def run_unit(self, unit: MapUnit) -> int:
-        """Map one scene to its COG (complete or not at all); returns its tile count."""
-        from worldclass.mapping.whole_scene import map_scenes
+        """Map one scene to its COG, or one strip to its part (complete or not at all); returns its tiles."""
+        from worldclass.mapping.whole_scene import inspect_scene, map_scenes, predict_scene
+
+        if unit.rows is not None:
+            predictor = self.predictor()
+            info = inspect_scene(Path(unit.scene), predictor, self.band_indexes, need_crs=not self.pixel_grid)
+            r0, r1 = unit.rows
+            with StripSink(Path(unit.out), info.profile, r0, r1, len(predictor.classes)) as sink:
+                predict_scene(
+                    predictor,
+                    info,
+                    sink,
+                    tile=self.tile,
+                    overlap=self.overlap,
+                    blend=self.blend,
+                    batch_size=self.batch_size,
+                    rows=self._context(r0, r1, info.height),
+                )
+            return unit.hi - unit.lo
 
         map_scenes(
             self.predictor(),
@@ -170,3 +219,34 @@ class MapJob:
             pixel_grid=self.pixel_grid,
         )
         return unit.hi - unit.lo
+
+    def finalize(self) -> list[str]:
+        """Assemble every split scene whose strips are all done into its map (once); returns those maps."""
+        import rasterio
+
+        recorded = self._recorded()
+        by_scene: dict[str, list[MapUnit]] = {}
+        for u in self._units:
+            if u.rows is not None:
+                by_scene.setdefault(u.final, []).append(u)
+        made = []
+        predictor = self.predictor()
+        for final, units in by_scene.items():
+            if not all(u.id in recorded and Path(u.out).is_file() for u in units):
+                continue  # already assembled (parts gone) or not finished
+            scene = Path(units[0].scene)
+            with rasterio.open(scene) as src:
+                profile = dict(src.profile)
+            tags = {
+                "source": scene.name,
+                "tile": str(self.tile),
+                "overlap": str(self.overlap),
+                "blend": self.blend,
+                "strip_rows": str(self.strip_rows),
+            }
+            if profile.get("crs") is None:
+                tags["pixel_grid"] = "1"
+            bounds = [u.rows for u in units if u.rows is not None]
+            assemble(Path(final), bounds, profile, predictor.classes, tags, predictor.colours)
+            made.append(final)
+        return made

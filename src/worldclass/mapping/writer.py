@@ -135,6 +135,11 @@ class MapWriter:
                 p[:, ~valid] = NODATA
                 self._dst[probs_path(self.out)].write(p, window=window)
 
+    def write_classes(self, window: Window, classes: np.ndarray) -> None:
+        """Class indices (h, w) uint8 (nodata 255) already decided, e.g. the strips of a split scene."""
+        with self._writing():
+            self._dst[self.out].write(classes, 1, window=window)
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
