@@ -21,7 +21,7 @@ def _train(store: Path, out: Path, *extra: str) -> tuple[dict[str, torch.Tensor]
             f"data.root={store}",
             "data.bands=s2+s1",  # all three native S2 sizes and S1's float32
             "data.batch_size=8",
-            "data.num_workers=1",
+            "data.num_workers=0",
             "model.backbone=resnet10t",
             "model.drop_path_rate=0",
             "optim.max_epochs=1",

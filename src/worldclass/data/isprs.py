@@ -266,6 +266,17 @@ def cache_dir() -> Path:
     return Path(os.environ.get("WORLDCLASS_CACHE") or Path.home() / ".cache" / "worldclass")
 
 
+def cache_folder(folder: Path) -> Path:
+    """Create a folder for derived files under the cache (one line naming it when that is impossible)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"{folder}: cannot write the band stacks ({exc.strerror}); set WORLDCLASS_CACHE"
+        ) from None
+    return folder
+
+
 def stack_folder(root: Path, dataset: str, heights: str) -> Path:
     """Where the image + height VRT stacks of an archive live (one folder per archive and height kind)."""
     key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:10]
@@ -288,13 +299,7 @@ def _with_heights(
         raise ConfigError(f"config key 'data.heights': {kind!r}; choose from {list(HEIGHTS)}")
     if kind == "none":
         return scenes
-    folder = stack_folder(root, dataset, kind)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"{folder}: cannot write the band stacks ({exc.strerror}); set WORLDCLASS_CACHE"
-        ) from None
+    folder = cache_folder(stack_folder(root, dataset, kind))
     out = []
     for scene in scenes:
         h = found[kind].get(scene.group)

@@ -23,10 +23,10 @@ import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 
-from worldclass.data.isprs import cache_dir
+from worldclass.data.isprs import cache_dir, cache_folder
 from worldclass.data.nomenclature import IGNORE_INDEX
 from worldclass.data.scenes import INVALID_LABEL, Scene
-from worldclass.errors import ConfigError, CorruptFileError, DataError, MissingFileError, OutputError
+from worldclass.errors import ConfigError, CorruptFileError, DataError, MissingFileError
 
 #: SEN12MS / DFC2020 S2 (L1C) bands, in file order.
 S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
@@ -241,13 +241,7 @@ def stack_scenes(
     from worldclass.io.vrt import write_stack_vrt
 
     key = hashlib.sha1(f"{Path(root).resolve()}|{','.join(bands)}".encode()).hexdigest()[:10]
-    folder = cache_dir() / "sen12ms-stacks" / f"{dataset}-{key}"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"{folder}: cannot write the band stacks ({exc.strerror}); set WORLDCLASS_CACHE"
-        ) from None
+    folder = cache_folder(cache_dir() / "sen12ms-stacks" / f"{dataset}-{key}")
     out = []
     for t in triplets:
         vrt = folder / f"{t.s2.stem}.vrt"
