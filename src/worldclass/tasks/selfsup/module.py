@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from worldclass.errors import ConfigError
 from worldclass.models.ssl import SSLNet, augment_views, degrade, pixel_info_nce
 from worldclass.tasks.module import TaskModule
 
@@ -45,7 +46,10 @@ class SSLModule(TaskModule):
             from worldclass.compat import ensure_torchvision_importable
 
             ensure_torchvision_importable()
-            from lightly.loss import NTXentLoss
+            try:
+                from lightly.loss import NTXentLoss
+            except ImportError:
+                raise ConfigError("task moco needs lightly: pip install 'worldclass[ssl]'") from None
 
             bank = int(self.s["memory_bank"])
             dim = int(self.meta.model["kwargs"]["proj_dim"])

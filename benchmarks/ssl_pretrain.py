@@ -6,7 +6,7 @@ sample on the CPU (crop, resize, flip, jitter in a Python loop), fp32, NCHW; **o
 Also SSCL's CoRe step (batched degradation + U-Net reconstruction) with our settings. Prints JSON:
 samples/s and the ratio; CPU always, the GPU when there is one.
 
-    python benchmarks/ssl.py [--batch 16] [--steps 3]
+    python benchmarks/ssl_pretrain.py [--batch 16] [--steps 3]
 """
 
 from __future__ import annotations
