@@ -167,3 +167,16 @@ def test_generator_s1_is_not_a_copy_of_s2_and_seasons_differ(sen12ms_root: Path)
     assert np.median(s1_summer[0]) > np.median(s1_winter[0]) + 1  # frozen, drier soil in winter
     texture = np.corrcoef(summer[7].ravel().astype(float), s1_summer[0].ravel())[0, 1]
     assert 0.05 < texture < 0.9  # the ground structure is shared, the speckle is not
+
+
+def test_validation_holds_out_at_least_one_scene_and_keeps_one() -> None:
+    from worldclass.data.sen12ms import held_out
+
+    assert len(held_out(["a", "b"], 0.0)) == 1 and len(held_out(["a", "b"], 1.0)) == 1
+    many = [f"s{i}" for i in range(200)]
+    share = len(held_out(many, 0.2)) / 200
+    assert 0.1 < share < 0.3 and held_out(many, 0.2) <= held_out([*many, "x", "y"], 0.2) | {
+        "x",
+        "y",
+    }  # stable
+    assert held_out(["only"], 0.5) <= {"only"}

@@ -100,8 +100,11 @@ LEARNING = {
     "segmentation": (("optim.max_epochs=4", "optim.lr=0.003", "data.samples_per_epoch=64"), 0.25),
     "csmae": (("optim.max_epochs=3", "optim.lr=0.002"), 0.15),  # relative drop of the validation loss
     "sscl": (("optim.max_epochs=2", "optim.lr=0.002", "ssl.unifeat_epochs=1"), 0.12),  # CoRe's val loss
-    "simsiam": (("optim.max_epochs=2", "optim.lr=0.002"), 0.1),
-    "moco": (("optim.max_epochs=2", "optim.lr=0.002"), 0.1),
+    "simsiam": (("optim.max_epochs=2", "optim.lr=0.002", "model.backbone=resnet10t"), 0.1),
+    "moco": (
+        ("optim.max_epochs=2", "optim.lr=0.002", "model.backbone=resnet10t"),
+        0.05,
+    ),  # InfoNCE, chance log 8
     # end-point error drop; the untrained model predicts no motion (its error is the misalignment itself)
     "alignment": (
         ("optim.max_epochs=4", "optim.lr=0.003", "data.samples_per_epoch=200", "data.patch_size=128"),

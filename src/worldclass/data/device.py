@@ -110,7 +110,11 @@ class DeviceTransform(nn.Module):
         scale, shift = self.scale.to(device), self.shift.to(device)
         for g in self.groups:
             ch = torch.tensor(g.channels, device=device)
-            x = batch[g.key].to(torch.float32)
+            raw = batch[g.key]
+            if raw.dtype == torch.uint16:  # through int32: conversions of uint16 are not on every device
+                x = (raw.view(torch.int16).to(torch.int32) & 0xFFFF).to(torch.float32)
+            else:
+                x = raw.to(torch.float32)
             x = x * scale[ch].view(1, -1, 1, 1) + shift[ch].view(1, -1, 1, 1)
             if g.size != self.size:
                 if self.mode == "nearest":

@@ -168,10 +168,20 @@ def _list(root: Path, name: str) -> set[str]:
     return {line.strip() for line in path.read_text().splitlines() if line.strip()}
 
 
-def _in_val(group: str, fraction: float) -> bool:
-    """Scene-grouped validation: a scene is held out when its hash falls below ``fraction``."""
-    h = int(hashlib.sha1(group.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return h < fraction
+def _hash(key: str) -> float:
+    return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def held_out(keys: Sequence[str], fraction: float) -> set[str]:
+    """Keys (scenes, patches) held out for validation: those whose hash falls below ``fraction`` (stable
+    as the archive grows); with two keys or more, at least one is held out and at least one is kept."""
+    distinct = sorted(set(keys), key=_hash)
+    val = {k for k in distinct if _hash(k) < fraction}
+    if len(distinct) >= 2 and not val:
+        val = {distinct[0]}
+    if len(distinct) >= 2 and len(val) == len(distinct):
+        val.discard(distinct[-1])
+    return val
 
 
 def sen12ms_split(root: str | Path, split: str, val_fraction: float = 0.2) -> list[Triplet]:
@@ -184,7 +194,8 @@ def sen12ms_split(root: str | Path, split: str, val_fraction: float = 0.2) -> li
     listed = _list(root, "test_list.txt" if split == "test" else "train_list.txt")
     out = [t for t in triplets if t.id in listed]
     if split != "test":
-        out = [t for t in out if _in_val(t.group, val_fraction) == (split == "val")]
+        val = held_out([t.group for t in out], val_fraction)
+        out = [t for t in out if (t.group in val) == (split == "val")]
     if not out:
         raise MissingFileError(f"{root}: no patch of split {split!r} (check train_list.txt / test_list.txt)")
     return out
@@ -211,7 +222,8 @@ def dfc2020_split(root: str | Path, split: str, val_fraction: float = 0.2) -> li
         dfc = _need(_partner(s2, "dfc", "dfc"), "DFC label partner", fix)
         out.append(Triplet(s2.name, s2, s1, dfc, folder))
     if split in ("train", "val"):
-        out = [t for t in out if _in_val(t.id, val_fraction) == (split == "val")]
+        val = held_out([t.id for t in out], val_fraction)
+        out = [t for t in out if (t.id in val) == (split == "val")]
     if not out:
         raise MissingFileError(f"{s2_dir}: no patch of split {split!r}")
     return out

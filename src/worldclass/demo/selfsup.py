@@ -14,6 +14,7 @@ SMALL = [
     "data.patch_size=64",
     "data.batch_size=8",
     "data.num_workers=0",
+    "optim.limit_val_batches=2",
     "trainer.progress=false",
 ]
 
@@ -32,7 +33,7 @@ def run_label_budget_demo(
     if not (sen / "test_list.txt").is_file():
         synth_sen12ms(sen, scenes=2, patches=3, seed=11)
     if not (dfc / "ROIs0000_test").is_dir():
-        synth_dfc2020(dfc, validation=16, test=6, seed=12)
+        synth_dfc2020(dfc, validation=14, test=4, seed=12)
     log("  label budget: SSCL pretraining on the unlabeled archive")
     ssl = load_config(
         None,
@@ -40,7 +41,7 @@ def run_label_budget_demo(
             "task=sscl",
             "data.dataset=sen12ms",
             f"data.root={sen}",
-            "data.samples_per_epoch=96",
+            "data.samples_per_epoch=64",
             f"optim.max_epochs={epochs + 1}",
             "ssl.unifeat_epochs=1",
             "model.proj_dim=32",
