@@ -45,8 +45,13 @@ def encode(
 ) -> None:
     """Convert an official archive into a worldclass store (resumable, also across executors; verified)."""
     from worldclass.data.encode import EncodeJob
-    from worldclass.training.executors import run_units
+    from worldclass.errors import ConfigError
+    from worldclass.training.executors import EXECUTORS, run_units
 
+    if executor not in EXECUTORS or workers < 0:  # refused before the store folder is touched
+        raise ConfigError(
+            f"--executor {executor} --workers {workers}: use local or ray, and 0 or more workers"
+        )
     with EncodeJob(source, out, allow_missing=allow_missing, chunk=chunk) as job:
         todo = job.prepare()
         with progress_bar("encoding") as update:
