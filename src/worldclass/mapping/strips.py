@@ -2,8 +2,9 @@
 
 A strip is the scene rows ``r0:r1``; it is predicted from at least a tile of context rows on each side,
 starting on the whole scene's tile grid (:meth:`MapJob._context`), so every kept row is blended from
-the same tiles with the same weights as in an unsplit run (no seam), and only its own rows are kept, as a uint8 class strip ``<map folder>/.parts/<stem>/r<r0>.tif`` (written
-under a temporary name, renamed when complete). When every strip of a scene is done, :func:`assemble`
+the same tiles with the same weights as in an unsplit run (no seam), and only its own rows are kept, as
+a uint8 class strip ``<map folder>/.parts/<stem>/r<r0>.tif`` (written under a temporary name, renamed
+when complete). When every strip of a scene is done, :func:`assemble`
 copies them, block by block, into the scene's map (:class:`~worldclass.mapping.writer.MapWriter`: tags,
 colour table, overviews, COG) and removes the parts. The strips are fixed by the plan, so the map does
 not depend on which executor or worker ran them.
