@@ -46,12 +46,11 @@ def encode(
     """Convert an official archive into a worldclass store (resumable, also across executors; verified)."""
     from worldclass.data.encode import EncodeJob
     from worldclass.errors import ConfigError
-    from worldclass.training.executors import EXECUTORS, run_units
+    from worldclass.training.executors import check_executor, run_units
 
-    if executor not in EXECUTORS or workers < 0:  # refused before the store folder is touched
-        raise ConfigError(
-            f"--executor {executor} --workers {workers}: use local or ray, and 0 or more workers"
-        )
+    check_executor(executor)  # bad options are refused before the store folder is touched
+    if workers < 0:
+        raise ConfigError(f"--workers {workers}: use 0 (this process) or a positive number of processes")
     with EncodeJob(source, out, allow_missing=allow_missing, chunk=chunk) as job:
         todo = job.prepare()
         with progress_bar("encoding") as update:

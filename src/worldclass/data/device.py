@@ -99,6 +99,8 @@ class DeviceTransform(nn.Module):
         # exactly the CPU kernel's float32 constants
         self.register_buffer("scale", 1.0 / std, persistent=False)
         self.register_buffer("shift", -mean / std, persistent=False)
+        for i, g in enumerate(self.groups):  # channel indices travel with the module: no copy per batch
+            self.register_buffer(f"channels{i}", torch.tensor(g.channels), persistent=False)
         self.channels = len(bands)
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -109,8 +111,8 @@ class DeviceTransform(nn.Module):
         n, device = first.shape[0], first.device
         out = torch.empty((n, self.channels, self.size, self.size), dtype=torch.float32, device=device)
         scale, shift = self.scale.to(device), self.shift.to(device)
-        for g in self.groups:
-            ch = torch.tensor(g.channels, device=device)
+        for i, g in enumerate(self.groups):
+            ch = self.get_buffer(f"channels{i}").to(device)
             raw = batch[g.key]
             if raw.dtype == torch.uint16:  # through int32: conversions of uint16 are not on every device
                 x = (raw.view(torch.int16).to(torch.int32) & 0xFFFF).to(torch.float32)

@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import rasterio
-from rasterio.errors import RasterioIOError
 
 from worldclass.data.isprs import cache_dir, cache_folder
 from worldclass.data.nomenclature import IGNORE_INDEX
+from worldclass.data.rasters import open_raster
 from worldclass.data.scenes import INVALID_LABEL, Scene
-from worldclass.errors import ConfigError, CorruptFileError, DataError, MissingFileError
+from worldclass.errors import ConfigError, DataError, MissingFileError
 
 #: SEN12MS / DFC2020 S2 (L1C) bands, in file order.
 S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
@@ -230,13 +229,8 @@ def dfc2020_split(root: str | Path, split: str, val_fraction: float = 0.2) -> li
 
 
 def _check(path: Path, count: int, what: str) -> None:
-    try:
-        with rasterio.open(path) as src:
-            shape, n = (src.height, src.width), src.count
-    except RasterioIOError as exc:
-        raise CorruptFileError(
-            f"{path}: unreadable ({exc}); re-extract it from the official archive"
-        ) from None
+    with open_raster(path) as src:
+        shape, n = (src.height, src.width), src.count
     if n != count:
         raise DataError(
             f"{path}: {n} band(s), {what} files hold {count}; re-extract it from the official archive"

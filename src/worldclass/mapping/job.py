@@ -224,6 +224,8 @@ class MapJob:
         """Assemble every split scene whose strips are all done into its map (once); returns those maps."""
         import rasterio
 
+        from worldclass.mapping.whole_scene import map_tags
+
         recorded = self._recorded()
         by_scene: dict[str, list[MapUnit]] = {}
         for u in self._units:
@@ -237,15 +239,8 @@ class MapJob:
             scene = Path(units[0].scene)
             with rasterio.open(scene) as src:
                 profile = dict(src.profile)
-            tags = {
-                "source": scene.name,
-                "tile": str(self.tile),
-                "overlap": str(self.overlap),
-                "blend": self.blend,
-                "strip_rows": str(self.strip_rows),
-            }
-            if profile.get("crs") is None:
-                tags["pixel_grid"] = "1"
+            tags = map_tags(scene.name, profile, self.tile, self.overlap, self.blend)
+            tags["strip_rows"] = str(self.strip_rows)
             bounds = [u.rows for u in units if u.rows is not None]
             assemble(Path(final), bounds, profile, predictor.classes, tags, predictor.colours)
             made.append(final)

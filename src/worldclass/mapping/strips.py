@@ -20,7 +20,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from worldclass.mapping.writer import NODATA, MapWriter
+from worldclass.mapping.writer import NODATA, MapWriter, class_map_profile
 
 
 def strip_bounds(height: int, rows: int) -> list[tuple[int, int]]:
@@ -38,20 +38,7 @@ class StripSink:
     def __init__(self, path: Path, profile: dict[str, Any], r0: int, r1: int, classes: int) -> None:
         self.path, self.r0, self.r1, self.classes = path, r0, r1, classes
         transform = profile["transform"] * rasterio.Affine.translation(0, r0)
-        self.profile = {
-            "driver": "GTiff",
-            "height": r1 - r0,
-            "width": profile["width"],
-            "count": 1,
-            "dtype": "uint8",
-            "nodata": NODATA,
-            "crs": profile.get("crs"),
-            "transform": transform,
-            "tiled": True,
-            "blockxsize": 512,
-            "blockysize": 512,
-            "BIGTIFF": "IF_SAFER",
-        }
+        self.profile = class_map_profile({**profile, "height": r1 - r0, "transform": transform})
         self.tmp = path.with_name(f".{path.name}.partial.tif")
 
     def __enter__(self) -> StripSink:

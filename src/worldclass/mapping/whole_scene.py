@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import rasterio
 from rasterio.errors import RasterioIOError
@@ -97,6 +98,14 @@ def inspect_scene(
         return SceneInfo(Path(path), src.height, src.width, dict(src.profile), idx)
 
 
+def map_tags(source: str, profile: dict[str, Any], tile: int, overlap: int, blend: str) -> dict[str, str]:
+    """Tags of a class map: its source scene and tiling (``pixel_grid`` for a scene without a CRS)."""
+    tags = {"source": source, "tile": str(tile), "overlap": str(overlap), "blend": blend}
+    if profile.get("crs") is None:
+        tags["pixel_grid"] = "1"
+    return tags
+
+
 def predict_scene(
     predictor: Predictor,
     info: SceneInfo,
@@ -176,10 +185,8 @@ def map_scenes(
                 progress(base + done, total)
 
         t0 = time.perf_counter()
-        tags = {"source": info.path.name, "tile": str(tile), "overlap": str(overlap), "blend": blend}
+        tags = map_tags(info.path.name, info.profile, tile, overlap, blend)
         field = predictor.has_field
-        if info.profile.get("crs") is None:
-            tags["pixel_grid"] = "1"
         with MapWriter(
             dst,
             info.profile,

@@ -62,6 +62,24 @@ def _partial(path: Path, suffix: str) -> Path:
     return path.with_name(f".{path.name}{suffix}")
 
 
+def class_map_profile(profile: dict[str, Any]) -> dict[str, Any]:
+    """One-band uint8 GTiff (nodata 255, 512-px tiles, BigTIFF when needed) on the grid of ``profile``."""
+    return {
+        "driver": "GTiff",
+        "height": profile["height"],
+        "width": profile["width"],
+        "crs": profile.get("crs"),
+        "transform": profile["transform"],
+        "dtype": "uint8",
+        "nodata": NODATA,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "BIGTIFF": "IF_SAFER",
+        "count": 1,
+    }
+
+
 class MapWriter:
     """Context manager and :class:`~worldclass.mapping.engine.Sink` writing a class map (+ probabilities)."""
 
@@ -82,20 +100,8 @@ class MapWriter:
         self.probabilities = probabilities
         self.frame_field = frame_field
         self.field_out = Path(field_path_for(str(self.out)))
-        base = {
-            "driver": "GTiff",
-            "height": profile["height"],
-            "width": profile["width"],
-            "crs": profile["crs"],
-            "transform": profile["transform"],
-            "dtype": "uint8",
-            "nodata": NODATA,
-            "tiled": True,
-            "blockxsize": 512,
-            "blockysize": 512,
-            "BIGTIFF": "IF_SAFER",
-        }
-        self._profiles = {self.out: {**base, "count": 1}}
+        base = class_map_profile(profile)
+        self._profiles = {self.out: base}
         if probabilities:
             self._profiles[probs_path(self.out)] = {**base, "count": len(classes)}
         if frame_field:

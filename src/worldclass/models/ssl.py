@@ -268,12 +268,14 @@ def build_ssl(**kwargs: Any) -> SSLNet:
 SSL_TASKS = ("sscl", "simsiam", "moco")
 
 
-def ssl_encoder_state(path: str | Any) -> tuple[dict[str, torch.Tensor], Any]:
+def ssl_encoder_state(
+    path: str | Any, checkpoint: dict[str, Any] | None = None
+) -> tuple[dict[str, torch.Tensor], Any]:
     """(encoder state dict, :class:`ModelMeta`) of a self-supervised checkpoint (task sscl, simsiam or
-    moco); anything else is refused with one line."""
+    moco; ``checkpoint``: its content when already read); anything else is refused with one line."""
     from worldclass.models.checkpoint import ModelMeta, model_state, read_checkpoint
 
-    ckpt = read_checkpoint(path)
+    ckpt = checkpoint if checkpoint is not None else read_checkpoint(path)
     meta = ModelMeta.from_dict(ckpt["hyper_parameters"]["meta"])
     if meta.task not in SSL_TASKS:
         raise ConfigError(

@@ -56,14 +56,22 @@ class TaskModule(L.LightningModule):
             compile_in_place(self.model, mode)
             self._compiled = True
 
-    def init_encoder(self, encoder: torch.nn.Module, source: str | None, mode: str, head: Any = None) -> None:
+    def init_encoder(
+        self,
+        encoder: torch.nn.Module,
+        source: str | None,
+        mode: str,
+        head: Any = None,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> None:
         """``model.init_from`` / ``init_mode``: copy a self-supervised checkpoint's encoder into
-        ``encoder`` (same bands required); ``linear`` freezes it (weights and BatchNorm statistics) and
-        trains only what follows, ``head`` (a part of ``encoder``) included."""
+        ``encoder`` (same bands required; ``checkpoint``: its content when already read); ``linear``
+        freezes it (weights and BatchNorm statistics) and trains only what follows, ``head`` (a part of
+        ``encoder``) included."""
         if source:
             from worldclass.models.ssl import load_encoder, ssl_encoder_state
 
-            state, meta = ssl_encoder_state(source)
+            state, meta = ssl_encoder_state(source, checkpoint)
             self.meta.check_data(meta.bands, source=source)
             load_encoder(encoder, state, source)
         if mode == "linear":

@@ -41,6 +41,12 @@ def _record(job: Job, unit: Any, result: Any) -> None:
         record(unit, result)
 
 
+def check_executor(executor: str) -> None:
+    """Refuse an unknown executor name (one line)."""
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor {executor}: use {' or '.join(EXECUTORS)}")
+
+
 def _ray() -> Any:
     try:
         import ray
@@ -62,8 +68,7 @@ def run_units(
 ) -> int:
     """Run ``todo`` (units of ``job``) with ``executor``; returns the rows done. ``progress(done, total)``
     counts the rows of all the job's units (finished ones from earlier runs included)."""
-    if executor not in EXECUTORS:
-        raise ConfigError(f"--executor {executor}: use {' or '.join(EXECUTORS)}")
+    check_executor(executor)
     total = int(sum(u.hi - u.lo for u in job.units()))
     done = total - int(sum(u.hi - u.lo for u in todo))
     if executor == "local" or not todo:

@@ -47,11 +47,11 @@ class SegmentationModule(TaskModule):
         mc = self.config["model"]
         mode, source = mc.get("init_mode", "finetune"), mc["init_from"]
         encoder: nn.Module = self.model.base.encoder  # type: ignore[assignment]
-        if source and read_checkpoint(source)["hyper_parameters"]["meta"]["task"] != "segmentation":
-            self.init_encoder(encoder, source, mode)  # the encoder of a self-supervised run
+        ckpt = read_checkpoint(source) if source else None  # read once, whichever kind it is
+        if ckpt is not None and ckpt["hyper_parameters"]["meta"]["task"] != "segmentation":
+            self.init_encoder(encoder, source, mode, checkpoint=ckpt)  # the encoder of a self-supervised run
         else:
-            if source:
-                ckpt = read_checkpoint(source)
+            if ckpt is not None:
                 self.meta.check_data(ckpt["hyper_parameters"]["meta"]["bands"], source=source)
                 state = model_state(ckpt["state_dict"])
                 self.model.base.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("base.")})
