@@ -139,3 +139,54 @@ def test_collapse_is_reported(v2_store: Path, tmp_path: Path, capsys: pytest.Cap
     assert "collapsed" not in run(tmp_path / "healthy", [])
     err = run(tmp_path / "collapsed", [Collapse()])
     assert "warning: epoch 0: the simsiam representation collapsed" in err
+
+
+def test_classifier_linear_probe_on_a_labelled_subset(v2_store: Path, tmp_path: Path) -> None:
+    from worldclass.data import BigEarthNet
+    from worldclass.models import load_model
+    from worldclass.models.ssl import ssl_encoder_state
+    from worldclass.tasks import get_task
+
+    base = [
+        f"data.root={v2_store}",
+        "data.bands=s2-10+s1",
+        "data.batch_size=8",
+        "data.num_workers=0",
+        "optim.max_epochs=1",
+        "optim.limit_train_batches=2",
+        "optim.limit_val_batches=1",
+        "trainer.progress=false",
+    ]
+    ssl = load_config(
+        None,
+        [
+            "task=simsiam",
+            *base,
+            "model.backbone=resnet18",
+            "model.proj_dim=16",
+            "model.hidden_dim=32",
+            f"trainer.out={tmp_path / 'ssl'}",
+        ],
+    )
+    ckpt = train(ssl).best_checkpoint
+    ids = BigEarthNet(v2_store, split="train", sensors=("s2", "s1")).patch_ids[:8]
+    (tmp_path / "subset.txt").write_text("".join(f"{i}\n" for i in ids))
+    sets = [
+        *base,
+        "model.backbone=resnet18",
+        "model.drop_path_rate=0",
+        f"model.init_from={ckpt}",
+        f"data.subset={tmp_path / 'subset.txt'}",
+    ]
+    cfg = load_config(None, [*sets, "model.init_mode=linear", f"trainer.out={tmp_path / 'cls'}"])
+    assert (
+        get_task("classification").setup(cfg).datamodule.datasets["train"].patch_ids == ids
+    )  # only the budget
+    model, _ = load_model(train(cfg).best_checkpoint)
+    enc, _ = ssl_encoder_state(ckpt)
+    own = model.net.state_dict()  # type: ignore[union-attr]
+    assert all(torch.equal(own[k], enc[k]) for k in own if not k.startswith("fc.") and "num_batches" not in k)
+    with pytest.raises(ConfigError, match="does not fit this model"):  # another backbone than pretrained
+        get_task("classification").setup(
+            load_config(None, [*sets, "model.backbone=resnet34", f"trainer.out={tmp_path / 'x'}"])
+        )
