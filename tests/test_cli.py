@@ -62,6 +62,35 @@ def test_synth_encode_stats_splits(tmp_path: Path) -> None:
     )
 
 
+def test_encode_verify_stats_of_a_dfc2020_archive(dfc_root: Path, tmp_path: Path) -> None:
+    store = tmp_path / "dfc.store"
+    r = run("encode", str(dfc_root), str(store), "--workers", "2", "--chunk", "5")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {
+        "store": str(store),
+        "patches": 18,
+        "encoded": 18,
+        "skipped_existing": 0,
+        "missing": [],
+        "complete": True,
+    }
+    r = run("verify", str(store))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["patches"] == 18
+    r = run("stats", str(store), "--split", "train", "--json")
+    found = json.loads(r.stdout)
+    assert (
+        r.returncode == 0
+        and list(found["splits"]) == ["train"]
+        and len(found["band_statistics"]["bands"]) == 15
+    )
+    r = run("stats", str(store), "--label-scheme", "dfc-no-savanna")
+    assert r.returncode == 0 and "Savanna" not in r.stdout and "B8A" in r.stdout
+    r = run("splits", str(store))  # BigEarthNet-only commands refuse a triplet store in one line
+    assert r.returncode == 2 and "data.dataset=sen12ms or dfc2020" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

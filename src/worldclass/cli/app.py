@@ -32,7 +32,9 @@ app.add_typer(synth_app, name="synth")
 
 @app.command(epilog="Example: worldclass encode /data/reBEN /data/reben.store --workers 8")
 def encode(
-    source: Annotated[Path, typer.Argument(help="Official BigEarthNet v1 or v2 root folder.")],
+    source: Annotated[
+        Path, typer.Argument(help="Official BigEarthNet v1 or v2 root, or a SEN12MS / DFC2020 root.")
+    ],
     out: Annotated[Path, typer.Argument(help="Store folder to create or resume.")],
     workers: Annotated[int, typer.Option(help="Reader processes (0 = in this process).")] = 2,
     allow_missing: Annotated[
@@ -43,15 +45,20 @@ def encode(
     ray_workers: RayWorkers = 2,
     chunk: Annotated[int, typer.Option(help="Patches per work unit (one LMDB transaction).")] = 32,
 ) -> None:
-    """Convert an official archive into a worldclass store (resumable, also across executors; verified)."""
-    from worldclass.data.encode import EncodeJob
+    """Convert an official archive into a worldclass store (resumable, also across executors; verified).
+    A SEN12MS or DFC2020 root becomes a triplet store (use it as data.root)."""
+    from worldclass.data.encode import EncodeJob, StoreJob
+    from worldclass.data.sen12ms import archive_kind
+    from worldclass.data.triplet_store import TripletEncodeJob
     from worldclass.errors import ConfigError
     from worldclass.training.executors import check_executor, run_units
 
     check_executor(executor)  # bad options are refused before the store folder is touched
     if workers < 0:
         raise ConfigError(f"--workers {workers}: use 0 (this process) or a positive number of processes")
-    with EncodeJob(source, out, allow_missing=allow_missing, chunk=chunk) as job:
+    kind = TripletEncodeJob if archive_kind(source) else EncodeJob
+    job: StoreJob
+    with kind(source, out, allow_missing=allow_missing, chunk=chunk) as job:
         todo = job.prepare()
         with progress_bar("encoding") as update:
             if executor == "local":
@@ -96,10 +103,27 @@ def stats(
     ] = None,
     num_classes: Annotated[int, typer.Option(help="19 or 43.")] = 19,
     include_snow_cloud: Annotated[bool, typer.Option(help="Count snow/cloud patches too.")] = False,
+    label_scheme: Annotated[str, typer.Option(help="SEN12MS/DFC2020: dfc or dfc-no-savanna.")] = "dfc",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Per-class counts and imbalance statistics (IRLbl, MeanIR, MaxIR, CVIR, SCUMBLE, cardinality)."""
+    """Per-class counts and imbalance statistics (IRLbl, MeanIR, MaxIR, CVIR, SCUMBLE, cardinality);
+    SEN12MS/DFC2020: class pixel shares per split and the training split's per-band mean/std (the
+    --json output is a data.statistics file)."""
     from worldclass.data.imbalance import split_statistics
+    from worldclass.data.landcover_stats import landcover_kind, landcover_statistics
+
+    if source.exists() and landcover_kind(source):
+        with progress_bar("reading patches") as update:
+            found = landcover_statistics(
+                source, splits=[split] if split else None, label_scheme=label_scheme, progress=update
+            )
+        if as_json:
+            typer.echo(json.dumps(found, indent=1))
+        else:
+            from worldclass.cli.tables import print_landcover_stats
+
+            print_landcover_stats(found)
+        return
 
     result = split_statistics(
         source,

@@ -38,6 +38,23 @@ def print_stats(result: dict[str, Any]) -> None:
     console.print(summary)
 
 
+def print_landcover_stats(result: dict[str, Any]) -> None:
+    """SEN12MS/DFC2020: class pixel shares per split, then the training split's band statistics."""
+    splits = list(result["splits"])
+    rows = [[c, *(f"{result['splits'][s]['fraction'][c]:.4f}" for s in splits)] for c in result["classes"]]
+    rows.append(["(patches)", *(result["splits"][s]["patches"] for s in splits)])
+    rows.append(["(ignored px)", *(result["splits"][s]["ignored"] for s in splits)])
+    title = f"{result['source']} ({result['dataset']}, {result['label_scheme']}): share of labelled pixels"
+    print_table(["class", *splits], rows, title)
+    bands = result.get("band_statistics")
+    if bands:
+        print_table(
+            ["band", "mean", "std"],
+            [[b, f"{v['mean']:.4f}", f"{v['std']:.4f}"] for b, v in bands["bands"].items()],
+            f"band statistics of the training split ({bands['patches']} patches; data.statistics reads --json)",
+        )
+
+
 def print_table(header: list[str], rows: list[list[Any]], title: str | None = None) -> None:
     """A plain table: one column per header entry, values printed with str(). Never wraps or crops a
     cell (ids stay whole for copying): the table is as wide as its longest cells need."""

@@ -96,6 +96,12 @@ class DataConfig:
         "(label-budget runs)",
         path=True,
     )
+    statistics: str | None = setting(
+        None,
+        "Scenes: per-band mean/std by band name from `worldclass stats ROOT --json > FILE`, instead of "
+        "computing them from the training scenes",
+        path=True,
+    )
     label_scheme: str = choice(
         "dfc", ("dfc", "dfc-no-savanna"), "SEN12MS/DFC2020: 10 DFC classes, or 9 with Savanna ignored"
     )

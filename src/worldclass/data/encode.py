@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import lmdb
 import numpy as np
@@ -79,6 +79,7 @@ def encode_patch(source: Source, patch_id: str, s1_name: str | None) -> tuple[by
 
 
 Encoded = tuple[str, tuple[bytes, bytes] | None, str | None]
+Progress = Callable[[int, int], None]
 
 
 def _encode_chunk(root: str, rows: list[tuple[str, str | None]]) -> list[Encoded]:
@@ -103,14 +104,84 @@ class EncodeUnit:
     rows: tuple[tuple[str, str | None], ...]
 
 
-class EncodeJob:
-    """Official v1/v2 root -> store, as units for an executor (``worldclass.training.executors``).
+class StoreJob:
+    """Shared part of the store writers run as units by an executor (``worldclass.training.executors``):
+    LMDB errors become one line (:class:`OutputError`), the store is closed on exit, and the local
+    executor (``run_local``: reader processes, a few units in flight, the driver alone writes). Subclasses
+    set ``out``, ``map_size``, ``result`` (:class:`EncodeResult`), ``_env`` and ``_units`` in ``prepare``,
+    and define ``run_unit`` (read + serialise, no writes) and ``record`` (driver: one transaction)."""
+
+    out: Path
+    map_size: int
+    result: EncodeResult
+    _env: Any
+    _units: list[Any]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        env, self._env = self._env, None
+        if env is not None:
+            env.close()
+        if isinstance(exc, lmdb.MapFullError):
+            raise OutputError(
+                f"{self.out}: the store outgrew its map size ({self.map_size:,} bytes); re-run with a larger "
+                "map_size (encoded patches are kept)"
+            ) from None
+        if isinstance(exc, lmdb.Error):  # a failed write: full disk (LMDB reports EIO or ENOSPC), quota
+            free = shutil.disk_usage(self.out).free
+            raise OutputError(
+                f"{self.out}: cannot write the store ({exc}; {free:,} bytes free on its disk); free space or "
+                "choose another location, then re-run the same command: the patches encoded so far are kept"
+            ) from None
+
+    def units(self) -> list[Any]:
+        """Every unit of this run (the patches already in the store as one finished unit)."""
+        return self._units
+
+    def run_unit(self, unit: Any) -> list[Encoded]:
+        raise NotImplementedError
+
+    def record(self, unit: Any, result: list[Encoded]) -> None:
+        raise NotImplementedError
+
+    def run_local(self, todo: list[Any], workers: int, progress: Progress | None = None) -> None:
+        """The local executor: ``workers`` reader processes (0 = this process), a few units in flight."""
+        if workers < 0:
+            raise ConfigError(f"--workers {workers}: use 0 (this process) or a positive number of processes")
+        total = self.result.total
+
+        def record(unit: Any, result: list[Encoded]) -> None:
+            self.record(unit, result)
+            if progress:
+                progress(self.result.skipped + self.result.encoded + len(self.result.problems), total)
+
+        if progress:
+            progress(self.result.skipped, total)
+        if workers <= 0:
+            for unit in todo:
+                record(unit, self.run_unit(unit))
+            return
+        with process_pool(workers) as pool:
+            pending: dict[Future[list[Encoded]], Any] = {}
+            for unit in todo:
+                pending[pool.submit(self.run_unit, unit)] = unit  # the job travels by __getstate__
+                if len(pending) >= 4 * workers:  # bounded memory: a few units in flight
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        record(pending.pop(f), f.result())
+            for f, unit in pending.items():
+                record(unit, f.result())
+
+
+class EncodeJob(StoreJob):
+    """Official v1/v2 root -> store, as units for an executor.
 
     ``prepare()`` opens (or resumes) the store and returns the chunks still to encode; ``run_unit``
     reads and serialises one chunk (any process or Ray actor; nothing is written there); ``record``, on
     the driver only, writes the chunk to LMDB (one writer, so the store does not depend on the
-    executor); ``finalize()`` verifies every patch and marks the store complete. Use as a context manager:
-    LMDB errors become one line (:class:`OutputError`) and the store is closed.
+    executor); ``finalize()`` verifies every patch and marks the store complete. Use as a context manager.
     """
 
     def __init__(
@@ -135,25 +206,6 @@ class EncodeJob:
     def __getstate__(self) -> dict[str, Any]:  # to executor processes: the settings, no store or table
         keep = ("root", "out", "allow_missing", "map_size", "chunk")
         return {**{k: self.__dict__[k] for k in keep}, "_env": None, "_units": []}
-
-    def __enter__(self) -> EncodeJob:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        env, self._env = self._env, None
-        if env is not None:
-            env.close()
-        if isinstance(exc, lmdb.MapFullError):
-            raise OutputError(
-                f"{self.out}: the store outgrew its map size ({self.map_size:,} bytes); re-run with a larger "
-                "map_size (encoded patches are kept)"
-            ) from None
-        if isinstance(exc, lmdb.Error):  # a failed write: full disk (LMDB reports EIO or ENOSPC), quota
-            free = shutil.disk_usage(self.out).free
-            raise OutputError(
-                f"{self.out}: cannot write the store ({exc}; {free:,} bytes free on its disk); free space or "
-                "choose another location, then re-run the same command: the patches encoded so far are kept"
-            ) from None
 
     def prepare(self) -> list[EncodeUnit]:
         """Check the source and an existing store, write the store's info, return the units to run."""
@@ -219,10 +271,6 @@ class EncodeJob:
                 f"bands {prev.get('bands')}); choose an empty folder"
             )
 
-    def units(self) -> list[EncodeUnit]:
-        """Every unit of this run (the patches already in the store as one finished unit)."""
-        return self._units
-
     def run_unit(self, unit: EncodeUnit) -> list[Encoded]:
         """Read and serialise one chunk (no writes): (patch id, (value, metadata) or None, problem)."""
         return _encode_chunk(self.root, list(unit.rows))
@@ -239,41 +287,10 @@ class EncodeJob:
                 else:
                     self.result.problems[pid] = err or "unknown error"
 
-    def run_local(self, todo: list[EncodeUnit], workers: int, progress: Progress | None = None) -> None:
-        """The local executor: ``workers`` reader processes (0 = this process), a few chunks in flight."""
-        if workers < 0:
-            raise ConfigError(f"--workers {workers}: use 0 (this process) or a positive number of processes")
-        total = self.result.total
-
-        def record(unit: EncodeUnit, result: list[Encoded]) -> None:
-            self.record(unit, result)
-            if progress:
-                progress(self.result.skipped + self.result.encoded + len(self.result.problems), total)
-
-        if progress:
-            progress(self.result.skipped, total)
-        if workers <= 0:
-            for unit in todo:
-                record(unit, self.run_unit(unit))
-            return
-        with process_pool(workers) as pool:
-            pending: dict[Future[list[Encoded]], EncodeUnit] = {}
-            for unit in todo:
-                pending[pool.submit(_encode_chunk, self.root, list(unit.rows))] = unit
-                if len(pending) >= 4 * workers:  # bounded memory: a few chunks in flight
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in finished:
-                        record(pending.pop(f), f.result())
-            for f, unit in pending.items():
-                record(unit, f.result())
-
     def finalize(self) -> EncodeResult:
         """Verify every patch against the table, write the table and mark the store complete."""
         _finalize(self._env, self.table, self.info, self.result, self.allow_missing)
         return self.result
-
-
-Progress = Callable[[int, int], None]
 
 
 def encode(

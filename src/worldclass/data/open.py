@@ -6,7 +6,7 @@ from pathlib import Path
 
 from worldclass.data.bigearthnet import naming
 from worldclass.data.bigearthnet.sources import RicoSource, Source, V1Source, V2Source
-from worldclass.errors import MissingFileError
+from worldclass.errors import ConfigError, MissingFileError
 
 
 def open_source(root: Path | str, *, metadata: Path | str | None = None) -> Source:
@@ -22,6 +22,13 @@ def open_source(root: Path | str, *, metadata: Path | str | None = None) -> Sour
     if (root / "data.mdb").is_file():
         if is_store(root):
             return StoreSource(root)
+        from worldclass.data.triplet_store import is_triplet_store
+
+        if is_triplet_store(root):
+            raise ConfigError(
+                f"{root}: a SEN12MS/DFC2020 triplet store, not BigEarthNet; use it as data.root with "
+                "data.dataset=sen12ms or dfc2020"
+            )
         return RicoSource(root, Path(metadata) if metadata else None)
     if (root / naming.V2_METADATA).is_file() and any(
         (root / d).is_dir() for d in (naming.V2_S2_DIR, naming.V2_S1_DIR)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import shapely
@@ -37,6 +38,25 @@ from worldclass.errors import DataError, LabelError
 INVALID_LABEL = 254
 
 
+class PatchSource(Protocol):
+    """Pixels of a scene kept outside a raster file (e.g. a patch of a triplet store): ``count`` bands of
+    type ``dtype`` named ``descriptions``, ``height`` x ``width`` px."""
+
+    count: int
+    dtype: str
+    descriptions: tuple[str, ...]
+    height: int
+    width: int
+
+    def read(self, bands: Sequence[int] | None, window: Window) -> np.ndarray:
+        """Bands (1-based, default all) of ``window``: (C, h, w) of ``dtype``."""
+        ...
+
+    def read_label(self, window: Window) -> np.ndarray:
+        """Raw label values (h, w) of ``window`` (through the scene's ``label_lut``)."""
+        ...
+
+
 @dataclass
 class Scene:
     """One scene. ``label_lut`` maps raw label values to class indices (default: identity, values >=
@@ -44,7 +64,8 @@ class Scene:
     ``eroded_labels``: the benchmark's reference with object borders removed (same encoding), scored
     beside the full one. ``shapes``: (polygon in pixel coordinates, class index) pairs burnt in order.
     ``image_nodata``: pixels whose bands all equal it are unlabelled (e.g. white no-data in
-    Massachusetts tiles). ``rows``: the fraction of rows used (spatial hold-out)."""
+    Massachusetts tiles). ``rows``: the fraction of rows used (spatial hold-out). ``source``: pixels and
+    raw labels read from it instead of ``image`` / ``labels`` (``image`` then only names the scene)."""
 
     image: Path
     labels: Path | None = None
@@ -57,6 +78,7 @@ class Scene:
     eroded_labels: Path | None = None
     shapes: tuple[tuple[Any, int], ...] | None = None
     image_nodata: int | None = None
+    source: PatchSource | None = None
     _shape: tuple[int, int] | None = field(default=None, repr=False)
 
     @property
@@ -65,6 +87,8 @@ class Scene:
 
     def shape(self) -> tuple[int, int]:
         """(height, width) in pixels."""
+        if self._shape is None and self.source is not None:
+            self._shape = (self.source.height, self.source.width)
         if self._shape is None:
             with open_raster(self.image) as src:
                 self._shape = (src.height, src.width)
@@ -150,6 +174,8 @@ def read_window(
     scene: Scene, window: Window, classes: Sequence[str], bands: Sequence[int] | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Raw pixels (C, h, w) and class mask (h, w) uint8 (ignore = 255) of ``window``."""
+    if scene.source is not None:
+        return scene.source.read(bands, window), read_labels(scene, window, classes)
     image = _HANDLES.raster(scene.image).read(list(bands) if bands else None, window=window)
     return image, read_labels(scene, window, classes)
 
@@ -167,7 +193,13 @@ def _raster_labels(scene: Scene, path: Path, window: Window, classes: Sequence[s
             raise DataError(f"{path}: {lab.count} band(s); a colour-coded (RGB) label image is expected")
         rgb = lab.read([1, 2, 3], window=window)
         return scene.label_colours.decode(rgb, path, (int(window.row_off), int(window.col_off)))
-    raw = lab.read(1, window=window)
+    return _apply_lut(scene, lab.read(1, window=window), path, window, classes)
+
+
+def _apply_lut(
+    scene: Scene, raw: np.ndarray, path: Path, window: Window, classes: Sequence[str]
+) -> np.ndarray:
+    """Raw label values -> class indices through the scene's ``label_lut`` (refusing undefined values)."""
     lut = scene.label_lut
     if lut is None:
         lut = np.full(256, IGNORE_INDEX, np.uint8)
@@ -179,7 +211,7 @@ def _raster_labels(scene: Scene, path: Path, window: Window, classes: Sequence[s
         r, c = (int(v[0]) for v in np.nonzero(bad))
         raise LabelError(
             f"{path}: label value {int(raw[r, c])} at row {r + int(window.row_off)}, col {c + int(window.col_off)} "
-            "is outside the dataset's label scheme; replace the file with the official one"
+            "is outside the dataset's label scheme; replace the file with the official one (re-encode a store)"
         )
     return out  # type: ignore[no-any-return]
 
@@ -205,6 +237,8 @@ def _labels(scene: Scene, window: Window, classes: Sequence[str], eroded: bool) 
             if scene.eroded_labels is None
             else _raster_labels(scene, scene.eroded_labels, window, classes)
         )
+    if scene.source is not None:
+        return _apply_lut(scene, scene.source.read_label(window), scene.image, window, classes)
     if scene.labels is not None:
         return _raster_labels(scene, scene.labels, window, classes)
     if scene.shapes is not None:
@@ -276,6 +310,8 @@ class SceneDataset(Dataset[dict[str, Any]]):
     def num_bands(self) -> int:
         if self.bands:
             return len(self.bands)
+        if self.scenes[0].source is not None:
+            return self.scenes[0].source.count
         with open_raster(self.scenes[0].image) as src:
             return int(src.count)
 
@@ -327,6 +363,44 @@ class SceneDataset(Dataset[dict[str, Any]]):
         return {"image": x, "mask": m, "group": scene.group, "scene": scene.name, "index": index}
 
 
+def scene_dtype(scene: Scene) -> str:
+    """The pixel type of a scene's bands (one type for all; mixed types are refused)."""
+    if scene.source is not None:
+        return scene.source.dtype
+    with open_raster(scene.image) as src:
+        if len(set(src.dtypes)) != 1:
+            raise DataError(f"{scene.image}: bands of mixed pixel types {src.dtypes}; convert it to one type")
+        return str(src.dtypes[0])
+
+
+@contextmanager
+def scene_raster(scene: Scene) -> Iterator[Path]:
+    """A raster path of the scene's image for readers that need GDAL (the mapping engine): the file
+    itself, or for a ``source`` scene an in-memory GeoTIFF (``/vsimem/``) of its pixels, released after."""
+    if scene.source is None:
+        yield scene.image
+        return
+    from rasterio.crs import CRS
+    from rasterio.io import MemoryFile
+
+    src = scene.source
+    georef: dict[str, Any] = getattr(src, "georef", dict)()
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "height": src.height,
+        "width": src.width,
+        "count": src.count,
+        "dtype": src.dtype,
+    }
+    if georef.get("crs"):
+        profile.update(crs=CRS.from_wkt(georef["crs"]), transform=Affine(*georef["transform"]))
+    with MemoryFile() as mem:
+        with mem.open(**profile) as dst:
+            dst.write(src.read(None, Window(0, 0, src.width, src.height)))
+            dst.descriptions = src.descriptions
+        yield Path(mem.name)
+
+
 def band_statistics(
     scenes: Sequence[Scene],
     *,
@@ -339,11 +413,14 @@ def band_statistics(
     sq: np.ndarray | None = None
     count = 0
     for s in scenes:
-        with open_raster(s.image) as src:
-            f = max(1, max(src.height, src.width) // max_side)
-            idx = list(bands) if bands else list(range(1, src.count + 1))
-            shape = (len(idx), max(1, src.height // f), max(1, src.width // f))
-            a = src.read(idx, out_shape=shape, resampling=Resampling.nearest).astype(np.float64)
+        if s.source is not None and max(s.source.height, s.source.width) <= max_side:
+            a = s.source.read(bands, Window(0, 0, s.source.width, s.source.height)).astype(np.float64)
+        else:
+            with open_raster(s.image) as src:
+                f = max(1, max(src.height, src.width) // max_side)
+                idx = list(bands) if bands else list(range(1, src.count + 1))
+                shape = (len(idx), max(1, src.height // f), max(1, src.width // f))
+                a = src.read(idx, out_shape=shape, resampling=Resampling.nearest).astype(np.float64)
         a = a.reshape(a.shape[0], -1) * scale
         sums = a.sum(1) if sums is None else sums + a.sum(1)
         sq = (a**2).sum(1) if sq is None else sq + (a**2).sum(1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,8 @@ SEASONS = ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall", "ROIs2017_wint
 #: A triplet of the official release whose S1 file is broken (removed from ``train_list.txt``).
 BROKEN = re.compile(r"ROIs1868_summer_(s1|s2|lc)_146_p202\.tif$")
 SCHEMES = ("dfc", "dfc-no-savanna")
+#: DFC2020 release -> (folder, file token).
+DFC_FOLDERS = {"validation": ("ROIs0000_validation", "validation"), "test": ("ROIs0000_test", "0")}
 SIZE = 256
 _NAME = re.compile(r"^(ROIs\d{4})_(\w+?)_(s1|s2|lc|dfc)_(\w+?)_p(\d+)\.tif$")
 
@@ -109,6 +111,9 @@ class Triplet:
     s1: Path
     label: Path
     group: str
+    #: SEN12MS: the official list naming it (``train`` / ``test`` / ``""``); DFC2020: its release
+    #: (``validation`` / ``test``).
+    release: str = ""
 
 
 def _parse(path: Path) -> re.Match[str]:
@@ -158,6 +163,15 @@ def sen12ms_triplets(root: str | Path) -> tuple[list[Triplet], list[str]]:
     return out, notes
 
 
+def archive_kind(root: Path) -> str | None:
+    """``sen12ms`` (season folders), ``dfc2020`` (contest release folders) or None."""
+    if any((root / season).is_dir() for season in SEASONS):
+        return "sen12ms"
+    if any((root / folder).is_dir() for folder, _ in DFC_FOLDERS.values()):
+        return "dfc2020"
+    return None
+
+
 def _list(root: Path, name: str) -> set[str]:
     path = root / name
     if not path.is_file():
@@ -183,49 +197,90 @@ def held_out(keys: Sequence[str], fraction: float) -> set[str]:
     return val
 
 
-def sen12ms_split(root: str | Path, split: str, val_fraction: float = 0.2) -> list[Triplet]:
+def sen12ms_listed(root: Path, triplets: Sequence[Triplet]) -> list[Triplet]:
+    """``triplets`` with ``release`` set from the official ``train_list.txt`` / ``test_list.txt``."""
+    train, test = _list(root, "train_list.txt"), _list(root, "test_list.txt")
+    return [
+        replace(t, release="test" if t.id in test else "train" if t.id in train else "") for t in triplets
+    ]
+
+
+def select_sen12ms(
+    triplets: Sequence[Triplet], split: str, val_fraction: float, where: Path
+) -> list[Triplet]:
     """``train`` / ``val`` (the official training list, split by scene: whole scenes in ``val``) or
-    ``test`` (the official hold-out list)."""
-    root = Path(root)
+    ``test`` (the official hold-out list) of listed triplets (files or a store: the same rule)."""
     if split not in ("train", "val", "test"):
         raise ConfigError(f"SEN12MS split {split!r}; use train, val or test")
-    triplets, _ = sen12ms_triplets(root)
-    listed = _list(root, "test_list.txt" if split == "test" else "train_list.txt")
-    out = [t for t in triplets if t.id in listed]
+    out = [t for t in triplets if t.release == ("test" if split == "test" else "train")]
     if split != "test":
         val = held_out([t.group for t in out], val_fraction)
         out = [t for t in out if (t.group in val) == (split == "val")]
     if not out:
-        raise MissingFileError(f"{root}: no patch of split {split!r} (check train_list.txt / test_list.txt)")
+        raise MissingFileError(f"{where}: no patch of split {split!r} (check train_list.txt / test_list.txt)")
     return out
 
 
-DFC_FOLDERS = {"validation": ("ROIs0000_validation", "validation"), "test": ("ROIs0000_test", "0")}
+def sen12ms_split(root: str | Path, split: str, val_fraction: float = 0.2) -> list[Triplet]:
+    """Triplets of ``split`` (see :func:`select_sen12ms`) from an archive root or a triplet store."""
+    root = Path(root)
+    if split not in ("train", "val", "test"):
+        raise ConfigError(f"SEN12MS split {split!r}; use train, val or test")
+    from worldclass.data.triplet_store import is_triplet_store, stored_triplets
+
+    if is_triplet_store(root):
+        triplets = stored_triplets(root, "sen12ms")
+    else:
+        triplets = sen12ms_listed(root, sen12ms_triplets(root)[0])
+    return select_sen12ms(triplets, split, val_fraction, root)
 
 
-def dfc2020_split(root: str | Path, split: str, val_fraction: float = 0.2) -> list[Triplet]:
+def dfc2020_triplets(root: Path, releases: Sequence[str] = ("validation", "test")) -> list[Triplet]:
+    """Every triplet of the contest ``releases`` under ``root`` (``release`` = validation / test)."""
+    out = []
+    for release in releases:
+        folder, token = DFC_FOLDERS[release]
+        s2_dir = root / folder / f"s2_{token}"
+        if not s2_dir.is_dir():
+            raise MissingFileError(f"{s2_dir}: missing; unpack the DFC2020 {folder} archive under {root}")
+        for s2 in sorted(s2_dir.glob("*.tif")):
+            _parse(s2)
+            fix = f"unpack the whole DFC2020 {folder} archive (s1_{token}, s2_{token}, dfc_{token})"
+            s1 = _need(_partner(s2, "s1", "s1"), "S1 partner", fix)
+            dfc = _need(_partner(s2, "dfc", "dfc"), "DFC label partner", fix)
+            out.append(Triplet(s2.name, s2, s1, dfc, folder, release))
+    return out
+
+
+def select_dfc2020(
+    triplets: Sequence[Triplet], split: str, val_fraction: float, where: Path
+) -> list[Triplet]:
     """``validation`` / ``test``: the contest releases (986 / 5,128 patches with high-resolution labels);
     ``train`` / ``val``: the validation release divided by patch (``val_fraction`` held out)."""
-    root = Path(root)
     if split not in ("validation", "test", "train", "val"):
         raise ConfigError(f"DFC2020 split {split!r}; use validation, test, train or val")
-    folder, token = DFC_FOLDERS["test" if split == "test" else "validation"]
-    s2_dir = root / folder / f"s2_{token}"
-    if not s2_dir.is_dir():
-        raise MissingFileError(f"{s2_dir}: missing; unpack the DFC2020 {folder} archive under {root}")
-    out = []
-    for s2 in sorted(s2_dir.glob("*.tif")):
-        _parse(s2)
-        fix = f"unpack the whole DFC2020 {folder} archive (s1_{token}, s2_{token}, dfc_{token})"
-        s1 = _need(_partner(s2, "s1", "s1"), "S1 partner", fix)
-        dfc = _need(_partner(s2, "dfc", "dfc"), "DFC label partner", fix)
-        out.append(Triplet(s2.name, s2, s1, dfc, folder))
+    out = [t for t in triplets if t.release == ("test" if split == "test" else "validation")]
     if split in ("train", "val"):
         val = held_out([t.id for t in out], val_fraction)
         out = [t for t in out if (t.id in val) == (split == "val")]
     if not out:
-        raise MissingFileError(f"{s2_dir}: no patch of split {split!r}")
+        raise MissingFileError(f"{where}: no patch of split {split!r}")
     return out
+
+
+def dfc2020_split(root: str | Path, split: str, val_fraction: float = 0.2) -> list[Triplet]:
+    """Triplets of ``split`` (see :func:`select_dfc2020`) from an archive root or a triplet store."""
+    root = Path(root)
+    if split not in ("validation", "test", "train", "val"):
+        raise ConfigError(f"DFC2020 split {split!r}; use validation, test, train or val")
+    from worldclass.data.triplet_store import is_triplet_store, stored_triplets
+
+    if is_triplet_store(root):
+        return select_dfc2020(stored_triplets(root, "dfc2020"), split, val_fraction, root)
+    release = "test" if split == "test" else "validation"
+    folder, token = DFC_FOLDERS[release]
+    triplets = dfc2020_triplets(root, [release])
+    return select_dfc2020(triplets, split, val_fraction, root / folder / f"s2_{token}")
 
 
 def _check(path: Path, count: int, what: str) -> None:
@@ -243,9 +298,15 @@ def stack_scenes(
     root: str | Path, triplets: Sequence[Triplet], bands: Sequence[str], lut: np.ndarray, dataset: str
 ) -> list[Scene]:
     """One :class:`Scene` per triplet (named by its S2 file): a VRT of ``bands`` (by name) + its label
-    file through ``lut``."""
+    file through ``lut``; from a triplet store, the stored patch."""
+    from worldclass.data.triplet_store import StoredPatch, is_triplet_store
     from worldclass.io.vrt import write_stack_vrt
 
+    if is_triplet_store(root):
+        return [
+            Scene(t.s2, group=t.group, label_lut=lut, source=StoredPatch(Path(root), t.id, bands))
+            for t in triplets
+        ]
     key = hashlib.sha1(f"{Path(root).resolve()}|{','.join(bands)}".encode()).hexdigest()[:10]
     folder = cache_folder(cache_dir() / "sen12ms-stacks" / f"{dataset}-{key}")
     out = []

@@ -172,11 +172,13 @@ def table_from_bytes(data: bytes) -> pa.Table:
 
 
 def is_store(path: Path) -> bool:
-    """True if ``path`` is an LMDB folder written by worldclass (complete or not)."""
+    """True if ``path`` is an LMDB folder of BigEarthNet patches written by worldclass (complete or not;
+    a SEN12MS/DFC2020 triplet store is not one)."""
     if not (path / "data.mdb").is_file():
         return False
     with lmdb_open(path).begin() as txn:
-        return txn.get(INFO_KEY) is not None
+        raw = txn.get(INFO_KEY)
+    return raw is not None and json.loads(raw).get("format", FORMAT) == FORMAT
 
 
 def read_info(path: Path) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""``worldclass verify``: check every patch of a store against its checksum and decode it completely.
+"""``worldclass verify``: check every patch of a store (BigEarthNet or SEN12MS/DFC2020 triplets) against
+its checksum and decode it completely.
 
 Readers check a patch's CRC-32 the first time a process reads it; this checks all of them at once (e.g.
 after copying a store). ``repair`` drops the damaged patches and marks the store incomplete, so the next
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import lmdb
 
-from worldclass.data.bigearthnet.sources import MAP_KEY, lmdb_forget
-from worldclass.data.encode import verify_value
+from worldclass.data.bigearthnet.sources import MAP_KEY, lmdb_forget, lmdb_open
+from worldclass.data.encode import DEFAULT_MAP_SIZE, verify_value
 from worldclass.data.store import INFO_KEY, StoreSource, crc_key, crc_matches, patch_key
 from worldclass.errors import CorruptFileError, IncompleteStoreError
 
@@ -38,19 +39,35 @@ def verify_store(
     """Check every patch of the store at ``path``; raises :class:`CorruptFileError` naming the damaged
     patches (or, with ``repair``, :class:`IncompleteStoreError` after dropping them)."""
     root = Path(path)
-    source = StoreSource(root)
-    ids = source.table().column("patch_id").to_pylist()
-    bands = set(source.info["bands"]) | ({MAP_KEY} if source.has_mask else set())
-    result = VerifyResult(root, len(ids), source.checksums)
-    with source.env().begin(buffers=True) as txn:
+    from worldclass.data.triplet_store import is_triplet_store, verify_triplet_value
+
+    decode: Callable[[memoryview], str | None]
+    if is_triplet_store(root):  # SEN12MS / DFC2020: every triplet has a checksum
+        from worldclass.data.triplet_store import store_info, stored_triplets
+
+        info = store_info(root)
+        ids = [t.id for t in stored_triplets(root, info["dataset"])]
+        env, checksums, decode = lmdb_open(root), True, verify_triplet_value
+    else:
+        source = StoreSource(root)
+        info = source.info
+        ids = source.table().column("patch_id").to_pylist()
+        bands = set(source.info["bands"]) | ({MAP_KEY} if source.has_mask else set())
+        env, checksums = source.env(), source.checksums
+
+        def decode(value: memoryview) -> str | None:
+            return verify_value(value, bands)
+
+    result = VerifyResult(root, len(ids), checksums)
+    with env.begin(buffers=True) as txn:
         for n, pid in enumerate(ids, 1):
             value = txn.get(patch_key(pid))
             if value is None:
                 result.damaged[pid] = "missing from the store"
-            elif source.checksums and not crc_matches(txn, pid, value):
+            elif checksums and not crc_matches(txn, pid, value):
                 result.damaged[pid] = "fails its checksum"
             else:
-                problem = verify_value(value, bands)
+                problem = decode(value)
                 if problem:
                     result.damaged[pid] = problem
             if progress and (n % 256 == 0 or n == len(ids)):
@@ -67,7 +84,7 @@ def verify_store(
             f"{root}` re-encodes them from the archive"
         )
     lmdb_forget(root)
-    env = lmdb.open(str(root), subdir=True, max_dbs=0)
+    env = lmdb.open(str(root), subdir=True, max_dbs=0, map_size=DEFAULT_MAP_SIZE)  # room for the write
     try:
         with env.begin(write=True) as txn:
             info = json.loads(txn.get(INFO_KEY) or b"{}")
@@ -82,5 +99,5 @@ def verify_store(
     result.repaired = True
     raise IncompleteStoreError(
         f"{root}: {summary}; dropped them and marked the store incomplete: re-run `worldclass encode "
-        f"{source.info.get('source', 'SOURCE')} {root}` to re-encode them"
+        f"{info.get('source', 'SOURCE')} {root}` to re-encode them"
     )

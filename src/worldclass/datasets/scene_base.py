@@ -76,19 +76,22 @@ class SceneCollection(RegisteredDataset):
             return [d or f"band{i}" for i, d in enumerate(src.descriptions, 1)]
 
     def preprocessing(self, data: DataConfig) -> dict[str, Any]:
-        """``{"scale", "mean", "std", "dtype"}`` from the training scenes (``x = (raw*scale-mean)/std``)."""
-        from worldclass.data.rasters import open_raster
-        from worldclass.data.scenes import band_statistics
+        """``{"scale", "mean", "std", "dtype"}`` (``x = (raw*scale-mean)/std``): mean/std from
+        ``data.statistics`` (a ``worldclass stats --json`` file, by band name) or else from the training
+        scenes (at most :attr:`statistics_scenes`, evenly spaced)."""
+        from worldclass.data.scenes import band_statistics, scene_dtype
 
         train = self.scenes(data, self.splits[0])
         step = max(1, -(-len(train) // self.statistics_scenes))  # ceil: at most statistics_scenes read
         train = train[::step]
-        with open_raster(train[0].image) as src:
-            if len(set(src.dtypes)) != 1:
-                raise ConfigError(f"{train[0].image}: bands of mixed pixel types {src.dtypes}")
-            dtype = str(src.dtypes[0])
+        dtype = scene_dtype(train[0])
         scale = default_scale(dtype)
-        mean, std = band_statistics(train, scale=scale)
+        if data.statistics:
+            from worldclass.data.landcover_stats import statistics_from_file
+
+            mean, std = statistics_from_file(data.statistics, self.bands(data), scale)
+        else:
+            mean, std = band_statistics(train, scale=scale)
         return {"scale": scale, "mean": mean, "std": std, "dtype": dtype}
 
     def open(self, data: DataConfig, split: str, **options: Any) -> Dataset[Any]:

@@ -11,8 +11,10 @@ segmentation with Sentinel-1 + Sentinel-2.
 **Bands** (by name, ``data.bands``: a list or a set ``s2+s1`` (default), ``s2``, ``s1``, ``s2-10+s1``,
 ``s2-rgb``): S2 L1C, 13 bands uint16 in file order B01 B02 B03 B04 B05 B06 B07 B08 B8A B09 B10 B11 B12;
 S1 VV, VH (sigma0, dB, float). 256 x 256 px at 10 m, UTM. A triplet is read through a Float32 VRT stack
-of the chosen bands (``$WORLDCLASS_CACHE/sen12ms-stacks/``); normalised with the training split's per-band
-mean/std (stored in the checkpoint).
+of the chosen bands (``$WORLDCLASS_CACHE/sen12ms-stacks/``), or from a triplet store (``worldclass encode
+ROOT STORE``, then ``data.root: STORE``; :mod:`worldclass.data.triplet_store`, same samples bit for bit);
+normalised with the training split's per-band mean/std (sampled from up to 256 training patches, or
+``data.statistics``: the ``worldclass stats ROOT --json`` file; stored in the checkpoint).
 
 **Classes** (``data.label_scheme``): ``dfc``: the 10 DFC classes Forest, Shrubland, Savanna, Grassland,
 Wetlands, Croplands, Urban/Built-up, Snow/Ice, Barren, Water (index = DFC value - 1; 0 = no data ->

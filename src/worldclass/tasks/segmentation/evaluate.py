@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
-from worldclass.data.scenes import Scene, read_labels
+from worldclass.data.scenes import Scene, read_labels, scene_raster
 from worldclass.errors import ConfigError, DataError
 from worldclass.io import atomic_open, write_json_atomic
 from worldclass.mapping.predictor import Predictor, predictor_from_model
@@ -63,19 +63,20 @@ def evaluate_scenes(
     acc = ConfusionAccumulator(len(predictor.classes))
     scorer = make_scorer(rule, predictor.classes, acc)
     for i, scene in enumerate(scenes):
-        info = inspect_scene(scene.image, predictor, need_crs=False)  # benchmarks may be pixel grids
-        if scorer is not None:
-            scorer.start(scene, scene.row_range(), info.width)
-        predict_scene(
-            predictor,
-            info,
-            MetricsSink(scene, predictor.classes, acc, scorer),
-            tile=tile,
-            overlap=overlap,
-            blend=blend,
-            batch_size=batch_size,
-            rows=scene.row_range(),
-        )
+        with scene_raster(scene) as path:  # a stored patch: an in-memory GeoTIFF for the engine
+            info = inspect_scene(path, predictor, need_crs=False)  # benchmarks may be pixel grids
+            if scorer is not None:
+                scorer.start(scene, scene.row_range(), info.width)
+            predict_scene(
+                predictor,
+                info,
+                MetricsSink(scene, predictor.classes, acc, scorer),
+                tile=tile,
+                overlap=overlap,
+                blend=blend,
+                batch_size=batch_size,
+                rows=scene.row_range(),
+            )
         if scorer is not None:
             scorer.finish()
         if progress is not None:
