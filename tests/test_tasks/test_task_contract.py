@@ -105,6 +105,8 @@ LEARNING = {
         ("optim.max_epochs=2", "optim.lr=0.002", "model.backbone=resnet10t"),
         0.05,
     ),  # InfoNCE, chance log 8
+    "regression": (("optim.max_epochs=4", "optim.lr=0.003", "data.batch_size=16"), 0.1),  # RMSE drop
+    "sscm": (("optim.max_epochs=3", "optim.lr=0.002"), 0.1),  # MI + angle + intra loss, relative drop
     # end-point error drop; the untrained model predicts no motion (its error is the misalignment itself)
     "alignment": (
         ("optim.max_epochs=4", "optim.lr=0.003", "data.samples_per_epoch=200", "data.patch_size=128"),

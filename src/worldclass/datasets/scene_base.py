@@ -39,6 +39,8 @@ class SceneCollection(RegisteredDataset):
     submission: ClassVar[str | None] = None
     #: Training scenes read for the band statistics at most (evenly spaced; CrowdAI has 280k images).
     statistics_scenes: ClassVar[int] = 256
+    #: Splits whose grid windows ``worldclass embed`` embeds (default: the training and validation split).
+    embedding_splits: ClassVar[tuple[str, ...] | None] = None
 
     def class_colours(self, data: DataConfig) -> list[tuple[int, int, int]] | None:
         """RGB per class in label-index order, the benchmark's own colour code (None: worldclass palette)."""
@@ -123,7 +125,7 @@ class SceneCollection(RegisteredDataset):
         ids: list[str] = []
         splits: list[str] = []
         size = window or data.patch_size
-        for split in self.splits[:2]:
+        for split in self.embedding_splits or self.splits[:2]:
             ds: Any = self.open(data, split, preprocessing=preprocessing, mode="grid", size=size)
             parts.append(ds)
             for i, win in ds.windows:

@@ -43,17 +43,37 @@ land-cover mapping with weak supervision: outcome of the 2020 IEEE GRSS Data Fus
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from worldclass.config import DataConfig
 from worldclass.datasets import register_dataset
+from worldclass.datasets.base import EmbeddingPlan
 from worldclass.datasets.scene_base import SceneCollection
+from worldclass.errors import ConfigError
 
 
 class _S1S2LandCover(SceneCollection):
     splits = ("train", "val", "test")
+    embedding_splits = ("train", "val", "test")
     label_source = "dfc"
+
+    def embedding_plan(
+        self, data: DataConfig, preprocessing: dict[str, Any], bands: Sequence[str], window: int | None
+    ) -> EmbeddingPlan:
+        """Grid windows of ``bands`` (a subset of the trained ones, e.g. the S1 bands of a cross-modal
+        model) of every split, normalised with the trained statistics of those bands."""
+        from worldclass.data.sen12ms import resolve_bands
+
+        trained = resolve_bands(data.bands)
+        missing = [b for b in bands if b not in trained]
+        if missing:
+            raise ConfigError(f"bands {missing} were not trained on (data.bands gives {trained})")
+        idx = [trained.index(b) for b in bands]
+        pre = {**preprocessing, **{k: [preprocessing[k][i] for i in idx] for k in ("mean", "std")}}
+        return super().embedding_plan(replace(data, bands=list(bands)), pre, bands, window)
 
     def classes(self, data: DataConfig) -> list[str]:
         from worldclass.data.sen12ms import classes

@@ -34,7 +34,7 @@ Builder = Callable[..., nn.Module]
 
 def _load_builtin() -> None:
     # the built-in models register themselves on import
-    from worldclass.models import align, classifier, csmae, segmenter, ssl  # noqa: F401
+    from worldclass.models import align, classifier, crossmodal, csmae, regression, segmenter, ssl  # noqa: F401
 
 
 _MODELS: Registry[Builder] = Registry("model", _load_builtin)

@@ -36,7 +36,7 @@ from worldclass.models.registry import register_model
 METHODS = ("sscl", "simsiam", "moco")
 
 
-def _timm_encoder(backbone: str, in_chans: int) -> nn.Module:
+def timm_encoder(backbone: str, in_chans: int) -> nn.Module:
     import timm
 
     try:
@@ -97,7 +97,7 @@ class SSLNet(nn.Module):
         if method not in METHODS:
             raise ConfigError(f"self-supervised method {method!r}; choose from {list(METHODS)}")
         self.method = method
-        self.encoder = _timm_encoder(backbone, in_chans)
+        self.encoder = timm_encoder(backbone, in_chans)
         features: int = self.encoder.num_features  # type: ignore[assignment]
         if method == "sscl":
             if not all(hasattr(self.encoder, k) for k in ("conv1", "bn1", "layer4")) or not isinstance(

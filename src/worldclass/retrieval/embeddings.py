@@ -172,13 +172,14 @@ class Embeddings:
         return int(self.rows.num_rows)
 
     def select(self, *, sensor: str | None = None, split: str | None = None) -> npt.NDArray[np.int64]:
-        """Row indices with the given sensor and/or split (``val`` means ``validation``)."""
+        """Row indices with the given sensor and/or split (``val`` and ``validation`` name the same split:
+        BigEarthNet rows say ``validation``, scene datasets' rows ``val``)."""
         mask = pa.array(np.ones(len(self), bool))
         if sensor is not None:
             mask = pc.and_(mask, pc.equal(self.rows.column("sensor"), sensor))
         if split is not None:
-            split = "validation" if split == "val" else split
-            mask = pc.and_(mask, pc.equal(self.rows.column("split"), split))
+            names = ["validation", "val"] if split in ("val", "validation") else [split]
+            mask = pc.and_(mask, pc.is_in(self.rows.column("split"), pa.array(names)))
         return np.flatnonzero(mask.to_numpy(zero_copy_only=False)).astype(np.int64)
 
     def row_of(self, patch_id: str, sensor: str | None = None) -> int:

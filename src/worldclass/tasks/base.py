@@ -106,7 +106,15 @@ class Task(ABC):
 
 
 def _load_builtin() -> None:
-    from worldclass.tasks import alignment, classification, csmae, segmentation, selfsup  # noqa: F401
+    from worldclass.tasks import (  # noqa: F401
+        alignment,
+        classification,
+        crossmodal,
+        csmae,
+        regression,
+        segmentation,
+        selfsup,
+    )
 
 
 _TASKS: Registry[Task] = Registry("task", _load_builtin)

@@ -34,6 +34,7 @@ from worldclass.io import write_json_atomic, write_text_atomic
 HEADLINE = {
     "segmentation": ("aa", "accuracy", "miou"),
     "classification": ("map_micro", "map_macro", "f1_micro", "f1_macro"),
+    "regression": ("rmse", "r2"),
 }
 
 
@@ -107,6 +108,8 @@ def _headline(task: str, result: dict[str, Any]) -> dict[str, Any]:
             "miou": o["miou"],
             "per_class": o["recall_per_class"],
         }
+    if task == "regression":
+        return {"rmse": result["rmse"], "r2": result["r2"], "per_class": result["per_class"]}
     keys = HEADLINE["classification"]
     return {k: result[k] for k in keys} | {"per_class": {p["name"]: p["f1"] for p in result["per_class"]}}
 
@@ -118,17 +121,25 @@ def run_label_budget(
     inits: Sequence[Init],
     modes: Sequence[str] = ("finetune",),
     seeds: Sequence[int] = (0, 1, 2),
+    compare: tuple[str, Sequence[str]] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run the sweep (see the module docstring); returns ``results.json``'s content plus ``table``."""
+    """Run the sweep (see the module docstring); returns ``results.json``'s content plus ``table``.
+    ``compare``: (config key, values): every run once per value (e.g. ``("regression.method",
+    ["supervised", "dml-s2r"])``), named ``<init>-<mode>-<value>``."""
     from worldclass.tasks import get_task
     from worldclass.tasks.base import EvalOptions
     from worldclass.training.fit import train
 
     if cfg.task not in HEADLINE:
         raise ConfigError(
-            f"label-budget trains classification or segmentation configs, not task {cfg.task!r}"
+            f"label-budget trains classification, segmentation or regression configs, not task {cfg.task!r}"
         )
+    if not hasattr(cfg.model, "init_from") and (
+        any(i.name != "random" for i in inits) or list(modes) != ["finetune"]
+    ):
+        raise ConfigError(f"task {cfg.task} trains from scratch: use --init random --modes finetune")
+    values: list[str | None] = list(compare[1]) if compare else [None]
     bad = [m for m in modes if m not in ("finetune", "linear")]
     if bad or not modes:
         raise ConfigError(f"--modes {list(modes)}: use finetune and/or linear")
@@ -143,43 +154,43 @@ def run_label_budget(
             chosen = subset(ids, sizes[budget], seed)
             subset_file = out / "subsets" / f"budget-{budget.replace('%', 'pct')}-seed{seed}.txt"
             write_text_atomic(subset_file, "".join(f"{i}\n" for i in chosen))
-            for init in inits:
-                for mode in modes:
-                    key = f"{init.name}-{mode}"
-                    v = copy.deepcopy(cfg)
-                    v.data.subset = str(subset_file)
-                    v.trainer.seed = seed
+            for init, mode, value in ((i, m, x) for i in inits for m in modes for x in values):
+                key = f"{init.name}-{mode}" + ("" if value is None else f"-{value}")
+                v = _variant(cfg, compare[0] if compare else None, value)
+                v.data.subset = str(subset_file)
+                v.trainer.seed = seed
+                if hasattr(v.model, "init_from"):
                     v.model.init_from, v.model.init_mode = init.init_from, mode
                     v.model.pretrained = init.pretrained
-                    folder = out / "runs" / key / f"budget-{budget.replace('%', 'pct')}" / f"seed{seed}"
-                    v.trainer.out = str(folder)
-                    done = folder / "metrics.json"
-                    if done.is_file():
-                        m = json.loads(done.read_text())
-                        log(f"[{key} budget {budget} seed {seed}] done before")
-                    else:
-                        resume = (folder / "checkpoints" / "last.ckpt").is_file()
-                        log(
-                            f"[{key} budget {budget} seed {seed}] {'resuming' if resume else 'training'} -> {folder}"
-                        )
-                        res = train(v, resume=resume, overwrite=not resume)
-                        result = task.evaluate(
-                            res.best_checkpoint,
-                            data=None,
-                            split=test_split,
-                            out=folder / "eval",
-                            options=EvalOptions(report=False),
-                        )
-                        m = _headline(cfg.task, result) | {
-                            "patches": sizes[budget],
-                            "subset": str(subset_file),
-                        }
-                        write_json_atomic(done, m)
-                    runs.setdefault(key, {}).setdefault(budget, {})[str(seed)] = m
+                folder = out / "runs" / key / f"budget-{budget.replace('%', 'pct')}" / f"seed{seed}"
+                v.trainer.out = str(folder)
+                done = folder / "metrics.json"
+                if done.is_file():
+                    m = json.loads(done.read_text())
+                    log(f"[{key} budget {budget} seed {seed}] done before")
+                else:
+                    resume = (folder / "checkpoints" / "last.ckpt").is_file()
                     log(
-                        f"[{key} budget {budget} seed {seed}] "
-                        + ", ".join(f"{k}={m[k]:.3f}" for k in HEADLINE[cfg.task])
+                        f"[{key} budget {budget} seed {seed}] {'resuming' if resume else 'training'} -> {folder}"
                     )
+                    res = train(v, resume=resume, overwrite=not resume)
+                    result = task.evaluate(
+                        res.best_checkpoint,
+                        data=None,
+                        split=test_split,
+                        out=folder / "eval",
+                        options=EvalOptions(report=False),
+                    )
+                    m = _headline(cfg.task, result) | {
+                        "patches": sizes[budget],
+                        "subset": str(subset_file),
+                    }
+                    write_json_atomic(done, m)
+                runs.setdefault(key, {}).setdefault(budget, {})[str(seed)] = m
+                log(
+                    f"[{key} budget {budget} seed {seed}] "
+                    + ", ".join(f"{k}={m[k]:.3f}" for k in HEADLINE[cfg.task])
+                )
     results = {
         "task": cfg.task,
         "budgets": {b: sizes[b] for b in budgets},
@@ -192,6 +203,15 @@ def run_label_budget(
     write_text_atomic(out / "table.md", table)
     plot(results, HEADLINE[cfg.task][0], out / "budget.png")
     return results | {"table": table}
+
+
+def _variant(cfg: ExperimentConfig, key: str | None, value: str | None) -> ExperimentConfig:
+    """``cfg`` with ``key=value`` (validated), or a copy of it."""
+    if key is None:
+        return copy.deepcopy(cfg)
+    from worldclass.tasks import config_from_dict
+
+    return config_from_dict(cfg.to_dict(), [f"{key}={value}"])
 
 
 def summarise(runs: dict[str, dict[str, dict[str, Any]]], metrics: Sequence[str]) -> dict[str, Any]:
@@ -245,7 +265,7 @@ def tables(results: dict[str, Any], metrics: Sequence[str]) -> str:
     classes = sorted({c for key in keys for c in summary[key][smallest]["per_class"]})
     lines += [
         "",
-        f"per class at budget {smallest} ({'recall' if 'aa' in metrics else 'F1'}):",
+        f"per class at budget {smallest} ({'recall' if 'aa' in metrics else 'R^2' if 'r2' in metrics else 'F1'}):",
         "",
         "| class | " + " | ".join(keys) + " |",
         "|---|" + "---|" * len(keys),

@@ -37,9 +37,14 @@ class CSMAEModule(TaskModule):
     def _loss(self, batch: dict[str, Any], augment: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         s2, s1 = self._split(batch["image"], augment)
         lc = self.loss_cfg
-        terms = self.model.losses(s2, s1, lc["temperature"])
+        weights = {
+            "uni": lc.get("uni_weight", 1.0),
+            "cross": lc["cross_weight"],
+            "contrastive": lc["contrastive_weight"],
+        }
+        terms = self.model.losses(s2, s1, lc["temperature"], weights)
         total = (
-            terms["uni"]
+            weights["uni"] * terms["uni"]
             + lc["cross_weight"] * terms["cross"]
             + lc["contrastive_weight"] * terms["contrastive"]
         )

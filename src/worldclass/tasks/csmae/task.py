@@ -7,16 +7,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from worldclass.config import ExperimentConfig, setting
+from worldclass.config import ExperimentConfig, choice, setting
 from worldclass.errors import ConfigError
 from worldclass.tasks.base import Setup, Task, register_task
 
 
 @dataclass
 class CSMAEModelConfig:
-    """ViT encoder shared by S2 and S1: ``patch_size`` px patches of the input (must divide the dataset's
-    patch size, 120 for BigEarthNet), ``embed_dim`` (multiple of 4 and of ``heads``), ``depth``; one decoder
-    per sensor (``decoder_dim``, ``decoder_depth``); projection head to ``proj_dim``."""
+    """ViT encoder(s) over ``patch_size`` px patches of the input (must divide the dataset's patch size,
+    120 for BigEarthNet), ``embed_dim`` (multiple of 4 and of ``heads``), ``depth``; decoders of
+    ``decoder_dim`` x ``decoder_depth``; projection head to ``proj_dim``. ``variant``: encoder x decoder
+    type, C = common to both sensors, S = sensor-specific (see :mod:`worldclass.models.csmae`)."""
+
+    variant: str = choice(
+        "cesd",
+        ("cecd", "cesd", "secd", "sesd"),
+        "CSMAE variant: common/specific encoder x common/specific decoder",
+    )
 
     patch_size: int = setting(15, "ViT patch side in px (must divide the dataset's patch size, 120)")
     embed_dim: int = setting(192, "Encoder width (multiple of 4 and of heads)")
@@ -29,11 +36,19 @@ class CSMAEModelConfig:
 
 @dataclass
 class CSMAELossConfig:
-    """Loss = masked reconstruction + ``cross_weight`` x cross-sensor reconstruction +
-    ``contrastive_weight`` x InfoNCE(S2, S1) at ``temperature``; ``mask_ratio`` of the tokens hidden per
-    sensor."""
+    """Loss = ``uni_weight`` x masked reconstruction + ``cross_weight`` x cross-sensor reconstruction +
+    ``contrastive_weight`` x InfoNCE(S2, S1) at ``temperature`` (a 0 weight switches a term off);
+    ``mask_ratio`` of the tokens hidden per sensor, placed by ``masking``; ``norm_pix``: per-patch
+    normalised reconstruction targets."""
 
     mask_ratio: float = setting(0.5, "Share of tokens hidden per sensor")
+    masking: str = choice(
+        "random",
+        ("random", "same", "complementary"),
+        "Hidden positions: independent per sensor, the same in both, or S1 shows what S2 hides",
+    )
+    norm_pix: bool = setting(False, "Reconstruct per-patch normalised pixels (MAE norm_pix_loss)")
+    uni_weight: float = setting(1.0, "Weight of the masked (same-sensor) reconstruction")
     cross_weight: float = setting(1.0, "Weight of the cross-sensor reconstruction")
     contrastive_weight: float = setting(1.0, "Weight of the InfoNCE(S2, S1) term")
     temperature: float = setting(0.1, "InfoNCE temperature")
@@ -74,6 +89,18 @@ class CSMAETask(Task):
             )
         if not 0 < lc.mask_ratio < 1:
             raise ConfigError(f"config key 'loss.mask_ratio': {lc.mask_ratio} must be in (0, 1)")
+        weights = (lc.uni_weight, lc.cross_weight, lc.contrastive_weight)
+        if min(weights) < 0 or max(weights) == 0:
+            raise ConfigError(
+                "csmae: loss.uni_weight, loss.cross_weight and loss.contrastive_weight must be >= 0, one of "
+                "them > 0"
+            )
+        tokens = (size // mc.patch_size) ** 2
+        if lc.masking == "complementary" and max(1, round(tokens * (1 - lc.mask_ratio))) >= tokens:
+            raise ConfigError(
+                f"csmae: complementary masking needs hidden tokens; loss.mask_ratio {lc.mask_ratio} hides none "
+                f"of {tokens}"
+            )
 
     def setup(self, cfg: ExperimentConfig) -> Setup:
         from worldclass.data.datamodule import BigEarthNetDataModule
@@ -107,6 +134,9 @@ class CSMAETask(Task):
             "decoder_depth": mc.decoder_depth,
             "proj_dim": mc.proj_dim,
             "mask_ratio": lc.mask_ratio,
+            "variant": mc.variant,
+            "masking": lc.masking,
+            "norm_pix": lc.norm_pix,
         }
         meta = ModelMeta(
             task=self.name,

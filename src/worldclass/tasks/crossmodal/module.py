@@ -1,0 +1,61 @@
+"""LightningModule of ``sscm``: the three SS-CM-RSIR losses on co-located S2/S1 pairs (channels split by
+band order: S2 bands, then VV, VH), the same random D4 transform for both modalities of a pair. Logged:
+``train/loss`` and its terms, ``val/loss`` (monitored) and ``val/pair_top1`` (share of validation S1
+patches whose nearest S2 embedding in the batch is their own pair)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from worldclass.models.crossmodal import CrossModalNet
+from worldclass.tasks.module import TaskModule
+
+
+class CrossModalModule(TaskModule):
+    def __init__(self, config: dict[str, Any], meta: dict[str, Any]) -> None:
+        super().__init__(config, meta)
+        self.save_hyperparameters()
+        self.model: CrossModalNet = CrossModalNet(**self.meta.model["kwargs"])
+        self.n_s2 = self.model.channels["s2"]
+        self.loss_cfg = config["loss"]
+
+    def _split(self, x: torch.Tensor, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        if augment:
+            k = int(torch.randint(0, 4, ()).item())
+            x = torch.rot90(x, k, (2, 3))
+            if torch.rand(()) < 0.5:
+                x = x.flip(3)
+        return x[:, : self.n_s2], x[:, self.n_s2 :]
+
+    def _loss(self, batch: dict[str, Any], augment: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        s2, s1 = self._split(batch["image"], augment)
+        lc = self.loss_cfg
+        terms = self.model.losses(s2, s1, temperature=lc["temperature"], neighbours=lc["neighbours"])
+        total = (
+            lc["mi_weight"] * terms["mi"]
+            + lc["angle_weight"] * terms["angle"]
+            + lc["intra_weight"] * terms["intra"]
+        )
+        return total, terms
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss, terms = self._loss(batch, augment=True)
+        n = len(batch["image"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=n)
+        for k, v in terms.items():
+            self.log(f"train/{k}", v, batch_size=n)
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        loss, terms = self._loss(batch, augment=False)
+        s2, s1 = self._split(batch["image"], augment=False)
+        e2 = F.normalize(self.model.embed(s2, "s2"), dim=-1)
+        e1 = F.normalize(self.model.embed(s1, "s1"), dim=-1)
+        top1 = ((e1 @ e2.T).argmax(1) == torch.arange(len(e1), device=e1.device)).float().mean()
+        n = len(batch["image"])
+        self.log("val/loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
+        self.log("val/angle", terms["angle"], batch_size=n, sync_dist=True)
+        self.log("val/pair_top1", top1, batch_size=n)
