@@ -7,6 +7,7 @@ import os
 import sys
 
 from worldclass.cli import active as _active  # noqa: F401  (registers the al commands)
+from worldclass.cli import archive as _archive  # noqa: F401  (registers compress and decompress)
 from worldclass.cli import config as _config  # noqa: F401  (registers the config commands)
 from worldclass.cli import federated as _federated  # noqa: F401  (registers the fl commands)
 from worldclass.cli import labels as _labels  # noqa: F401  (registers the label commands)

@@ -151,7 +151,9 @@ def index_info(index: Annotated[Path, typer.Argument(help="Index folder.")]) -> 
     epilog="Example: worldclass search idx/s2 --id S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57 -k 10"
 )
 def search(
-    index: Annotated[Path, typer.Argument(help="Index folder.")],
+    index: Annotated[
+        Path, typer.Argument(help="Index folder, or a compressed archive (searched by its codes).")
+    ],
     id_: Annotated[str | None, typer.Option("--id", help="Stored patch id (no recomputation).")] = None,
     image: Annotated[
         list[Path] | None, typer.Option(help="Band files of one patch, or one multi-band GeoTIFF.")
@@ -167,15 +169,23 @@ def search(
 ) -> None:
     """Top-k most similar patches: ranked ids, scores and labels."""
     from worldclass.errors import ConfigError
+    from worldclass.retrieval.archive import Archive, CodeIndex, is_archive
     from worldclass.retrieval.service import SearchService
 
     if (id_ is None) == (not image):
         raise ConfigError("give exactly one of --id PATCH_ID or --image FILE...")
-    service = SearchService(index, checkpoint=checkpoint)
-    service.index.set_search_params(ef_search=ef_search, nprobe=nprobe)
-    result = (
-        service.by_id(id_, sensor=sensor, k=k) if id_ else service.by_image(image or [], sensor=sensor, k=k)
-    )
+    if is_archive(index):  # a compressed archive: Hamming search on its codes, nothing decoded
+        if id_ is None:
+            raise ConfigError(f"{index}: a compressed archive is searched by stored patch: use --id")
+        result = CodeIndex(Archive(index)).by_id(id_, k)
+    else:
+        service = SearchService(index, checkpoint=checkpoint)
+        service.index.set_search_params(ef_search=ef_search, nprobe=nprobe)
+        result = (
+            service.by_id(id_, sensor=sensor, k=k)
+            if id_
+            else service.by_image(image or [], sensor=sensor, k=k)
+        )
     if as_json:
         typer.echo(json.dumps(result, indent=1))
         return
@@ -194,7 +204,9 @@ def search(
     epilog="Example: worldclass retrieval-eval emb/csmae emb/supervised --out eval/retrieval",
 )
 def retrieval_eval(
-    embeddings: Annotated[list[Path], typer.Argument(help="One or more embedding sets to compare.")],
+    embeddings: Annotated[
+        list[Path], typer.Argument(help="One or more embedding sets (or compressed archives) to compare.")
+    ],
     k: Annotated[int, typer.Option("-k", help="Results per query.")] = 10,
     kind: Annotated[
         str, typer.Option(help="Index kind for the archive (flat = exact, as in the papers).")
@@ -210,14 +222,17 @@ def retrieval_eval(
 ) -> None:
     """Retrieval metrics (P/R/F1@k, mAP@k, weighted mAP@k) for every sensor direction of each set."""
     from worldclass.cli.tables import print_table
+    from worldclass.retrieval.archive import archive_retrieval_eval, is_archive
     from worldclass.retrieval.evaluate import results_table
     from worldclass.retrieval.evaluate import retrieval_eval as run
 
     named = {}
     for e in embeddings:
-        named[e.name if e.name not in named else str(e)] = run(
-            e, k=k, kind=kind, query_split=query_split, archive_split=archive_split
-        )
+        name = e.name if e.name not in named else str(e)
+        if is_archive(e):  # a compressed archive: its hash codes, nothing decoded
+            named[name] = archive_retrieval_eval(e, k=k, query_split=query_split, archive_split=archive_split)
+        else:
+            named[name] = run(e, k=k, kind=kind, query_split=query_split, archive_split=archive_split)
     header, rows = results_table(named)
     if as_json:
         typer.echo(json.dumps(named, indent=1))

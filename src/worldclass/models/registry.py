@@ -34,7 +34,16 @@ Builder = Callable[..., nn.Module]
 
 def _load_builtin() -> None:
     # the built-in models register themselves on import
-    from worldclass.models import align, classifier, crossmodal, csmae, regression, segmenter, ssl  # noqa: F401
+    from worldclass.models import (  # noqa: F401
+        align,
+        classifier,
+        codec,
+        crossmodal,
+        csmae,
+        regression,
+        segmenter,
+        ssl,
+    )
 
 
 _MODELS: Registry[Builder] = Registry("model", _load_builtin)

@@ -109,6 +109,7 @@ def _load_builtin() -> None:
     from worldclass.tasks import (  # noqa: F401
         alignment,
         classification,
+        codec,
         crossmodal,
         csmae,
         regression,
