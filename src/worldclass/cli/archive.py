@@ -1,4 +1,5 @@
-"""``worldclass compress`` / ``decompress``: compressed archives searchable by their hash codes."""
+"""``worldclass compress`` / ``decompress``: compressed archives searchable by their hash codes; ``experiment
+rate-retrieval``: bits per pixel against mAP@k, codec vs Deflate/JPEG2000 + post-hoc hashing."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from worldclass.cli.app import app
+from worldclass.cli.app import _seeds, app, experiment_app
 from worldclass.cli.options import Address, Executor, RayWorkers
 from worldclass.cli.progress import progress_bar
 
@@ -86,3 +87,53 @@ def decompress(
     with progress_bar("decoding") as update:
         result = run(archive, out, ids=wanted, compare=compare, progress=update)
     typer.echo(json.dumps(result))
+
+
+@experiment_app.command(
+    "rate-retrieval",
+    epilog=(
+        "Example: worldclass experiment rate-retrieval configs/codec-reben.yaml --bpp 0.25,0.5,1,2 "
+        "--features runs/reben-s2/checkpoints/best.ckpt --jpeg2000 2,5,10 --seeds 0,1,2"
+    ),
+)
+def experiment_rate_retrieval(
+    config: Annotated[Path, typer.Argument(help="A codec config (task: codec) on a BigEarthNet store.")],
+    bpp: Annotated[str, typer.Option(help="Target bits per pixel of the codec runs, comma-separated.")],
+    features: Annotated[
+        Path | None,
+        typer.Option(help="Classifier checkpoint (same S2 bands) for the Deflate/JPEG2000 baselines."),
+    ] = None,
+    jpeg2000: Annotated[
+        str, typer.Option(help="JPEG2000 compressed sizes in % of the raw bands, comma-separated.")
+    ] = "2,5,10",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds of the codec runs.")] = "0,1,2",
+    k: Annotated[int, typer.Option(help="Retrieved images per query.")] = 10,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override, e.g. --set data.root=...")
+    ] = None,
+) -> None:
+    """Bits per pixel vs mAP@k: the codec's hash codes (no decoding) against Deflate/JPEG2000 storage with
+    post-hoc hashing of decoded features; table, curve and every point under trainer.out (resumable)."""
+    from worldclass.errors import ConfigError
+    from worldclass.tasks import load_config
+    from worldclass.training.rate_retrieval import run_rate_retrieval
+
+    try:
+        targets = [float(v) for v in bpp.split(",") if v.strip()]
+        ratios = [float(v) for v in jpeg2000.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--bpp {bpp!r} / --jpeg2000 {jpeg2000!r}: give comma-separated numbers") from None
+    if not targets or min(targets) <= 0 or any(not 0 < r < 100 for r in ratios):
+        raise ConfigError("--bpp values must be > 0 and --jpeg2000 sizes in (0, 100) %")
+    if features is not None and not features.is_file():
+        raise ConfigError(f"--features {features}: checkpoint not found")
+    result = run_rate_retrieval(
+        load_config(config, set_),
+        bpps=targets,
+        seeds=_seeds(seeds) or [0, 1, 2],
+        features=features,
+        ratios=ratios,
+        k=k,
+        log=typer.echo,
+    )
+    typer.echo(result["table"])

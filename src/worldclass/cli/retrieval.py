@@ -84,7 +84,9 @@ def embed(
 def index_build(
     embeddings: Annotated[Path, typer.Argument(help="Embedding folder (worldclass embed).")],
     out: Annotated[Path, typer.Option(help="Index folder (replaced only when the new one is complete).")],
-    kind: Annotated[str, typer.Option(help="flat (exact), hnsw, ivfpq or binary (hash codes).")] = "hnsw",
+    kind: Annotated[
+        str, typer.Option(help="flat (exact), hnsw, ivfpq, ivfsq (8-bit, compact) or binary (hash codes).")
+    ] = "hnsw",
     sensor: Annotated[str | None, typer.Option(help="Only rows of this sensor (s2, s1, s2+s1).")] = None,
     split: Annotated[str | None, typer.Option(help="Only rows of this split.")] = None,
     hnsw_m: Annotated[int, typer.Option(help="HNSW graph degree.")] = 32,

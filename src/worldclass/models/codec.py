@@ -8,7 +8,10 @@ implementation from the paper's description, not their code):
   H/8, W/8) (H, W multiples of 8: 120 px -> 15 x 15);
 * quantiser: ``round(y)`` clipped to +-:data:`CLIP` (training: additive uniform noise, the usual
   differentiable stand-in);
-* entropy model: a factorised discretised Gaussian per latent channel (learned mean and scale);
+* entropy model: a factorised discretised Gaussian per latent channel whose mean and scale follow the
+  latents' own moments during training (an exponential moving average with ``entropy_momentum``: the
+  maximum-likelihood, so minimum-rate, Gaussian; learning them by gradient at the network's learning rate
+  lags far behind the latents in a short run); the rate gradient reaches the encoder through it;
   :func:`encode_latents` / :func:`decode_latents` turn integer latents into a bitstream and back with
   ``constriction``'s ANS coder under exactly this model, so the model's rate is the file's size (up to
   a few bytes per patch);
@@ -119,8 +122,9 @@ class HashingCodec(nn.Module):
         self.g_s = nn.Sequential(
             _deconv(latent, hidden), nn.GELU(), _deconv(hidden, hidden), nn.GELU(), _deconv(hidden, in_chans)
         )
-        self.latent_mean = nn.Parameter(torch.zeros(latent))
-        self.latent_log_scale = nn.Parameter(torch.full((latent,), math.log(4.0)))
+        self.register_buffer("latent_mean", torch.zeros(latent))
+        self.register_buffer("latent_scale", torch.ones(latent))
+        self.entropy_momentum = 0.1
         self.hasher = nn.Sequential(
             nn.Linear(latent, 4 * hash_bits), nn.GELU(), nn.Linear(4 * hash_bits, hash_bits)
         )
@@ -130,8 +134,19 @@ class HashingCodec(nn.Module):
     # --- compression ------------------------------------------------------------------------------------
     def entropy_params(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, scale) per latent channel, shaped (1, M, 1, 1)."""
-        scale = self.latent_log_scale.exp().clamp(min=0.11)
-        return self.latent_mean.view(1, -1, 1, 1), scale.view(1, -1, 1, 1)
+        mean: Any = self.latent_mean
+        scale: Any = self.latent_scale
+        return mean.view(1, -1, 1, 1), scale.clamp(min=0.11).view(1, -1, 1, 1)
+
+    @torch.no_grad()
+    def fit_entropy_model(self, y_tilde: torch.Tensor) -> None:
+        """Move each channel's Gaussian towards the mean and std of the (noisy) latents (B, M, h, w)."""
+        m = self.entropy_momentum
+        mean: Any = self.latent_mean
+        scale: Any = self.latent_scale
+        mean.mul_(1 - m).add_(m * y_tilde.mean((0, 2, 3)))
+        var = y_tilde.var((0, 2, 3), unbiased=False)
+        scale.copy_(((1 - m) * scale.pow(2) + m * var).sqrt())
 
     def quantize(self, y: torch.Tensor, noise: bool) -> torch.Tensor:
         if noise:
@@ -143,6 +158,8 @@ class HashingCodec(nn.Module):
         ``bpp`` (scalar), ``h`` (hash outputs), ``logits`` (classifier)."""
         y = self.g_a(x)
         y_hat = self.quantize(y, noise)
+        if noise and self.training:
+            self.fit_entropy_model(y_hat)
         mean, scale = self.entropy_params()
         bits = gaussian_bits(y_hat, mean, scale)
         h = self.hash(y)
@@ -160,7 +177,7 @@ class HashingCodec(nn.Module):
         """(B, M, h, w) latent -> (B, bits) in (-1, 1)."""
         return torch.tanh(self.hasher(y.mean((2, 3))))
 
-    def adapt_rate_weight(self, bpp: float, target: float, step: float = 0.05) -> None:
+    def adapt_rate_weight(self, bpp: float, target: float, step: float = 0.2) -> None:
         """Multiplicative update of the rate weight towards ``target`` bits per pixel (dual ascent in log
         space): up when the rate is above the target, down when below."""
         w: Any = self.rate_weight

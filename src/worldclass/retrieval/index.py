@@ -5,15 +5,17 @@ Layout of an index folder ``INDEX/``::
     index.json     {"format": "worldclass-index/1", "kind", "dim", "n", "params",
                     "sources": [{"embeddings": path, "fingerprint", "rows"}], "model": {...},
                     "filter": {"sensor", "split"}, "classes": [...]}
-    index.faiss    faiss index (flat/hnsw/ivfpq: inner product on L2-normalised vectors = cosine;
+    index.faiss    faiss index (flat/hnsw/ivfpq/ivfsq: inner product on L2-normalised vectors = cosine;
                    binary: Hamming distance on hash codes)
     rows.parquet   patch_id, sensor, split, labels, source (int), row (int, row in that source)
     hash_head.*    binary kind only: the hashing head queries go through
 
 Kinds: ``flat`` exact; ``hnsw`` graph (M, efConstruction, efSearch); ``ivfpq`` inverted lists + product
-quantisation (nlist ≈ 4·√N, m sub-quantisers, nprobe; ``refine`` re-ranks with exact vectors);
+quantisation (nlist ≈ 4·√N, m sub-quantisers, nprobe; ``refine`` re-ranks with exact vectors); ``ivfsq``
+inverted lists of 8-bit scalar-quantised vectors (dim bytes per vector: a 10-million-row archive of
+128-dim embeddings in 1.3 GB, with recall close to exact search);
 ``binary`` learned hash codes (:mod:`worldclass.retrieval.hashing`) in ``IndexBinaryFlat``.
-Scores: cosine (flat/hnsw/ivfpq, approximate for PQ) or ``1 - 2·hamming/bits`` (binary).
+Scores: cosine (flat/hnsw/ivfpq/ivfsq, approximate for PQ/SQ) or ``1 - 2·hamming/bits`` (binary).
 
 Every write goes to a sibling folder that replaces the index only when complete, so a failed build or
 update never loses the previous index. Opening checks that the faiss index and rows agree; looking up a
@@ -42,7 +44,7 @@ from worldclass.retrieval.embeddings import Embeddings, check_finite, l2_normali
 from worldclass.retrieval.hashing import HashConfig, HashHead, train_hash_head
 
 FORMAT = "worldclass-index/1"
-KINDS = ("flat", "hnsw", "ivfpq", "binary")
+KINDS = ("flat", "hnsw", "ivfpq", "ivfsq", "binary")
 
 
 def _faiss() -> Any:
@@ -121,6 +123,13 @@ def _make(kind: str, dim: int, train: npt.NDArray[np.float32], p: IndexParams, n
             index = faiss.IndexRefineFlat(index)
             index.k_factor = 4.0
         p.extra["pq_nbits"] = nbits
+        return index
+    if kind == "ivfsq":
+        p.nlist = p.nlist or max(1, min(int(4 * math.sqrt(n_total)), len(train) // 39))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, p.nlist, faiss.ScalarQuantizer.QT_8bit, ip)
+        index.train(train)
+        index.nprobe = min(p.nprobe, p.nlist)
         return index
     if kind == "binary":
         return faiss.IndexBinaryFlat(p.bits)
@@ -201,8 +210,8 @@ class RetrievalIndex:
         faiss = _faiss()
         if self.kind == "hnsw":
             faiss.downcast_index(self.index).hnsw.efSearch = ef_search or p["ef_search"]
-        if self.kind == "ivfpq":
-            base = self.index.base_index if p["refine"] else self.index
+        if self.kind in ("ivfpq", "ivfsq"):
+            base = self.index.base_index if p["refine"] and self.kind == "ivfpq" else self.index
             faiss.downcast_index(base).nprobe = min(nprobe or p["nprobe"], p["nlist"])
 
     def source(self, i: int) -> Embeddings:

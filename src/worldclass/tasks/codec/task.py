@@ -36,7 +36,7 @@ class CodecConfig:
 
     target_bpp: float = setting(1.0, "Target bits per pixel (all bands of a pixel together)")
     rate_weight: float = setting(0.01, "Initial weight of the rate (bpp) against the MSE")
-    rate_step: float = setting(0.05, "Largest log-change of the rate weight per step")
+    rate_step: float = setting(0.2, "Largest log-change of the rate weight per step")
     hash_from_epoch: int = setting(1, "First epoch of the hashing stage (0: from the start)")
     pair_weight: float = setting(1.0, "Soft pairwise hashing loss weight")
     balance_weight: float = setting(0.1, "Bit-balance loss weight")
