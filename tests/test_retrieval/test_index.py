@@ -43,7 +43,7 @@ def make_set(path: Path, n: int = 400, seed: int = 0, prefix: str = "p", sha: st
     return write_embeddings(path, v, rows, {"model": {"sha256": sha}, "classes": CLASSES})
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq", "binary"])
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq", "ivfsq", "binary"])
 def test_kinds_search_close_to_exact(kind: str, tmp_path: Path) -> None:
     emb = Embeddings.open(make_set(tmp_path / "emb"))
     idx = build_index(emb.path, tmp_path / "idx", kind, params=IndexParams(bits=32, hash_steps=200))
@@ -52,7 +52,7 @@ def test_kinds_search_close_to_exact(kind: str, tmp_path: Path) -> None:
     exact = np.argsort(-(q @ np.asarray(emb.vectors).T), 1)[:, :10]
     scores, found = idx.search(q, 10)
     assert found.shape == (50, 10) and np.all(np.diff(scores, axis=1) <= 1e-5)
-    need = {"flat": 1.0, "hnsw": 0.95, "ivfpq": 0.5, "binary": 0.3}[kind]
+    need = {"flat": 1.0, "hnsw": 0.95, "ivfpq": 0.5, "ivfsq": 0.9, "binary": 0.3}[kind]
     assert recall_at_k(found, exact) >= need
     if kind == "flat":
         assert np.array_equal(found[:, 0], np.arange(50))  # each vector finds itself first

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +102,16 @@ class EncodeUnit:
     lo: int
     hi: int
     rows: tuple[tuple[str, str | None], ...]
+
+
+def chunk_units(todo: Sequence[tuple[Any, ...]], done: int, chunk: int) -> list[EncodeUnit]:
+    """The work manifest of an encode run: the ``done`` patches already stored as one finished unit,
+    then ``todo`` rows in units of ``chunk``."""
+    units = [EncodeUnit("done", 0, done, ())] if done else []
+    for n, k in enumerate(range(0, len(todo), chunk)):
+        rows = tuple(todo[k : k + chunk])
+        units.append(EncodeUnit(f"chunk-{n:06d}", done + k, done + k + len(rows), rows))
+    return units
 
 
 class StoreJob:
@@ -244,12 +254,8 @@ class EncodeJob(StoreJob):
             done = {i for i in ids if txn.get(patch_key(i)) is not None}
         todo = [(i, s) for i, s in zip(ids, s1s, strict=True) if i not in done]
         self.result = EncodeResult(store=self.out, total=len(ids), encoded=0, skipped=len(done))
-        units = [EncodeUnit("done", 0, len(done), ())] if done else []
-        for n, k in enumerate(range(0, len(todo), self.chunk)):
-            rows = tuple(todo[k : k + self.chunk])
-            units.append(EncodeUnit(f"chunk-{n:06d}", len(done) + k, len(done) + k + len(rows), rows))
-        self._units = units
-        return [u for u in units if u.rows]
+        self._units = chunk_units(todo, len(done), self.chunk)
+        return [u for u in self._units if u.rows]
 
     def _check_existing(self, prev: dict[str, Any]) -> None:
         if prev.get("format_version") != FORMAT_VERSION:

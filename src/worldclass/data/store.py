@@ -171,14 +171,21 @@ def table_from_bytes(data: bytes) -> pa.Table:
     return pq.read_table(io.BytesIO(data))
 
 
+def lmdb_format(path: Path | str) -> str | None:
+    """The ``format`` named in a worldclass LMDB folder's info (store, triplet store, compressed archive;
+    stores written before the key had one: :data:`FORMAT`), None for anything else."""
+    path = Path(path)
+    if not (path / "data.mdb").is_file():
+        return None
+    with lmdb_open(path).begin() as txn:
+        raw = txn.get(INFO_KEY)
+    return None if raw is None else str(json.loads(raw).get("format", FORMAT))
+
+
 def is_store(path: Path) -> bool:
     """True if ``path`` is an LMDB folder of BigEarthNet patches written by worldclass (complete or not;
     a SEN12MS/DFC2020 triplet store is not one)."""
-    if not (path / "data.mdb").is_file():
-        return False
-    with lmdb_open(path).begin() as txn:
-        raw = txn.get(INFO_KEY)
-    return raw is not None and json.loads(raw).get("format", FORMAT) == FORMAT
+    return lmdb_format(path) == FORMAT
 
 
 def read_info(path: Path) -> dict[str, Any]:

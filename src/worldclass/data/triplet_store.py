@@ -36,14 +36,7 @@ import pyarrow as pa
 from rasterio.windows import Window
 
 from worldclass.data.bigearthnet.sources import lmdb_forget, lmdb_open
-from worldclass.data.encode import (
-    CHUNK,
-    DEFAULT_MAP_SIZE,
-    Encoded,
-    EncodeResult,
-    EncodeUnit,
-    StoreJob,
-)
+from worldclass.data.encode import Encoded, EncodeJob, EncodeResult, EncodeUnit, chunk_units
 from worldclass.data.rasters import open_raster
 from worldclass.data.sen12ms import (
     DFC_FOLDERS,
@@ -62,6 +55,7 @@ from worldclass.data.store import (
     TABLE_KEY,
     crc_bytes,
     crc_key,
+    lmdb_format,
     meta_key,
     patch_key,
     safetensors_views,
@@ -85,12 +79,7 @@ TENSORS = {"s2": (len(S2_BANDS), "S2"), "s1": (len(S1_BANDS), "S1"), "label": (N
 
 def is_triplet_store(path: Path | str) -> bool:
     """True if ``path`` is an LMDB folder written by :class:`TripletEncodeJob` (complete or not)."""
-    path = Path(path)
-    if not (path / "data.mdb").is_file():
-        return False
-    with lmdb_open(path).begin() as txn:
-        raw = txn.get(INFO_KEY)
-    return raw is not None and json.loads(raw).get("format") == FORMAT
+    return lmdb_format(path) == FORMAT
 
 
 def _read_file(path: Path, count: int | None, what: str) -> tuple[np.ndarray, Any, Any]:
@@ -147,46 +136,26 @@ def verify_triplet_value(value: memoryview | bytes) -> str | None:
     return None
 
 
-class TripletEncodeJob(StoreJob):
-    """SEN12MS / DFC2020 root -> triplet store, as units for an executor (same protocol as
+class TripletEncodeJob(EncodeJob):
+    """SEN12MS / DFC2020 root -> triplet store, as units for an executor (the protocol and settings of
     :class:`worldclass.data.encode.EncodeJob`: resumable, one writer, verified before it is complete)."""
 
-    def __init__(
-        self,
-        source_root: Path | str,
-        out: Path | str,
-        *,
-        allow_missing: bool = False,
-        map_size: int = DEFAULT_MAP_SIZE,
-        chunk: int = CHUNK,
-    ) -> None:
-        if chunk < 1:
-            raise ConfigError(f"--chunk {chunk}: use 1 or more patches per unit")
-        self.root = Path(source_root)
-        self.out = Path(out)
-        self.allow_missing, self.map_size, self.chunk = allow_missing, map_size, chunk
-        self._env: Any = None
-        self._units: list[EncodeUnit] = []
-        self.notes: list[str] = []
-
-    def __getstate__(self) -> dict[str, Any]:  # to executor processes: the settings only
-        keep = ("root", "out", "allow_missing", "map_size", "chunk", "notes")
-        return {**{k: self.__dict__[k] for k in keep}, "_env": None, "_units": []}
+    notes: list[str]
 
     def _triplets(self) -> tuple[str, list[Triplet]]:
-        kind = archive_kind(self.root)
+        root = Path(self.root)
+        kind = archive_kind(root)
+        self.notes = []
         if kind == "sen12ms":
-            found, self.notes = sen12ms_triplets(self.root)
-            return kind, sen12ms_listed(self.root, found)
+            found, self.notes = sen12ms_triplets(root)
+            return kind, sen12ms_listed(root, found)
         if kind == "dfc2020":
             releases = [
-                r
-                for r, (folder, token) in DFC_FOLDERS.items()
-                if (self.root / folder / f"s2_{token}").is_dir()
+                r for r, (folder, token) in DFC_FOLDERS.items() if (root / folder / f"s2_{token}").is_dir()
             ]
-            return kind, dfc2020_triplets(self.root, releases)
+            return kind, dfc2020_triplets(root, releases)
         raise MissingFileError(
-            f"{self.root}: neither a SEN12MS root (ROIs1158_spring/ ...) nor a DFC2020 root (ROIs0000_validation/)"
+            f"{root}: neither a SEN12MS root (ROIs1158_spring/ ...) nor a DFC2020 root (ROIs0000_validation/)"
         )
 
     def prepare(self) -> list[EncodeUnit]:
@@ -203,7 +172,7 @@ class TripletEncodeJob(StoreJob):
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "dataset": dataset,
-            "source": str(self.root.resolve()),
+            "source": str(Path(self.root).resolve()),
             "complete": False,
             "n_patches": len(triplets),
             "checksums": CHECKSUM,
@@ -229,12 +198,8 @@ class TripletEncodeJob(StoreJob):
             if t.id not in done
         ]
         self.result = EncodeResult(store=self.out, total=len(triplets), encoded=0, skipped=len(done))
-        units = [EncodeUnit("done", 0, len(done), ())] if done else []
-        for n, k in enumerate(range(0, len(todo), self.chunk)):
-            rows = tuple(todo[k : k + self.chunk])
-            units.append(EncodeUnit(f"chunk-{n:06d}", len(done) + k, len(done) + k + len(rows), rows))  # type: ignore[arg-type]
-        self._units = units
-        return [u for u in units if u.rows]
+        self._units = chunk_units(todo, len(done), self.chunk)
+        return [u for u in self._units if u.rows]
 
     def run_unit(self, unit: EncodeUnit) -> list[Encoded]:
         """Read and serialise one chunk (no writes)."""

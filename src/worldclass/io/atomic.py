@@ -99,3 +99,14 @@ def _remove(path: Path) -> None:
             shutil.rmtree(path)
         else:
             path.unlink()
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file (identifies the exact weights or index an artefact was made with)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from worldclass.errors import ConfigError
-from worldclass.io import write_json_atomic
+from worldclass.io import file_sha256, write_json_atomic
 from worldclass.mapping.strips import StripSink, assemble, part_path, strip_bounds
 from worldclass.mapping.tiling import Grid, check_tiling
-from worldclass.models.checkpoint import file_sha256
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from worldclass.compat import ensure_torchvision_importable
 
 ensure_torchvision_importable()  # timm and smp import torchvision
 
+from worldclass.io import file_sha256  # noqa: E402
 from worldclass.models.checkpoint import (  # noqa: E402
     ModelMeta,
     checkpoint_meta,
-    file_sha256,
     load_model,
     read_checkpoint,
 )

@@ -8,7 +8,6 @@ both: no Lightning, no task code, no network.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -84,15 +83,6 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def checkpoint_meta(path: str | Path) -> ModelMeta:
     """The :class:`ModelMeta` of a checkpoint."""
     return ModelMeta.from_dict(read_checkpoint(path)["hyper_parameters"]["meta"])
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
-    """Hex SHA-256 of a file (identifies the exact weights an artefact was made with)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def model_state(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -37,9 +37,9 @@ import torch
 
 from worldclass.data.bigearthnet.sources import lmdb_forget, lmdb_open
 from worldclass.data.encode import DEFAULT_MAP_SIZE, Encoded, EncodeResult, StoreJob
-from worldclass.data.store import INFO_KEY, TABLE_KEY, table_from_bytes, table_to_bytes
+from worldclass.data.store import INFO_KEY, TABLE_KEY, lmdb_format, table_from_bytes, table_to_bytes
 from worldclass.errors import ConfigError, CorruptFileError, IncompleteStoreError, MissingFileError
-from worldclass.models.checkpoint import file_sha256
+from worldclass.io import file_sha256
 
 FORMAT = "worldclass-compressed-archive"
 FORMAT_VERSION = 1
@@ -57,12 +57,7 @@ def _crc(stream: bytes, code: bytes) -> bytes:
 
 def is_archive(path: Path | str) -> bool:
     """True if ``path`` is an LMDB folder written by :class:`CompressJob` (complete or not)."""
-    path = Path(path)
-    if not (path / "data.mdb").is_file():
-        return False
-    with lmdb_open(path).begin() as txn:
-        raw = txn.get(INFO_KEY)
-    return raw is not None and json.loads(raw).get("format") == FORMAT
+    return lmdb_format(path) == FORMAT
 
 
 @lru_cache(maxsize=2)

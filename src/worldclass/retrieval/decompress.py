@@ -120,7 +120,7 @@ def decompress(
     ckpt = info["checkpoint"]["path"]
     if not Path(ckpt).is_file():
         raise ConfigError(f"{archive.path}: its codec checkpoint {ckpt} is not there; decoding needs it")
-    from worldclass.models.checkpoint import file_sha256
+    from worldclass.io import file_sha256
 
     if file_sha256(ckpt) != info["checkpoint"]["sha256"]:
         raise ConfigError(f"{ckpt}: not the checkpoint this archive was written with (SHA-256 differs)")

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from worldclass.errors import ConfigError
-from worldclass.models.checkpoint import ModelMeta, file_sha256, load_model
+from worldclass.io import file_sha256
+from worldclass.models.checkpoint import ModelMeta, load_model
 from worldclass.models.device import pick_device
 
 __all__ = ["Encoder", "file_sha256", "load_encoder"]

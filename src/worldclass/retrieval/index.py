@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,9 +39,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from worldclass.errors import ConfigError, DataError
-from worldclass.models.checkpoint import file_sha256
+from worldclass.io import file_sha256
 from worldclass.retrieval.embeddings import Embeddings, check_finite, l2_normalize, replace_dir
-from worldclass.retrieval.hashing import HashConfig, HashHead, train_hash_head
+
+if TYPE_CHECKING:  # torch is imported only by indexes with a hashing head: searching a float index is light
+    from worldclass.retrieval.hashing import HashHead
 
 FORMAT = "worldclass-index/1"
 KINDS = ("flat", "hnsw", "ivfpq", "ivfsq", "binary")
@@ -151,8 +153,13 @@ class RetrievalIndex:
     ) -> None:
         self.path, self.info, self.index, self.rows, self.head = path, info, index, rows, head
         self._sources: dict[int, Embeddings] = {}
-        self._ids: list[str] = rows.column("patch_id").to_pylist()
-        self._sensors: list[str] = rows.column("sensor").to_pylist()
+        # arrow arrays, not Python lists: 10 million ids as Python strings would cost gigabytes
+        self._id_array = rows.column("patch_id").combine_chunks()
+        self._sensor_array = rows.column("sensor").combine_chunks()
+
+    def key(self, i: int) -> tuple[str, str]:
+        """(patch_id, sensor) of index row ``i``."""
+        return str(self._id_array[int(i)].as_py()), str(self._sensor_array[int(i)].as_py())
 
     @classmethod
     def open(cls, path: str | Path) -> RetrievalIndex:
@@ -179,7 +186,10 @@ class RetrievalIndex:
         try:
             reader = faiss.read_index_binary if info["kind"] == "binary" else faiss.read_index
             index = reader(str(p / "index.faiss"))
-            rows = pq.read_table(p / "rows.parquet")
+            # repeated strings (sensor, split, label names) as dictionaries: a fraction of the memory
+            rows = pq.read_table(
+                p / "rows.parquet", read_dictionary=["sensor", "split", "labels.list.element"]
+            )
         except (RuntimeError, OSError, ValueError) as exc:
             raise DataError(
                 f"{p}: corrupt index files ({str(exc).splitlines()[0][:120]}); rebuild with `worldclass index build`"
@@ -189,7 +199,11 @@ class RetrievalIndex:
                 f"{p}: index holds {index.ntotal} vectors but rows.parquet {rows.num_rows} and index.json {info['n']}; "
                 "the folder was modified by hand: rebuild with `worldclass index build`"
             )
-        head = HashHead.load(p) if info["kind"] == "binary" else None
+        head = None
+        if info["kind"] == "binary":
+            from worldclass.retrieval.hashing import HashHead
+
+            head = HashHead.load(p)
         obj = cls(p, info, index, rows, head)
         obj.set_search_params()
         return obj
@@ -277,11 +291,7 @@ class RetrievalIndex:
         if exclude:
             keep_s, keep_i = np.full((len(q), k), np.nan, np.float32), np.full((len(q), k), -1, np.int64)
             for qi, key in enumerate(exclude):
-                sel = [
-                    j
-                    for j in range(kk)
-                    if idx[qi, j] >= 0 and (self._ids[idx[qi, j]], self._sensors[idx[qi, j]]) != key
-                ][:k]
+                sel = [j for j in range(kk) if idx[qi, j] >= 0 and self.key(idx[qi, j]) != key][:k]
                 keep_s[qi, : len(sel)], keep_i[qi, : len(sel)] = scores[qi, sel], idx[qi, sel]
             return keep_s, keep_i
         if kk < k:
@@ -299,8 +309,8 @@ class RetrievalIndex:
                 [
                     {
                         "rank": r + 1,
-                        "patch_id": self._ids[i],
-                        "sensor": self._sensors[i],
+                        "patch_id": self.key(i)[0],
+                        "sensor": self.key(i)[1],
                         "score": round(float(s), 5),
                         "labels": list(self.rows.column("labels")[int(i)].as_py() or []),
                     }
@@ -377,6 +387,8 @@ def build_index(
     log: dict[str, Any] = {}
     if kind == "binary":
         labels = emb.multi_hot(sample) if p.hash_supervision == "labels" else None
+        from worldclass.retrieval.hashing import HashConfig, train_hash_head
+
         head, log = train_hash_head(
             train,
             HashConfig(
@@ -422,7 +434,9 @@ def add_to_index(
         )
     flt = idx.info["filter"]
     rows = emb.select(sensor=flt["sensor"], split=flt["split"])
-    have = set(zip(idx._ids, idx._sensors, strict=True))
+    have = set(
+        zip(idx.rows.column("patch_id").to_pylist(), idx.rows.column("sensor").to_pylist(), strict=True)
+    )
     ids, sensors = emb.rows.column("patch_id").to_pylist(), emb.rows.column("sensor").to_pylist()
     new = np.array([r for r in rows if (ids[r], sensors[r]) not in have], np.int64)
     if len(new) == 0:
@@ -434,6 +448,7 @@ def add_to_index(
         *info["sources"],
         {"embeddings": str(emb.path.resolve()), "fingerprint": emb.fingerprint, "rows": len(new)},
     ]
-    rows_table = pa.concat_tables([idx.rows, _rows_table(emb, new, src).cast(idx.rows.schema)])
+    added = _rows_table(emb, new, src)
+    rows_table = pa.concat_tables([idx.rows.cast(added.schema), added])  # dictionaries back to plain strings
     _write(idx.path, info, idx.index, rows_table, idx.head)
     return len(new)

@@ -22,6 +22,17 @@ def switch(value: str, cuda: bool) -> bool:
     return value == "on" or (value == "auto" and cuda)
 
 
+def split_pair(x: torch.Tensor, n_s2: int, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(S2 channels, S1 channels) of a (B, C, H, W) batch of co-located pairs (S2 bands first);
+    ``augment``: one random D4 transform (rotation, flip) for both modalities."""
+    if augment:
+        k = int(torch.randint(0, 4, ()).item())
+        x = torch.rot90(x, k, (2, 3))
+        if torch.rand(()) < 0.5:
+            x = x.flip(3)
+    return x[:, :n_s2], x[:, n_s2:]
+
+
 def trains_on_cuda(accelerator: str) -> bool:
     """Whether ``trainer.accelerator`` means CUDA devices here."""
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())

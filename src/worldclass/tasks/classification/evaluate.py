@@ -24,8 +24,16 @@ from worldclass.models.classifier import SceneClassifier
 from worldclass.tasks.base import Progress
 
 
-def dataset_for(meta: ModelMeta, root: str | Path, split: str, *, bands: list[str] | None = None) -> Any:
-    """The dataset a checkpoint expects (its bands, class set and preprocessing); refuses other bands."""
+def dataset_for(
+    meta: ModelMeta,
+    root: str | Path,
+    split: str,
+    *,
+    bands: list[str] | None = None,
+    return_mask: bool = False,
+) -> Any:
+    """The dataset a checkpoint expects (its bands, class set and preprocessing); refuses other bands.
+    ``return_mask``: samples carry the reference map (19-class indices) too."""
     if bands is not None:
         meta.check_data(bands, source=str(root))
     pre = meta.preprocessing
@@ -37,7 +45,7 @@ def dataset_for(meta: ModelMeta, root: str | Path, split: str, *, bands: list[st
         bands=list(meta.bands),
         resampling=pre["resampling"],
         normalize=pre["normalize"],
-        return_mask=False,
+        return_mask=return_mask,
     )
     meta.check_data(ds.bands, source=str(root))
     return ds

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from worldclass.models.crossmodal import CrossModalNet
-from worldclass.tasks.module import TaskModule
+from worldclass.tasks.module import TaskModule, split_pair
 
 
 class CrossModalModule(TaskModule):
@@ -23,12 +23,7 @@ class CrossModalModule(TaskModule):
         self.loss_cfg = config["loss"]
 
     def _split(self, x: torch.Tensor, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        if augment:
-            k = int(torch.randint(0, 4, ()).item())
-            x = torch.rot90(x, k, (2, 3))
-            if torch.rand(()) < 0.5:
-                x = x.flip(3)
-        return x[:, : self.n_s2], x[:, self.n_s2 :]
+        return split_pair(x, self.n_s2, augment)
 
     def _loss(self, batch: dict[str, Any], augment: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         s2, s1 = self._split(batch["image"], augment)

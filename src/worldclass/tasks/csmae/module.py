@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from worldclass.models.csmae import CrossSensorMAE
-from worldclass.tasks.module import TaskModule
+from worldclass.tasks.module import TaskModule, split_pair
 
 
 class CSMAEModule(TaskModule):
@@ -27,12 +27,7 @@ class CSMAEModule(TaskModule):
         self.loss_cfg = config["loss"]
 
     def _split(self, x: torch.Tensor, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        if augment:  # the same random D4 transform for both sensors of a pair
-            k = int(torch.randint(0, 4, ()).item())
-            x = torch.rot90(x, k, (2, 3))
-            if torch.rand(()) < 0.5:
-                x = x.flip(3)
-        return x[:, : self.n_s2], x[:, self.n_s2 :]
+        return split_pair(x, self.n_s2, augment)
 
     def _loss(self, batch: dict[str, Any], augment: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         s2, s1 = self._split(batch["image"], augment)

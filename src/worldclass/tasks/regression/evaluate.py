@@ -28,25 +28,14 @@ def evaluate_regression(
     workers: int = 0,
 ) -> dict[str, Any]:
     """Metrics of a regression checkpoint on ``split`` of ``data`` (default: its training data)."""
-    from worldclass.datasets import data_section, get_dataset
     from worldclass.models.checkpoint import load_model
+    from worldclass.tasks.classification.evaluate import dataset_for
 
     model, meta = load_model(checkpoint)
     names = list(meta.classes)
     groups = target_classes(names)
-    pre = meta.preprocessing
     root = data or meta.config["data"]["root"]
-    cfg = data_section(meta.config, root)
-    ds: Any = get_dataset(meta.dataset or cfg.dataset).open(
-        cfg,
-        split,
-        sensors=tuple(s for s in ("s2", "s1") if any((b in ("VV", "VH")) == (s == "s1") for b in meta.bands)),
-        bands=list(meta.bands),
-        resampling=pre["resampling"],
-        normalize=pre["normalize"],
-        return_mask=True,
-    )
-    meta.check_data(ds.bands, source=str(root))
+    ds = dataset_for(meta, root, split, return_mask=True)
     device = next(model.parameters()).device
     preds, ys, ids = [], [], []
     for batch in DataLoader(ds, batch_size=batch_size, num_workers=workers, collate_fn=collate):
