@@ -179,7 +179,7 @@ def _exact(path: Path, q: np.ndarray, k: int = 10, chunk: int = 500_000) -> np.n
 
 
 _SEARCH = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 from worldclass.retrieval.index import RetrievalIndex
 index = RetrievalIndex.open(sys.argv[1])
@@ -194,7 +194,9 @@ for nprobe in json.loads(sys.argv[3]):
         times.append((time.perf_counter() - t0) * 1000)
     np.save(sys.argv[4] + f"-{nprobe}.npy", np.concatenate(found))
     out[nprobe] = {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99))}
-out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this process's own peak (ru_maxrss would include the benchmark that spawned it: kept over exec)
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
+out["peak_rss_mb"] = int(hwm.split()[1]) / 1024
 print(json.dumps(out))
 """
 

@@ -12,7 +12,8 @@ from rasterio.windows import Window
 
 from worldclass.data.inria import INRIA_CLASSES, InriaAerial, inria_scenes, parse_name
 from worldclass.data.nomenclature import IGNORE_INDEX
-from worldclass.data.scenes import Scene, SceneDataset, band_statistics, read_window
+from worldclass.data.scene_access import band_statistics
+from worldclass.data.scenes import Scene, SceneDataset, read_window
 from worldclass.data.synth.aerial import AERIAL_CLASSES, INRIA_TEST, INRIA_TRAIN, render_block, write_scene
 from worldclass.errors import LabelError, MissingFileError
 

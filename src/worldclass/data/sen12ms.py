@@ -342,7 +342,8 @@ class _PatchDataset:
         mean: Sequence[float] | None,
         std: Sequence[float] | None,
     ) -> None:
-        from worldclass.data.scenes import SceneDataset, band_statistics
+        from worldclass.data.scene_access import band_statistics
+        from worldclass.data.scenes import SceneDataset
 
         self.bands = resolve_bands(bands)
         self.classes = classes(label_scheme)

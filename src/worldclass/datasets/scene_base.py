@@ -81,7 +81,7 @@ class SceneCollection(RegisteredDataset):
         """``{"scale", "mean", "std", "dtype"}`` (``x = (raw*scale-mean)/std``): mean/std from
         ``data.statistics`` (a ``worldclass stats --json`` file, by band name) or else from the training
         scenes (at most :attr:`statistics_scenes`, evenly spaced)."""
-        from worldclass.data.scenes import band_statistics, scene_dtype
+        from worldclass.data.scene_access import band_statistics, scene_dtype
 
         train = self.scenes(data, self.splits[0])
         step = max(1, -(-len(train) // self.statistics_scenes))  # ceil: at most statistics_scenes read

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
-from worldclass.data.scenes import Scene, read_labels, scene_raster
+from worldclass.data.scene_access import scene_raster
+from worldclass.data.scenes import Scene, read_labels
 from worldclass.errors import ConfigError, DataError
 from worldclass.io import atomic_open, write_json_atomic
 from worldclass.mapping.predictor import Predictor, predictor_from_model
