@@ -111,6 +111,9 @@ def experiment_rate_retrieval(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override, e.g. --set data.root=...")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print results.json's summary and baselines instead of the table.")
+    ] = False,
 ) -> None:
     """Bits per pixel vs mAP@k: the codec's hash codes (no decoding) against Deflate/JPEG2000 storage with
     post-hoc hashing of decoded features; table, curve and every point under trainer.out (resumable)."""
@@ -134,6 +137,9 @@ def experiment_rate_retrieval(
         features=features,
         ratios=ratios,
         k=k,
-        log=typer.echo,
+        log=(lambda line: typer.echo(line, err=True)) if as_json else typer.echo,
     )
-    typer.echo(result["table"])
+    if as_json:
+        typer.echo(json.dumps({"summary": result["summary"], "baselines": result["baselines"]}))
+    else:
+        typer.echo(result["table"])
