@@ -17,6 +17,7 @@ import argparse
 import json
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,9 @@ def _gdal(store: Path, bands: list[str], driver: str, options: dict[str, str]) -
 
 
 def main() -> None:
+    from rasterio.errors import NotGeoreferencedWarning
+
+    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)  # patches are stored as pixel grids
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patches", type=int, default=200)
     ap.add_argument("--epochs", type=int, default=3)

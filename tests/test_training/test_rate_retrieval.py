@@ -73,5 +73,12 @@ def test_codec_points_and_baselines(v2_store: Path, tmp_path: Path) -> None:
     assert methods["deflate"]["bpp"] > 10 * methods["jpeg2000 5%"]["bpp"] > 0
     assert all(0 <= b["map"] <= 1 for b in methods.values())
     assert (tmp_path / "rr" / "table.md").read_text().count("|") > 10
+    ids = json.loads((tmp_path / "rr" / "subsets.json").read_text())
+    from worldclass.data.dataset import BigEarthNet
+
+    assert sorted(ids["test"]) == sorted(BigEarthNet(v2_store, split="test").patch_ids)
+    lines.clear()  # a rerun reads every point and the baselines back
+    again = run_rate_retrieval(cfg, bpps=[1.0], seeds=[0], features=features, ratios=[5], log=lines.append)
+    assert again["baselines"] == result["baselines"] and any("done before" in x for x in lines)
     with pytest.raises(ConfigError, match="codec configs"):
         run_rate_retrieval(load_config(None, ["task=csmae", f"data.root={v2_store}"]), bpps=[1.0])

@@ -194,10 +194,25 @@ def run_rate_retrieval(
     from worldclass.tasks.codec.task import CodecModelConfig
 
     bits = cfg.section("model", CodecModelConfig).hash_bits
-    baselines = (
-        storage_baselines(cfg.data.root, features, bits=bits, ratios=ratios, k=k, log=log) if features else []
-    )
+    baselines: list[dict[str, Any]] = []
+    if features:
+        from worldclass.io import file_sha256
+
+        key = {"features": file_sha256(features), "ratios": list(ratios), "bits": bits, "k": k}
+        cached = out / "baselines.json"
+        if cached.is_file() and json.loads(cached.read_text()).get("key") == key:
+            baselines = json.loads(cached.read_text())["points"]
+            log("[baselines] done before")
+        else:
+            baselines = storage_baselines(cfg.data.root, features, bits=bits, ratios=ratios, k=k, log=log)
+            write_json_atomic(cached, {"key": key, "points": baselines})
     results = {"k": k, "seeds": list(seeds), "runs": runs, "summary": summary, "baselines": baselines}
+    archive = Archive(out / "runs" / f"bpp-{bpps[0]:g}" / f"seed{seeds[0]}" / "archive")
+    write_json_atomic(
+        out / "subsets.json",
+        {split: [archive.ids[i] for i in archive.select(split)] for split in ("train", "validation", "test")},
+        indent=None,
+    )
     lines = [
         f"Rate vs retrieval (mAP@{k}, queries validation, archive test); codec: mean ± std over {len(seeds)} seed(s)",
         "",
