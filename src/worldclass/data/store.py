@@ -209,7 +209,13 @@ class StoreSource(Source):
                 f"{root}: no data.mdb; create the store with `worldclass encode SOURCE {root}`"
             )
         self.info = read_info(self.root)
-        if self.info.get("format") != FORMAT or int(self.info.get("format_version", 0)) > FORMAT_VERSION:
+        if self.info.get("format", FORMAT) != FORMAT:
+            raise DataError(
+                f"{root}: a {self.info['format']} folder, not a BigEarthNet store; use the command made for it "
+                "(triplet stores: data.root of sen12ms/dfc2020 runs; compressed archives: search, "
+                "retrieval-eval, decompress)"
+            )
+        if int(self.info.get("format_version", 0)) > FORMAT_VERSION:
             raise DataError(
                 f"{root}: unsupported store format {self.info.get('format_version')}; upgrade worldclass"
             )
