@@ -43,7 +43,7 @@ def landcover_statistics(
     "bands": {name: {"mean", "std"}}}, "splits": {split: {"patches", "scenes", "pixels" {class: n},
     "fraction" {class: share of labelled pixels}, "ignored", "absent", "imbalance_ratio"}}}. Band
     statistics are computed when the training split is among ``splits`` (all 15 bands, raw values)."""
-    from worldclass.data.scenes import read_labels
+    from worldclass.data.scenes import read_labels, read_window
     from worldclass.data.sen12ms import (
         BAND_SETS,
         classes,
@@ -81,16 +81,16 @@ def landcover_statistics(
         for scene in scenes:
             h, w = scene.shape()
             window = Window(0, 0, w, h)
-            mask = read_labels(scene, window, names)
-            assert mask is not None
-            counts += np.bincount(np.minimum(mask.ravel(), len(names)), minlength=len(names) + 1)
-            if split == "train":
-                from worldclass.data.scenes import read_window
-
-                a = read_window(scene, window, names)[0].reshape(len(bands), -1).astype(np.float64)
+            if split == "train":  # pixels and labels in one read
+                pixels, mask = read_window(scene, window, names)
+                a = pixels.reshape(len(bands), -1).astype(np.float64)
                 sums += a.sum(1)
                 sq += (a**2).sum(1)
                 n += a.shape[1]
+            else:
+                mask = read_labels(scene, window, names)
+            assert mask is not None
+            counts += np.bincount(np.minimum(mask.ravel(), len(names)), minlength=len(names) + 1)
             done += 1
             if progress is not None:
                 progress(done, total)

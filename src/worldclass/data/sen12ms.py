@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -283,15 +284,19 @@ def dfc2020_split(root: str | Path, split: str, val_fraction: float = 0.2) -> li
     return select_dfc2020(triplets, split, val_fraction, root / folder / f"s2_{token}")
 
 
+def check_patch_file(src: Any, path: Path, count: int | None, what: str) -> None:
+    """Refuse an open triplet file ``src`` without ``count`` bands (None: any) or off the 256 x 256 grid."""
+    if count is not None and src.count != count:
+        raise DataError(
+            f"{path}: {src.count} band(s), {what} files hold {count}; re-extract it from the official archive"
+        )
+    if (src.height, src.width) != (SIZE, SIZE):
+        raise DataError(f"{path}: {src.height} x {src.width} px, the archive's patches are {SIZE} x {SIZE}")
+
+
 def _check(path: Path, count: int, what: str) -> None:
     with open_raster(path) as src:
-        shape, n = (src.height, src.width), src.count
-    if n != count:
-        raise DataError(
-            f"{path}: {n} band(s), {what} files hold {count}; re-extract it from the official archive"
-        )
-    if shape != (SIZE, SIZE):
-        raise DataError(f"{path}: {shape[0]} x {shape[1]} px, the archive's patches are {SIZE} x {SIZE}")
+        check_patch_file(src, path, count, what)
 
 
 def stack_scenes(

@@ -45,6 +45,7 @@ from worldclass.data.sen12ms import (
     SIZE,
     Triplet,
     archive_kind,
+    check_patch_file,
     dfc2020_triplets,
     sen12ms_listed,
     sen12ms_triplets,
@@ -86,14 +87,7 @@ def _read_file(path: Path, count: int | None, what: str) -> tuple[np.ndarray, An
     """Pixels of one file of a triplet (all ``count`` bands, or band 1 when ``count`` is None), checked
     for band count and the 256 x 256 grid; with its CRS and transform."""
     with open_raster(path) as src:
-        if count is not None and src.count != count:
-            raise DataError(
-                f"{path}: {src.count} band(s), {what} files hold {count}; re-extract it from the official archive"
-            )
-        if (src.height, src.width) != (SIZE, SIZE):
-            raise DataError(
-                f"{path}: {src.height} x {src.width} px, the archive's patches are {SIZE} x {SIZE}"
-            )
+        check_patch_file(src, path, count, what)
         return (src.read() if count is not None else src.read(1)), src.crs, src.transform
 
 

@@ -22,17 +22,6 @@ def switch(value: str, cuda: bool) -> bool:
     return value == "on" or (value == "auto" and cuda)
 
 
-def split_pair(x: torch.Tensor, n_s2: int, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(S2 channels, S1 channels) of a (B, C, H, W) batch of co-located pairs (S2 bands first);
-    ``augment``: one random D4 transform (rotation, flip) for both modalities."""
-    if augment:
-        k = int(torch.randint(0, 4, ()).item())
-        x = torch.rot90(x, k, (2, 3))
-        if torch.rand(()) < 0.5:
-            x = x.flip(3)
-    return x[:, :n_s2], x[:, n_s2:]
-
-
 def trains_on_cuda(accelerator: str) -> bool:
     """Whether ``trainer.accelerator`` means CUDA devices here."""
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
@@ -136,3 +125,39 @@ class TaskModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         return warmup_cosine(self, self.config["optim"])
+
+
+class PairedSensorModule(TaskModule):
+    """Base of the cross-sensor tasks (``csmae``, ``sscm``) on batches of co-located pairs whose channels
+    are the S2 bands, then VV, VH (``model.channels["s2"]`` of them are S2). Subclasses define ``_loss``
+    (total, named terms); training logs ``train/loss`` and every term."""
+
+    def _split(self, x: torch.Tensor, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(S2 channels, S1 channels); ``augment``: one random D4 transform for both modalities."""
+        if augment:
+            k = int(torch.randint(0, 4, ()).item())
+            x = torch.rot90(x, k, (2, 3))
+            if torch.rand(()) < 0.5:
+                x = x.flip(3)
+        n_s2 = int(self.model.channels["s2"])  # type: ignore[index]
+        return x[:, :n_s2], x[:, n_s2:]
+
+    def _loss(self, batch: dict[str, Any], augment: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss, terms = self._loss(batch, augment=True)
+        n = len(batch["image"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=n)
+        for k, v in terms.items():
+            self.log(f"train/{k}", v, batch_size=n)
+        return loss
+
+    def pair_top1(self, x: torch.Tensor) -> torch.Tensor:
+        """Share of the batch's S1 patches whose nearest S2 embedding is their own pair (label-free check
+        that the two sensors share one space)."""
+        s2, s1 = self._split(x, augment=False)
+        m: Any = self.model
+        e2 = torch.nn.functional.normalize(m.embed(s2, "s2"), dim=-1)
+        e1 = torch.nn.functional.normalize(m.embed(s1, "s1"), dim=-1)
+        return ((e1 @ e2.T).argmax(1) == torch.arange(len(e1), device=e1.device)).float().mean()

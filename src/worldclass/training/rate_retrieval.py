@@ -70,19 +70,6 @@ def _features(model: Any, meta: Any, raw: np.ndarray) -> np.ndarray:
     return torch.nn.functional.normalize(e, dim=1).numpy()
 
 
-def _hamming_map(codes: np.ndarray, labels: np.ndarray, splits: np.ndarray, k: int) -> float:
-    import faiss
-
-    from worldclass.metrics.retrieval import retrieval_metrics
-
-    q, a = np.flatnonzero(splits == "validation"), np.flatnonzero(splits == "test")
-    index = faiss.IndexBinaryFlat(codes.shape[1] * 8)
-    index.add(np.ascontiguousarray(codes[a]))
-    _, idx = index.search(np.ascontiguousarray(codes[q]), k)
-    retrieved = labels[a][idx.clip(0)] & (idx >= 0)[..., None]
-    return float(retrieval_metrics(labels[q], retrieved)["map"])
-
-
 def storage_baselines(
     store: str,
     features: str | Path,
@@ -95,6 +82,7 @@ def storage_baselines(
 ) -> list[dict[str, Any]]:
     """Deflate and JPEG2000 (``ratios``: compressed size in % of raw) points: {method, bpp, map}."""
     from worldclass.models.checkpoint import load_model
+    from worldclass.retrieval.archive import hamming_metrics
     from worldclass.retrieval.hashing import HashConfig, train_hash_head
 
     model, meta = load_model(features, device=torch.device("cpu"))
@@ -126,7 +114,9 @@ def storage_baselines(
         point = {
             "method": name,
             "bpp": 8 * size / (len(ds) * side * side),
-            "map": _hamming_map(codes, labels, splits, k),
+            "map": hamming_metrics(
+                codes, labels, np.flatnonzero(splits == "validation"), np.flatnonzero(splits == "test"), k
+            )["map"],
         }
         log(f"[{name}] bpp {point['bpp']:.3f}, mAP@{k} {point['map']:.3f}")
         out.append(point)

@@ -8,22 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from worldclass.models.crossmodal import CrossModalNet
-from worldclass.tasks.module import TaskModule, split_pair
+from worldclass.tasks.module import PairedSensorModule
 
 
-class CrossModalModule(TaskModule):
+class CrossModalModule(PairedSensorModule):
     def __init__(self, config: dict[str, Any], meta: dict[str, Any]) -> None:
         super().__init__(config, meta)
         self.save_hyperparameters()
         self.model: CrossModalNet = CrossModalNet(**self.meta.model["kwargs"])
-        self.n_s2 = self.model.channels["s2"]
         self.loss_cfg = config["loss"]
-
-    def _split(self, x: torch.Tensor, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        return split_pair(x, self.n_s2, augment)
 
     def _loss(self, batch: dict[str, Any], augment: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         s2, s1 = self._split(batch["image"], augment)
@@ -36,20 +31,9 @@ class CrossModalModule(TaskModule):
         )
         return total, terms
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss, terms = self._loss(batch, augment=True)
-        n = len(batch["image"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=n)
-        for k, v in terms.items():
-            self.log(f"train/{k}", v, batch_size=n)
-        return loss
-
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         loss, terms = self._loss(batch, augment=False)
-        s2, s1 = self._split(batch["image"], augment=False)
-        e2 = F.normalize(self.model.embed(s2, "s2"), dim=-1)
-        e1 = F.normalize(self.model.embed(s1, "s1"), dim=-1)
-        top1 = ((e1 @ e2.T).argmax(1) == torch.arange(len(e1), device=e1.device)).float().mean()
+        top1 = self.pair_top1(batch["image"])
         n = len(batch["image"])
         self.log("val/loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("val/angle", terms["angle"], batch_size=n, sync_dist=True)
